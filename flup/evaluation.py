@@ -1,0 +1,333 @@
+"""From per-pair score tables to verification metrics, plot data and privacy thresholds.
+
+Input: the score stages' long table, one row per pair x obfuscation x level x mode (see
+``SCORE_COLUMNS``). A row's ``status`` says how it counts:
+
+- ``ok``: scored normally;
+- ``not_detected``: the attacker found no face in the obfuscated image. That is a failure to
+  verify, so the pair stays in the metrics as a non-match (score -1, whatever the table says)
+  and is counted under ``failures``;
+- ``excluded``: the pair's sharp image had no face, so the pair says nothing about obfuscation.
+  It is dropped from the metrics and counted under ``pairs_excluded``.
+
+Everything here is pure: DataFrames in, dicts and DataFrames out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_curve
+
+from flup import metrics
+
+GROUP_KEYS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "level"]
+SCORE_COLUMNS = [*GROUP_KEYS, "pair_id", "fold", "label", "score", "status"]
+STATUSES = ("ok", "not_detected", "excluded")
+FAILURE_SCORE = -1.0
+
+CURVE_METRICS = [
+    "auc", "auc_low", "auc_high", "accuracy", "tar_far_1e-2", "tar_far_1e-3", "eer",
+    "mean_cos_same", "mean_one_minus_cos_diff", "detection_rate", "n_pairs",
+]
+CURVE_COLUMNS = ["dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "level", *CURVE_METRICS]
+ROC_COLUMNS = ["dataset", "protocol", "series", "obfuscation", "level", "fpr", "tpr"]
+THRESHOLD_COLUMNS = [
+    "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "bound", "reached", "level",
+    "auc", "auc_low", "auc_high", "holds_above", "max_level_tested", "n_levels", "description",
+]
+ROC_MAX_POINTS = 200
+
+# A progress wrapper: progress(iterable, total) -> iterable (e.g. a tqdm factory).
+Progress = Callable[[Iterable, int], Iterable]
+
+
+def level_key(level: float) -> str:
+    """The JSON key of a level: ``8.0 -> "8"``, ``2.5 -> "2.5"``."""
+    value = float(level)
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def series_name(recognizer: str, mode: str) -> str:
+    return f"{recognizer}/{mode}"
+
+
+def group_seed(seed: int, key: Sequence) -> int:
+    """A bootstrap seed for one group: stable across runs and machines (sha256, not ``hash()``)."""
+    parts = [str(int(seed))] + [level_key(v) if isinstance(v, (float, np.floating)) else str(v) for v in key]
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Check the score table and return a normalised copy (typed columns, failures scored -1).
+
+    Raises ValueError naming the problem: missing columns, unknown statuses, labels other
+    than 0/1, a scored row without a finite score, or the same pair twice in one group.
+    """
+    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
+    if missing:
+        raise ValueError(f"score table lacks columns {missing}; expected {SCORE_COLUMNS}")
+    frame = scores[SCORE_COLUMNS].copy()
+    if frame.empty:
+        raise ValueError("score table is empty")
+    for column in ("dataset", "protocol", "recognizer", "mode", "obfuscation", "status"):
+        frame[column] = frame[column].astype(str)
+    bad_status = sorted(set(frame["status"]) - set(STATUSES))
+    if bad_status:
+        raise ValueError(f"unknown status values {bad_status}; expected one of {', '.join(STATUSES)}")
+    frame["level"] = pd.to_numeric(frame["level"], errors="raise").astype(np.float64)
+    if not np.isfinite(frame["level"]).all():
+        raise ValueError("score table has non-finite levels")
+    frame["pair_id"] = frame["pair_id"].astype(np.int64)
+    frame["fold"] = frame["fold"].astype(np.int64)
+    if not frame["label"].isin((0, 1)).all():
+        raise ValueError(f"labels must be 0 or 1, got {sorted(frame['label'].unique().tolist())[:10]}")
+    frame["label"] = frame["label"].astype(np.int8)
+    frame["score"] = pd.to_numeric(frame["score"], errors="raise").astype(np.float64)
+    failed = frame["status"] == "not_detected"
+    frame.loc[failed, "score"] = FAILURE_SCORE
+    scored = frame["status"] == "ok"
+    if not np.isfinite(frame.loc[scored, "score"]).all():
+        bad = frame[scored & ~np.isfinite(frame["score"])].iloc[0]
+        raise ValueError(
+            "rows with status ok need a finite score; e.g. "
+            + ", ".join(f"{k}={bad[k]}" for k in [*GROUP_KEYS, "pair_id"])
+        )
+    duplicated = frame.duplicated([*GROUP_KEYS, "pair_id"])
+    if duplicated.any():
+        bad = frame[duplicated].iloc[0]
+        raise ValueError(
+            f"{int(duplicated.sum())} duplicate pair rows; e.g. "
+            + ", ".join(f"{k}={bad[k]}" for k in [*GROUP_KEYS, "pair_id"])
+        )
+    # Row order must not matter (the bootstrap resamples by position): sort each group by pair.
+    return frame.sort_values([*GROUP_KEYS, "pair_id"], kind="stable", ignore_index=True)
+
+
+def _empty_summary() -> dict:
+    return {
+        "n_pairs": 0, "n_same": 0, "n_diff": 0, "auc": None, "auc_low": None, "auc_high": None,
+        "accuracy": None, "accuracy_std": None, "accuracy_protocol": None, "tar_far_1e-2": None,
+        "tar_far_1e-3": None, "eer": None, "mean_cos_same": None, "mean_one_minus_cos_diff": None,
+    }
+
+
+def evaluate_group(group: pd.DataFrame, n_boot: int, seed: int) -> dict:
+    """Metrics of one (dataset, protocol, recognizer, mode, obfuscation, level) group.
+
+    ``group`` must already be normalised by ``validate_scores``. ``metrics.summarize`` runs on
+    the non-excluded rows, with k-fold accuracy when they span more than one fold.
+    """
+    kept = group[group["status"] != "excluded"]
+    if kept.empty:
+        out = _empty_summary()
+    else:
+        folds = kept["fold"].to_numpy() if kept["fold"].nunique() > 1 else None
+        out = metrics.summarize(
+            kept["score"].to_numpy(), kept["label"].to_numpy(), folds=folds, n_boot=n_boot, seed=seed
+        )
+    n_ok = int((kept["status"] == "ok").sum())
+    out |= {
+        "pairs_excluded": int(len(group) - len(kept)),
+        "failures": int((kept["status"] == "not_detected").sum()),
+        "detection_rate": n_ok / len(kept) if len(kept) else None,
+    }
+    return _jsonable(out)
+
+
+def roc_points(scores: np.ndarray, labels: np.ndarray, max_points: int = ROC_MAX_POINTS) -> pd.DataFrame:
+    """ROC corner points (fpr, tpr), thinned to at most ``max_points`` spread evenly along the curve.
+
+    The ROC runs from (0, 0) to (1, 1) with fpr + tpr rising by 2 in total; points are kept at
+    (about) equal steps of that path length, so steep and flat parts both keep their shape.
+    Both end points are always kept. Empty if only one class is present.
+    """
+    y = np.asarray(labels)
+    if y.size == 0 or y.min() == y.max():
+        return pd.DataFrame({"fpr": [], "tpr": []})
+    if max_points < 2:
+        raise ValueError(f"max_points must be >= 2, got {max_points}")
+    fpr, tpr, _ = roc_curve(y, np.asarray(scores, dtype=np.float64), drop_intermediate=True)
+    if fpr.size > max_points:
+        path = fpr + tpr  # monotone non-decreasing from 0 to 2
+        targets = np.linspace(0.0, path[-1], max_points)
+        idx = np.unique(np.clip(np.searchsorted(path, targets, side="left"), 0, fpr.size - 1))
+        idx = np.unique(np.r_[0, idx, fpr.size - 1])
+        if idx.size > max_points:  # only possible by the two forced end points
+            idx = np.r_[idx[0], idx[1:-1][: max_points - 2], idx[-1]]
+        fpr, tpr = fpr[idx], tpr[idx]
+    return pd.DataFrame({"fpr": fpr.astype(np.float64), "tpr": tpr.astype(np.float64)})
+
+
+def _wanted_level(levels: Sequence[float] | None, level: float) -> bool:
+    return bool(levels) and any(math.isclose(float(lv), level, rel_tol=0, abs_tol=1e-9) for lv in levels)
+
+
+def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
+    """Privacy threshold per dataset x protocol x recognizer x mode x obfuscation.
+
+    The threshold is ``metrics.privacy_threshold``: the weakest level whose AUC upper bound is
+    <= ``bound``. If reached, the record carries that level's AUC interval and ``holds_above``
+    (every stronger level tested is also at chance); if not, ``level`` is None and the AUC
+    interval is that of the strongest level tested ("not reached in the tested range").
+    """
+    records = []
+    keys = ["dataset", "protocol", "recognizer", "mode", "obfuscation"]
+    for key, frame in curves.groupby(keys, sort=True):
+        frame = frame.sort_values("level")
+        levels = frame["level"].astype(float).tolist()
+        highs = [None if _missing(v) else float(v) for v in frame["auc_high"]]
+        threshold = metrics.privacy_threshold(levels, highs, bound)
+        dataset, protocol, recognizer, mode, obfuscation = key
+        max_level = max(levels)
+        if threshold is not None:
+            row = frame[frame["level"] == threshold].iloc[0]
+            above = [hi for lv, hi in zip(levels, highs, strict=True) if lv >= threshold]
+            holds = all(hi is not None and hi <= bound for hi in above)
+        else:
+            row = frame.iloc[-1]
+            holds = False
+        auc, low, high = (None if _missing(row[c]) else float(row[c]) for c in ("auc", "auc_low", "auc_high"))
+        interval = "AUC n/a" if auc is None else f"AUC {auc:.3f} [{low:.3f}, {high:.3f}]"
+        if threshold is not None:
+            description = f"reached at level {level_key(threshold)} ({interval})"
+            if not holds:
+                description += "; some stronger level is above the bound again"
+        else:
+            description = f"not reached in the tested range (max level {level_key(max_level)}: {interval})"
+        records.append({
+            "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode,
+            "series": series_name(recognizer, mode), "obfuscation": obfuscation, "bound": float(bound),
+            "reached": threshold is not None, "level": None if threshold is None else float(threshold),
+            "auc": auc, "auc_low": low, "auc_high": high, "holds_above": holds,
+            "max_level_tested": float(max_level), "n_levels": len(levels), "description": description,
+        })
+    return pd.DataFrame(records, columns=THRESHOLD_COLUMNS)
+
+
+def evaluate(
+    scores: pd.DataFrame,
+    n_boot: int,
+    seed: int,
+    privacy_bound: float,
+    roc_levels: Mapping[str, Sequence[float]] | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Evaluate every group of a score table.
+
+    Returns ``(metrics, curves, roc, thresholds)``:
+
+    - ``metrics``: nested dict dataset -> protocol -> recognizer -> mode -> obfuscation ->
+      level key (``level_key``) -> metric dict (``metrics.summarize`` plus ``pairs_excluded``,
+      ``failures``, ``detection_rate``); JSON-ready, None where undefined.
+    - ``curves``: one row per group (``CURVE_COLUMNS``).
+    - ``roc``: ROC points (``ROC_COLUMNS``) of the groups whose level is listed in
+      ``roc_levels[obfuscation]``, at most ``ROC_MAX_POINTS`` per curve.
+    - ``thresholds``: ``privacy_thresholds(curves, privacy_bound)``.
+
+    Each group's bootstrap seed is ``group_seed(seed, group key)``, so results do not depend on
+    which other groups are present or on their order.
+    """
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    frame = validate_scores(scores)
+    roc_levels = dict(roc_levels or {})
+    groups = frame.groupby(GROUP_KEYS, sort=True)
+    iterator: Iterable = groups
+    if progress is not None:
+        iterator = progress(groups, groups.ngroups)
+
+    nested: dict = {}
+    curve_rows, roc_parts = [], []
+    for key, group in iterator:
+        dataset, protocol, recognizer, mode, obfuscation, level = key
+        level = float(level)
+        result = evaluate_group(group, int(n_boot), group_seed(seed, key))
+        node = nested
+        for part in (dataset, protocol, recognizer, mode, obfuscation):
+            node = node.setdefault(part, {})
+        node[level_key(level)] = result
+        series = series_name(recognizer, mode)
+        curve_rows.append({
+            "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode, "series": series,
+            "obfuscation": obfuscation, "level": level, **{m: result[m] for m in CURVE_METRICS},
+        })
+        if _wanted_level(roc_levels.get(obfuscation), level):
+            kept = group[group["status"] != "excluded"]
+            points = roc_points(kept["score"].to_numpy(), kept["label"].to_numpy())
+            if not points.empty:
+                points.insert(0, "level", level)
+                points.insert(0, "obfuscation", obfuscation)
+                points.insert(0, "series", series)
+                points.insert(0, "protocol", protocol)
+                points.insert(0, "dataset", dataset)
+                roc_parts.append(points)
+
+    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS)
+    for column in CURVE_METRICS:
+        curves[column] = pd.to_numeric(curves[column], errors="coerce").astype(np.float64)
+    curves["n_pairs"] = curves["n_pairs"].astype(np.int64)
+    roc = pd.concat(roc_parts, ignore_index=True) if roc_parts else pd.DataFrame(columns=ROC_COLUMNS)
+    thresholds = privacy_thresholds(curves, privacy_bound)
+    return nested, curves, roc, thresholds
+
+
+def privacy_report(thresholds: pd.DataFrame, bound: float) -> dict:
+    """``metrics/privacy.json``: the bound, a compact summary and every threshold record.
+
+    ``summary`` maps dataset -> protocol -> recognizer -> mode -> obfuscation -> the threshold
+    level, or the string "not reached (max <level>)".
+    """
+    summary: dict = {}
+    for rec in thresholds.itertuples(index=False):
+        node = summary
+        for part in (rec.dataset, rec.protocol, rec.recognizer, rec.mode):
+            node = node.setdefault(part, {})
+        node[rec.obfuscation] = (
+            float(rec.level) if rec.reached else f"not reached (max {level_key(rec.max_level_tested)})"
+        )
+    reached = int(thresholds["reached"].sum()) if len(thresholds) else 0
+    return _jsonable({
+        "privacy_auc_upper": float(bound),
+        "rule": "weakest level whose bootstrap 95% AUC upper bound is <= privacy_auc_upper",
+        "n_reached": reached,
+        "n_not_reached": int(len(thresholds) - reached),
+        "summary": summary,
+        "thresholds": thresholds.to_dict(orient="records"),
+    })
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, (float, np.floating)) and not math.isfinite(value))
+
+
+def _jsonable(value):
+    """Convert numpy scalars to Python ones and NaN/inf to None, recursively."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    raise TypeError(f"cannot convert {type(value).__name__} to JSON")
+
+
+def to_json(data) -> str:
+    """Canonical JSON text (used to compare runs for determinism)."""
+    return json.dumps(_jsonable(data), indent=2, allow_nan=False)

@@ -1,0 +1,398 @@
+"""PNG figures of the evaluation for people who will not run ``dvc plots``.
+
+Every function takes the evaluate stage's tables (``curves``, ``roc``: see ``flup.evaluation``)
+and writes one PNG atomically. A figure with no data to show is still written, with a note
+saying so, so the plot stage's outputs always exist.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import cv2  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from flup import obfuscation as obf  # noqa: E402
+from flup.io import atomic_path  # noqa: E402
+
+OBFUSCATION_ORDER = ["blur", "pixelate", "blackbox"]
+PROTOCOL_ORDER = ["view1", "view2", "seed"]
+LEVEL_LABELS = {"blur": "σ (px)", "pixelate": "block (px)", "blackbox": ""}
+OBFUSCATION_TITLES = {"blur": "Gaussian blur", "pixelate": "pixelation", "blackbox": "black box"}
+MODE_STYLES = {"end_to_end": "-", "oracle_box": "--"}
+MODE_MARKERS = {"end_to_end": "o", "oracle_box": "s"}
+FAILURE_NOTE = "a face the attacker does not re-detect counts as a non-match with cosine −1"
+DPI = 110
+STYLE = {"style": "whitegrid", "context": "notebook"}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
+    present = list(dict.fromkeys(values))
+    return [v for v in preferred if v in present] + sorted(v for v in present if v not in preferred)
+
+
+def level_label(obfuscation: str) -> str:
+    """Axis label for an obfuscation's level (with units)."""
+    return LEVEL_LABELS.get(obfuscation, "level")
+
+
+def level_text(obfuscation: str, level: float) -> str:
+    """A level as a short panel label: "σ = 4", "block 8", "black box"."""
+    value = f"{float(level):g}"
+    if obfuscation == "blur":
+        return "sharp (σ = 0)" if float(level) == 0 else f"σ = {value} px"
+    if obfuscation == "pixelate":
+        return "sharp (block 1)" if float(level) == 1 else f"block {value} px"
+    if obfuscation == "blackbox":
+        return "black box"
+    return f"{obfuscation} {value}"
+
+
+def _panel_title(obfuscation: str, level: float, separator: str = " · ") -> str:
+    name = OBFUSCATION_TITLES.get(obfuscation, obfuscation)
+    return name if obfuscation == "blackbox" else f"{name}{separator}{level_text(obfuscation, level)}"
+
+
+def _row_keys(frame: pd.DataFrame) -> tuple[pd.Series, list[str]]:
+    """Facet rows: the protocol, prefixed by the dataset when there is more than one."""
+    if frame["dataset"].nunique() > 1:
+        keys = frame["dataset"].astype(str) + " · " + frame["protocol"].astype(str)
+        order = sorted(keys.unique(), key=lambda k: (k.split(" · ")[0], _protocol_rank(k.split(" · ")[1]), k))
+    else:
+        keys = frame["protocol"].astype(str)
+        order = _ordered(keys.tolist(), PROTOCOL_ORDER)
+    return keys, order
+
+
+def _protocol_rank(protocol: str) -> int:
+    return PROTOCOL_ORDER.index(protocol) if protocol in PROTOCOL_ORDER else len(PROTOCOL_ORDER)
+
+
+def series_styles(frame: pd.DataFrame) -> dict[str, dict]:
+    """Colour per recognizer, line style and marker per mode, keyed by series."""
+    recognizers = sorted(frame["recognizer"].astype(str).unique())
+    palette = dict(zip(recognizers, sns.color_palette("tab10", max(len(recognizers), 1)), strict=False))
+    styles = {}
+    for (recognizer, mode, series), _ in frame.groupby(["recognizer", "mode", "series"], sort=True):
+        styles[series] = {
+            "color": palette[recognizer],
+            "linestyle": MODE_STYLES.get(mode, ":"),
+            "marker": MODE_MARKERS.get(mode, "^"),
+        }
+    return styles
+
+
+def _legend(fig: plt.Figure, styles: Mapping[str, dict], extra: Sequence[Line2D] = ()) -> None:
+    handles = [
+        Line2D([], [], color=s["color"], linestyle=s["linestyle"], marker=s["marker"], markersize=5, label=name)
+        for name, s in styles.items()
+    ]
+    handles += list(extra)
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), frameon=False)
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike) -> None:
+    """Write ``fig`` as PNG atomically, then close it."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=DPI)
+    finally:
+        plt.close(fig)
+
+
+def placeholder(path: str | os.PathLike, title: str, message: str) -> None:
+    """A small figure saying that there is nothing to plot (keeps the stage's outputs complete)."""
+    fig, ax = plt.subplots(figsize=(6, 2.5), layout="constrained")
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=ax.transAxes)
+    save_figure(fig, path)
+
+
+def _level_axis(ax: plt.Axes, obfuscation: str, levels: Sequence[float]) -> None:
+    if obfuscation == "blackbox":
+        ax.set_xticks(sorted(set(levels)), ["black box"] * len(set(levels)))
+        lo, hi = min(levels), max(levels)
+        ax.set_xlim(lo - 1, hi + 1)
+    else:
+        ax.set_xlabel(level_label(obfuscation))
+
+
+# --- metric vs level -----------------------------------------------------------------------------
+
+
+def _metric_grid(
+    curves: pd.DataFrame,
+    path: str | os.PathLike,
+    y: str,
+    ylabel: str,
+    title: str,
+    band: tuple[str, str] | None = None,
+    hlines: Sequence[tuple[float, str, str]] = (),
+    ylim: tuple[float, float] | None = None,
+) -> None:
+    """Facets row = (dataset ·) protocol, column = obfuscation; one line per series."""
+    data = curves[curves[y].notna()] if y in curves else curves.iloc[0:0]
+    if data.empty:
+        placeholder(path, title, f"no values of {y} to plot")
+        return
+    rows, row_order = _row_keys(data)
+    data = data.assign(_row=rows)
+    columns = _ordered(data["obfuscation"].tolist(), OBFUSCATION_ORDER)
+    styles = series_styles(data)
+    ratios = [0.45 if c == "blackbox" else 1.0 for c in columns]
+    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+        fig, axes = plt.subplots(
+            len(row_order), len(columns), figsize=(1.0 + 4.2 * sum(ratios), 0.9 + 3.1 * len(row_order)),
+            sharey=True, squeeze=False, layout="constrained", gridspec_kw={"width_ratios": ratios},
+        )
+        for i, row in enumerate(row_order):
+            for j, obfuscation in enumerate(columns):
+                ax = axes[i, j]
+                cell = data[(data["_row"] == row) & (data["obfuscation"] == obfuscation)]
+                for series, style in styles.items():
+                    line = cell[cell["series"] == series].sort_values("level")
+                    if line.empty:
+                        continue
+                    x = line["level"].to_numpy(dtype=float)
+                    if band is not None:
+                        low = line[band[0]].to_numpy(dtype=float)
+                        high = line[band[1]].to_numpy(dtype=float)
+                        if len(x) > 1:
+                            ax.fill_between(x, low, high, color=style["color"], alpha=0.15, linewidth=0)
+                        else:
+                            ax.errorbar(x, line[y], yerr=[line[y] - low, high - line[y]], color=style["color"],
+                                        fmt="none", capsize=4)
+                    ax.plot(x, line[y], color=style["color"], linestyle=style["linestyle"],
+                            marker=style["marker"], markersize=4, linewidth=1.6)
+                for value, colour, _ in hlines:
+                    ax.axhline(value, color=colour, linestyle="--", linewidth=1)
+                ax.set_title(f"{row} · {OBFUSCATION_TITLES.get(obfuscation, obfuscation)}", fontsize=10)
+                if not cell.empty:
+                    _level_axis(ax, obfuscation, cell["level"].tolist())
+                if j == 0:
+                    ax.set_ylabel(ylabel)
+                if ylim is not None:
+                    ax.set_ylim(*ylim)
+        extra = [Line2D([], [], color=c, linestyle="--", linewidth=1, label=label) for _, c, label in hlines]
+        _legend(fig, styles, extra)
+        fig.suptitle(title)
+        save_figure(fig, path)
+
+
+def auc_vs_level(curves: pd.DataFrame, path: str | os.PathLike, bound: float = 0.55) -> None:
+    """ROC AUC vs level with its bootstrap 95% interval; dashed lines at the privacy bound and at chance."""
+    _metric_grid(
+        curves, path, "auc", "ROC AUC", "Verification AUC vs obfuscation level (band: bootstrap 95% interval)",
+        band=("auc_low", "auc_high"),
+        hlines=[(bound, "tab:red", f"privacy bound (AUC upper ≤ {bound:g})"), (0.5, "0.4", "chance (0.5)")],
+        ylim=(0.3, 1.02),
+    )
+
+
+def detection_rate_vs_level(curves: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Share of (non-excluded) pairs whose obfuscated face the attacker re-detected."""
+    _metric_grid(
+        curves, path, "detection_rate", "detection rate", "Face re-detected in the obfuscated image",
+        ylim=(-0.02, 1.02),
+    )
+
+
+def mean_cosine_vs_level(curves: pd.DataFrame, path: str | os.PathLike, obfuscation: str = "blur") -> None:
+    """The seed study's Fig. 6: mean cosine of same-person pairs and mean 1 − cosine of different-person pairs."""
+    title = (f"Mean similarity vs {OBFUSCATION_TITLES.get(obfuscation, obfuscation)} (the seed study's Fig. 6)\n"
+             f"{FAILURE_NOTE}")
+    data = curves[curves["obfuscation"] == obfuscation]
+    if data.empty:
+        placeholder(path, title, f"no {obfuscation} results to plot")
+        return
+    rows, row_order = _row_keys(data)
+    data = data.assign(_row=rows)
+    styles = series_styles(data)
+    panels = [("mean_cos_same", "mean cosine, same person"), ("mean_one_minus_cos_diff", "mean 1 − cosine, different")]
+    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+        fig, axes = plt.subplots(len(row_order), 2, figsize=(10, 0.9 + 3.1 * len(row_order)), squeeze=False,
+                                 layout="constrained")
+        for i, row in enumerate(row_order):
+            for j, (column, label) in enumerate(panels):
+                ax = axes[i, j]
+                cell = data[data["_row"] == row]
+                for series, style in styles.items():
+                    line = cell[cell["series"] == series].sort_values("level")
+                    if line.empty or line[column].isna().all():
+                        continue
+                    ax.plot(line["level"], line[column], color=style["color"], linestyle=style["linestyle"],
+                            marker=style["marker"], markersize=4, linewidth=1.6)
+                ax.set_title(f"{row} · {label}", fontsize=10)
+                ax.set_xlabel(level_label(obfuscation))
+                ax.set_ylabel(label)
+        _legend(fig, styles)
+        fig.suptitle(title)
+        save_figure(fig, path)
+
+
+# --- ROC -----------------------------------------------------------------------------------------
+
+
+def roc_figure(roc: pd.DataFrame, path: str | os.PathLike, protocol: str) -> None:
+    """ROC curves of one protocol: rows = obfuscation, columns = its levels; one line per series."""
+    title = f"ROC curves · {protocol}"
+    data = roc[roc["protocol"] == protocol]
+    if data.empty:
+        placeholder(path, title, f"no ROC points for protocol {protocol}")
+        return
+    if data["dataset"].nunique() > 1:
+        data = data.assign(series=data["dataset"].astype(str) + " · " + data["series"].astype(str))
+    parts = data["series"].str.split("/", n=1, expand=True)
+    styles = series_styles(data.assign(recognizer=parts[0], mode=parts[1] if parts.shape[1] > 1 else ""))
+    rows = _ordered(data["obfuscation"].tolist(), OBFUSCATION_ORDER)
+    levels = {o: sorted(data.loc[data["obfuscation"] == o, "level"].unique()) for o in rows}
+    n_cols = max(len(v) for v in levels.values())
+    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+        fig, axes = plt.subplots(len(rows), n_cols, figsize=(0.6 + 3.0 * n_cols, 1.0 + 3.0 * len(rows)),
+                                 squeeze=False, layout="constrained")
+        for i, obfuscation in enumerate(rows):
+            for j in range(n_cols):
+                ax = axes[i, j]
+                if j >= len(levels[obfuscation]):
+                    ax.set_axis_off()
+                    continue
+                level = levels[obfuscation][j]
+                cell = data[(data["obfuscation"] == obfuscation) & (data["level"] == level)]
+                ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
+                for series, style in styles.items():
+                    curve = cell[cell["series"] == series].sort_values(["fpr", "tpr"])
+                    if not curve.empty:
+                        ax.plot(curve["fpr"], curve["tpr"], color=style["color"], linestyle=style["linestyle"],
+                                linewidth=1.5)
+                ax.set_title(_panel_title(obfuscation, level), fontsize=9)
+                ax.set_xlim(0, 1)
+                ax.set_ylim(0, 1.01)
+                ax.set_aspect("equal")
+                ax.set_xlabel("false accept rate")
+                if j == 0:
+                    ax.set_ylabel("true accept rate")
+        styles = {k: {**v, "marker": None} for k, v in styles.items()}
+        _legend(fig, styles, [Line2D([], [], color="0.6", linestyle=":", label="chance")])
+        fig.suptitle(title)
+        save_figure(fig, path)
+
+
+# --- black box check -----------------------------------------------------------------------------
+
+
+def blackbox_figure(curves: pd.DataFrame, path: str | os.PathLike) -> None:
+    """The seed study's Fig. 9 check: AUC and mean same-person cosine, sharp (blur σ 0) vs black box."""
+    title = f"Black box vs sharp, per series (the seed study's Fig. 9 check)\n{FAILURE_NOTE}"
+    sharp = curves[(curves["obfuscation"] == "blur") & (curves["level"] == 0)].assign(condition="sharp (σ = 0)")
+    boxed = curves[curves["obfuscation"] == "blackbox"].assign(condition="black box")
+    data = pd.concat([sharp, boxed], ignore_index=True)
+    if boxed.empty:
+        placeholder(path, title, "no black-box results to plot")
+        return
+    rows, row_order = _row_keys(data)
+    data = data.assign(_row=rows)
+    series = sorted(data["series"].unique())
+    panels = [("auc", "ROC AUC"), ("mean_cos_same", "mean cosine, same person")]
+    conditions = ["sharp (σ = 0)", "black box"]
+    colours = dict(zip(conditions, ["tab:blue", "0.15"], strict=True))
+    width = 0.38
+    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+        size = (2.0 + 2.2 * max(len(series), 2), 1.2 + 3.4 * len(row_order))
+        fig, axes = plt.subplots(len(row_order), 2, figsize=size, squeeze=False, layout="constrained")
+        x = np.arange(len(series))
+        for i, row in enumerate(row_order):
+            for j, (column, label) in enumerate(panels):
+                ax = axes[i, j]
+                for k, condition in enumerate(conditions):
+                    cell = data[(data["_row"] == row) & (data["condition"] == condition)].set_index("series")
+                    values = np.array([cell[column].get(s, np.nan) if s in cell.index else np.nan for s in series],
+                                      dtype=float)
+                    ax.bar(x + (k - 0.5) * width, np.nan_to_num(values), width, color=colours[condition],
+                           label=condition)
+                    for xi, v in zip(x + (k - 0.5) * width, values, strict=True):
+                        if np.isnan(v):
+                            ax.text(xi, 0.01, "n/a", ha="center", va="bottom", fontsize=7)
+                        else:  # label outside the bar's end, below it for negative values
+                            ax.text(xi, v + (0.01 if v >= 0 else -0.01), f"{v:.2f}", ha="center",
+                                    va="bottom" if v >= 0 else "top", fontsize=7)
+                if column == "auc":
+                    ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1)
+                    ax.set_ylim(0, 1.1)
+                ax.axhline(0, color="0.2", linewidth=0.8)
+                ax.set_xticks(x, series, rotation=30, ha="right", fontsize=8)
+                ax.set_ylabel(label)
+                ax.set_title(f"{row} · {label}", fontsize=10)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=colours[c], label=c) for c in conditions]
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+        fig.suptitle(title)
+        save_figure(fig, path)
+
+
+# --- gallery -------------------------------------------------------------------------------------
+
+
+def gallery(
+    image: np.ndarray,
+    box: Sequence[float],
+    levels: Mapping[str, Sequence[float]],
+    path: str | os.PathLike,
+    title: str = "",
+) -> None:
+    """One image (BGR uint8) under each obfuscation (rows) at each of its ``levels`` (columns)."""
+    rows = _ordered(list(levels), OBFUSCATION_ORDER)
+    rows = [r for r in rows if levels[r]]
+    if not rows:
+        placeholder(path, "Obfuscation gallery", "no gallery levels configured")
+        return
+    n_cols = max(len(levels[r]) for r in rows)
+    h, w = image.shape[:2]
+    cell = 2.3
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(cell * n_cols, 0.6 + (cell + 0.3) * len(rows) * h / w),
+                             squeeze=False, layout="constrained")
+    for i, kind in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            ax.set_axis_off()
+            if j >= len(levels[kind]):
+                continue
+            level = levels[kind][j]
+            out = obf.apply(image, box, kind, level)
+            ax.imshow(cv2.cvtColor(out, cv2.COLOR_BGR2RGB) if out.ndim == 3 else out, cmap="gray")
+            ax.set_title(_panel_title(kind, level, "\n"), fontsize=9)
+    fig.suptitle(title or "Obfuscation gallery")
+    save_figure(fig, path)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"{path}: cannot read image")
+    return image
+
+
+def roc_filename(protocol: str) -> str:
+    return f"roc_{protocol}.png"
+
+
+def figure_paths(folder: str | os.PathLike, protocols: Sequence[str]) -> dict[str, Path]:
+    """Every PNG the plot stage writes, by name."""
+    base = Path(folder)
+    names = ["auc_vs_level", "mean_cosine_vs_level", "detection_rate_vs_level", "blackbox", "gallery"]
+    paths = {name: base / f"{name}.png" for name in names}
+    paths |= {f"roc_{p}": base / roc_filename(p) for p in protocols}
+    return paths

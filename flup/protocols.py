@@ -1,0 +1,149 @@
+"""Evaluation protocols: who trains, which pairs test.
+
+- ``view1``: LFW View 1. Train on peopleDevTrain people with >= 2 images; test on pairsDevTest.
+  The two sides share no person.
+- ``view2``: LFW View 2, the 6,000 pairs of pairs.txt in 10 folds (for recognisers that need no training).
+- ``seed``: the original study's split: people with >= 2 images, a random 80/20 split *by image*
+  and random test pairs. Test people also appear in training: that leakage is measured, not hidden.
+
+Every protocol yields a pairs table (``pair_id, fold, label, image_a, image_b, identity_a,
+identity_b``) and, where models train, a training table (``identity, image``).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from flup import lfw
+
+PAIR_COLUMNS = ["pair_id", "fold", "label", "image_a", "image_b", "identity_a", "identity_b"]
+
+
+def pairs_table(pairs: list[lfw.Pair]) -> pd.DataFrame:
+    rows = [
+        (i, p.fold, int(p.same), p.image_a, p.image_b, lfw.identity_of(p.image_a), lfw.identity_of(p.image_b))
+        for i, p in enumerate(pairs)
+    ]
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+def keep_available(pairs: pd.DataFrame, available: set[str]) -> tuple[pd.DataFrame, int]:
+    """Drop pairs naming an image that is not available; return the kept pairs and the dropped count."""
+    mask = pairs["image_a"].isin(available) & pairs["image_b"].isin(available)
+    return pairs[mask].reset_index(drop=True), int((~mask).sum())
+
+
+def training_table(people: list[str], images_by_person: dict[str, list[str]], min_images: int) -> pd.DataFrame:
+    rows = [
+        (person, image)
+        for person in sorted(people)
+        if len(images_by_person.get(person, [])) >= min_images
+        for image in images_by_person[person]
+    ]
+    return pd.DataFrame(rows, columns=["identity", "image"])
+
+
+def view1(train_people: list[str], test_pairs: list[lfw.Pair], images_by_person: dict[str, list[str]]):
+    """(training table, test pairs) of LFW View 1."""
+    available = {image for images in images_by_person.values() for image in images}
+    pairs, dropped = keep_available(pairs_table(test_pairs), available)
+    return training_table(train_people, images_by_person, 2), pairs, dropped
+
+
+def view2(pairs: list[lfw.Pair], images_by_person: dict[str, list[str]]):
+    available = {image for images in images_by_person.values() for image in images}
+    return keep_available(pairs_table(pairs), available)
+
+
+def seed_protocol(
+    images_by_person: dict[str, list[str]],
+    min_images: int,
+    test_fraction: float,
+    same_pairs: int,
+    different_pairs: int,
+    random_seed: int,
+):
+    """The original study's protocol: a random split by image, then random test pairs.
+
+    Returns (training table, test pairs, info) where info counts the identity leakage.
+    """
+    rng = np.random.default_rng(random_seed)
+    eligible = sorted(p for p, images in images_by_person.items() if len(images) >= min_images)
+    images = np.array([image for person in eligible for image in sorted(images_by_person[person])])
+    order = rng.permutation(len(images))
+    n_test = int(round(test_fraction * len(images)))
+    test_images = sorted(images[order[:n_test]].tolist())
+    train_images = sorted(images[order[n_test:]].tolist())
+
+    test_by_person: dict[str, list[str]] = {}
+    for image in test_images:
+        test_by_person.setdefault(lfw.identity_of(image), []).append(image)
+
+    # Identity-balanced same pairs: people take turns (in a seeded order), each drawing an unused
+    # pair of their own, so the few people with hundreds of photos cannot fill the list.
+    pools = {
+        person: [tuple(pair) for pair in itertools.combinations(images, 2)]
+        for person, images in sorted(test_by_person.items())
+        if len(images) >= 2
+    }
+    for pool in pools.values():
+        rng.shuffle(pool)
+    same_candidates = sum(len(pool) for pool in pools.values())
+    same: list[tuple[str, str]] = []
+    turn_order = [list(pools)[i] for i in rng.permutation(len(pools))]
+    while len(same) < same_pairs and any(pools[p] for p in turn_order):
+        for person in turn_order:
+            if pools[person] and len(same) < same_pairs:
+                same.append(pools[person].pop())
+
+    different = _different_pairs(test_images, different_pairs, rng)
+    pairs = [lfw.Pair(a, b, True, 0, 0) for a, b in same] + [lfw.Pair(a, b, False, 0, 0) for a, b in sorted(different)]
+    table = pairs_table(pairs)
+
+    train = pd.DataFrame({"identity": [lfw.identity_of(i) for i in train_images], "image": train_images})
+    test_people = set(table["identity_a"]) | set(table["identity_b"])
+    leaked = test_people & set(train["identity"])
+    info = {
+        "same_pairs_possible": same_candidates,
+        "test_people": len(test_people),
+        "test_people_in_training": len(leaked),
+        "leak_fraction": round(len(leaked) / len(test_people), 4) if test_people else None,
+    }
+    return train, table, info
+
+
+def _different_pairs(images: list[str], wanted: int, rng: np.random.Generator) -> set[tuple[str, str]]:
+    """Up to ``wanted`` distinct unordered pairs of images of different people, drawn at random."""
+    sizes = pd.Series([lfw.identity_of(i) for i in images]).value_counts()
+    possible = (len(images) ** 2 - int((sizes**2).sum())) // 2
+    if possible <= 4 * wanted:  # small test sets: enumerate, so the draw always terminates
+        candidates = [
+            (a, b) for a, b in itertools.combinations(images, 2) if lfw.identity_of(a) != lfw.identity_of(b)
+        ]
+        return {candidates[i] for i in rng.choice(len(candidates), min(wanted, len(candidates)), replace=False)}
+    different: set[tuple[str, str]] = set()
+    while len(different) < wanted:
+        a, b = sorted(rng.choice(len(images), 2, replace=False))
+        if lfw.identity_of(images[a]) != lfw.identity_of(images[b]):
+            different.add((images[a], images[b]))
+    return different
+
+
+def describe(train: pd.DataFrame | None, pairs: pd.DataFrame, dropped: int) -> dict:
+    test_people = set(pairs["identity_a"]) | set(pairs["identity_b"])
+    summary = {
+        "pairs": len(pairs),
+        "same_pairs": int(pairs["label"].sum()),
+        "different_pairs": int((pairs["label"] == 0).sum()),
+        "folds": int(pairs["fold"].nunique()),
+        "test_people": len(test_people),
+        "pairs_dropped_unavailable": dropped,
+    }
+    if train is not None:
+        summary["train_people"] = int(train["identity"].nunique())
+        summary["train_images"] = len(train)
+        summary["test_people_in_training"] = len(test_people & set(train["identity"]))
+    return summary

@@ -1,0 +1,57 @@
+"""ArcFace embeddings (InsightFace) and the two threat models for scoring an obfuscated face.
+
+- end-to-end: the attacker re-detects the face in the obfuscated image; no face, no match.
+- oracle box: the attacker knows where the redaction is (it is visible) and aligns the
+  obfuscated face with the sharp image's landmarks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from flup.faces import Detector, central_face
+
+MODES = ("end_to_end", "oracle_box")
+FAILED_SCORE = -1.0  # a face that cannot be found scores as the least similar possible
+
+# insightface's norm_crop calls a scikit-image method deprecated in 0.26; the result is unchanged.
+warnings.filterwarnings("ignore", category=FutureWarning, module="insightface.utils.face_align")
+
+
+def align(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """112x112 ArcFace crop by a similarity transform of the five landmarks."""
+    from insightface.utils import face_align
+
+    return face_align.norm_crop(image, np.asarray(landmarks, dtype=np.float32), image_size=112)
+
+
+class ArcFace:
+    def __init__(self, model_path: Path, providers: list[str] | None = None):
+        import onnxruntime
+        from insightface.model_zoo import get_model
+
+        onnxruntime.set_default_logger_severity(3)
+        self.model = get_model(str(model_path), providers=providers or ["CPUExecutionProvider"])
+        if self.model is None or not hasattr(self.model, "get_feat"):
+            raise ValueError(f"{model_path}: not a recogniser InsightFace can load")
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, 512), dtype=np.float32)
+        features = self.model.get_feat(crops).astype(np.float32)
+        return features / np.linalg.norm(features, axis=1, keepdims=True)
+
+
+def redetect(detector: Detector, image: np.ndarray) -> np.ndarray | None:
+    """Landmarks of the central face found in ``image``, or None (end-to-end threat model)."""
+    faces = detector.detect(image)
+    chosen = central_face(faces, image.shape)
+    return None if chosen is None else faces[chosen].landmarks
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of L2-normalised embeddings."""
+    return np.einsum("ij,ij->i", a, b)

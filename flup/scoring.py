@@ -1,0 +1,50 @@
+"""Turning embeddings into the per-pair score table every recogniser writes.
+
+Columns: dataset, protocol, recognizer, mode, obfuscation, level, pair_id, fold, label, score,
+status ("ok" | "not_detected": scores as a non-match | "excluded": the pair cannot be scored
+because its sharp image has no face, counted by evaluate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from flup.recognition import FAILED_SCORE
+
+SCORE_COLUMNS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "level",
+                 "pair_id", "fold", "label", "score", "status"]
+
+
+def score_pairs(
+    pairs: pd.DataFrame,
+    sharp_side: str,
+    sharp: dict[str, np.ndarray],
+    obfuscated: dict[str, np.ndarray | None],
+    **labels,
+) -> pd.DataFrame:
+    """Score one protocol's pairs at one obfuscation level in one mode.
+
+    ``sharp`` maps image -> embedding of the sharp side; ``obfuscated`` maps image -> embedding
+    of the obfuscated side, or None when the face was not found (a counted failure). Images
+    absent from either map make the pair "excluded".
+    """
+    obfuscated_side = "a" if sharp_side == "b" else "b"
+    scores, statuses = [], []
+    for sharp_image, obf_image in zip(pairs[f"image_{sharp_side}"], pairs[f"image_{obfuscated_side}"], strict=True):
+        if sharp_image not in sharp or obf_image not in obfuscated:
+            scores.append(np.nan)
+            statuses.append("excluded")
+        elif obfuscated[obf_image] is None:
+            scores.append(FAILED_SCORE)
+            statuses.append("not_detected")
+        else:
+            scores.append(float(np.dot(sharp[sharp_image], obfuscated[obf_image])))
+            statuses.append("ok")
+    table = pd.DataFrame({
+        "pair_id": pairs["pair_id"].to_numpy(), "fold": pairs["fold"].to_numpy(),
+        "label": pairs["label"].to_numpy(), "score": scores, "status": statuses,
+    })
+    for column, value in labels.items():
+        table[column] = value
+    return table[SCORE_COLUMNS]

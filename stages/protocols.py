@@ -1,0 +1,63 @@
+"""protocols: pair lists and training identities -> data/protocols/<name>/, metrics/protocols.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flup import lfw, protocols
+from flup.io import read_table, write_json, write_table
+from flup.log import get_logger
+from flup.params import ParamError, get, load_params
+
+RAW = Path("data/raw/lfw")
+FACES = Path("data/faces/lfw.parquet")
+OUT = Path("data/protocols")
+SUMMARY = Path("metrics/protocols.json")
+
+
+def main() -> None:
+    log = get_logger("protocols")
+    params = load_params()
+    faces = read_table(FACES)
+    images_by_person = faces.groupby("identity")["image"].apply(sorted).to_dict()
+
+    def protocol_file(name: str) -> Path:
+        path = RAW / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: protocol file missing from the fetched data (see {RAW}/report.json)")
+        return path
+
+    outputs = {}
+    train_people = list(lfw.parse_people(protocol_file("peopleDevTrain.txt")))
+    train, pairs, dropped = protocols.view1(train_people, lfw.parse_pairs(protocol_file("pairsDevTest.txt")),
+                                            images_by_person)
+    overlap = set(train["identity"]) & (set(pairs["identity_a"]) | set(pairs["identity_b"]))
+    if overlap:
+        raise ValueError(f"view1: {len(overlap)} test people are training people, e.g. {sorted(overlap)[:3]}")
+    outputs["view1"] = (train, pairs, protocols.describe(train, pairs, dropped))
+
+    pairs, dropped = protocols.view2(lfw.parse_pairs(protocol_file("pairs.txt")), images_by_person)
+    outputs["view2"] = (None, pairs, protocols.describe(None, pairs, dropped))
+
+    seed = get(params, "protocols.seed")
+    try:
+        train, pairs, info = protocols.seed_protocol(
+            images_by_person, int(seed["min_images"]), float(seed["test_fraction"]),
+            int(seed["same_pairs"]), int(seed["different_pairs"]), int(seed["random_seed"]),
+        )
+    except KeyError as missing:
+        raise ParamError(f"params.yaml: missing parameter 'protocols.seed.{missing.args[0]}'") from None
+    outputs["seed"] = (train, pairs, {**protocols.describe(train, pairs, 0), **info})
+
+    summary = {}
+    for name, (train, pairs, info) in outputs.items():
+        if train is not None:
+            write_table(OUT / name / "train.csv", train)
+        write_table(OUT / name / "pairs.csv", pairs)
+        summary[name] = info
+        log.info("%s: %s", name, ", ".join(f"{k}={v}" for k, v in info.items()))
+    write_json(SUMMARY, summary)
+
+
+if __name__ == "__main__":
+    main()

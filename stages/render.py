@@ -1,0 +1,96 @@
+"""render: obfuscate one side of every test pair, per obfuscation x level -> data/render/."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import pandas as pd
+from tqdm import tqdm
+
+from flup import render
+from flup.faces import BOX_COLUMNS
+from flup.io import atomic_path, read_table, write_json, write_table
+from flup.log import get_logger
+from flup.params import ParamError, choice, get, load_params
+
+IMAGES = Path("data/raw/lfw/images")
+FACES = Path("data/faces/lfw.parquet")
+PROTOCOLS = Path("data/protocols")
+OUT = Path("data/render")
+
+
+def obfuscation_grid(params: dict) -> list[tuple[str, float]]:
+    grid = get(params, "render.obfuscations")
+    tasks = []
+    for kind, levels in grid.items():
+        if kind not in render.obfuscation.OBFUSCATIONS:
+            raise ParamError(f"params.yaml: render.obfuscations.{kind} is not an obfuscation "
+                             f"({', '.join(render.obfuscation.OBFUSCATIONS)})")
+        if not isinstance(levels, list) or not levels:
+            raise ParamError(f"params.yaml: render.obfuscations.{kind} must be a non-empty list of levels")
+        tasks.extend((kind, float(level)) for level in levels)
+    return tasks
+
+
+def obfuscated_images(params: dict) -> pd.DataFrame:
+    """The obfuscated side of every pair of the chosen protocols (deduplicated across protocols)."""
+    side = choice(params, "render.obfuscated_side", ("a", "b"))
+    names = []
+    for protocol in get(params, "render.protocols"):
+        pairs = read_table(PROTOCOLS / protocol / "pairs.csv")
+        names.extend(pairs[f"image_{side}"])
+    return pd.DataFrame({"image": sorted(set(names))})
+
+
+def _render_level(job) -> tuple[str, float, int, int]:
+    kind, level, rows, box_scale, encoding, out = job
+    names, boxes, payloads = [], [], []
+    for image, box in rows:
+        pixels = cv2.imread(str(IMAGES / image), cv2.IMREAD_COLOR)
+        patch_box, data = render.render_one(pixels, box, kind, level, box_scale, encoding)
+        names.append(image)
+        boxes.append(patch_box)
+        payloads.append(data)
+    render.save_store(render.store_path(out, kind, level), names, boxes, payloads, encoding)
+    return kind, level, len(names), sum(len(p) for p in payloads)
+
+
+def main() -> None:
+    log = get_logger("render")
+    params = load_params()
+    started = time.monotonic()
+    encoding = render.Encoding(get(params, "render.encoding"), int(get(params, "render.jpeg_quality")))
+    box_scale = float(get(params, "render.box_scale"))
+    tasks = obfuscation_grid(params)
+
+    wanted = obfuscated_images(params)
+    faces = read_table(FACES)
+    manifest = wanted.merge(faces[["image", "status", *BOX_COLUMNS]], on="image", how="left")
+    manifest["status"] = manifest["status"].fillna("missing")
+    renderable = manifest[manifest["status"] == "ok"]
+    rows = [(r.image, (r.x1, r.y1, r.x2, r.y2)) for r in renderable.itertuples()]
+
+    with atomic_path(OUT) as staging:
+        for kind, level in tasks:
+            render.store_path(staging, kind, level).parent.mkdir(parents=True, exist_ok=True)
+        jobs = [(kind, level, rows, box_scale, encoding, staging) for kind, level in tasks]
+        total_bytes = 0
+        workers = int(get(params, "render.workers"))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for _, _, _, size in tqdm(pool.map(_render_level, jobs), total=len(jobs), desc="render", unit="level"):
+                total_bytes += size
+        write_table(staging / "manifest.csv", manifest[["image", "status"]])
+        write_json(staging / "summary.json", {
+            "images": len(manifest), "rendered": len(rows), "not_rendered": int((manifest["status"] != "ok").sum()),
+            "levels": [{"obfuscation": k, "level": v} for k, v in tasks],
+            "encoding": encoding.name, "payload_bytes": total_bytes,
+        })
+    log.info("%d images x %d levels rendered (%d without a face, never emitted); %.1f MB; %.0f s",
+             len(rows), len(tasks), len(manifest) - len(rows), total_bytes / 1e6, time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    main()

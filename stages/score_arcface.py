@@ -1,0 +1,104 @@
+"""score_arcface: per-pair cosine similarities of the ArcFace baseline -> data/scores/arcface.parquet."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from flup import recognition, render, weights
+from flup.faces import landmarks_of
+from flup.io import read_json, read_table, write_table
+from flup.log import get_logger
+from flup.params import ParamError, get, load_params
+from flup.scoring import score_pairs
+from stages.detect import build_detector
+
+IMAGES = Path("data/raw/lfw/images")
+FACES = Path("data/faces/lfw.parquet")
+PROTOCOLS = Path("data/protocols")
+RENDER = Path("data/render")
+OUT = Path("data/scores/arcface.parquet")
+
+
+def embed_in_batches(model: recognition.ArcFace, crops: dict[str, np.ndarray], batch_size: int) -> dict:
+    names = list(crops)
+    out = {}
+    for start in range(0, len(names), batch_size):
+        chunk = names[start:start + batch_size]
+        for name, vector in zip(chunk, model.embed([crops[n] for n in chunk]), strict=True):
+            out[name] = vector
+    return out
+
+
+def main() -> None:
+    log = get_logger("score_arcface")
+    params = load_params()
+    started = time.monotonic()
+    modes = get(params, "arcface.modes")
+    for mode in modes:
+        if mode not in recognition.MODES:
+            raise ParamError(f"params.yaml: arcface.modes has {mode!r}; expected {', '.join(recognition.MODES)}")
+    batch_size = int(get(params, "arcface.batch_size"))
+    model = recognition.ArcFace(weights.resolve("recognizer", get(params, "arcface.model"),
+                                                get(params, "models.root"), get(params, "arcface.sha256", None)))
+    detector = build_detector(params)
+
+    obfuscated_side = get(params, "render.obfuscated_side")
+    sharp_side = "a" if obfuscated_side == "b" else "b"
+    pairs = {p: read_table(PROTOCOLS / p / "pairs.csv") for p in get(params, "render.protocols")}
+    faces = read_table(FACES).set_index("image")
+    usable = faces[faces["status"] == "ok"]
+
+    sharp_names = sorted({i for table in pairs.values() for i in table[f"image_{sharp_side}"]} & set(usable.index))
+    sharp_crops = {
+        name: recognition.align(cv2.imread(str(IMAGES / name)), landmarks_of(usable.loc[name]))
+        for name in tqdm(sharp_names, desc="align sharp side", unit="img", mininterval=2.0)
+    }
+    sharp = embed_in_batches(model, sharp_crops, batch_size)
+
+    summary = read_json(RENDER / "summary.json")
+    obf_names = [n for n in read_table(RENDER / "manifest.csv").query("status == 'ok'")["image"]]
+    sharp_pixels = {name: cv2.imread(str(IMAGES / name)) for name in obf_names}
+    tables = []
+    progress = tqdm(total=len(summary["levels"]) * len(obf_names), desc="score arcface", unit="img", mininterval=2.0)
+    for entry in summary["levels"]:
+        kind, level = entry["obfuscation"], entry["level"]
+        store = render.RenderStore(render.store_path(RENDER, kind, level))
+        oracle_crops, e2e_crops, not_found = {}, {}, []
+        for name in obf_names:
+            image = store.obfuscated(name, sharp_pixels[name])
+            if "oracle_box" in modes:
+                oracle_crops[name] = recognition.align(image, landmarks_of(usable.loc[name]))
+            if "end_to_end" in modes:
+                found = recognition.redetect(detector, image)
+                if found is None:
+                    not_found.append(name)
+                else:
+                    e2e_crops[name] = recognition.align(image, found)
+            progress.update()
+        by_mode = {
+            "oracle_box": embed_in_batches(model, oracle_crops, batch_size),
+            "end_to_end": {**embed_in_batches(model, e2e_crops, batch_size), **dict.fromkeys(not_found)},
+        }
+        for mode in modes:
+            for protocol, table in pairs.items():
+                tables.append(score_pairs(
+                    table, sharp_side, sharp, by_mode[mode], dataset="lfw", protocol=protocol,
+                    recognizer="arcface", mode=mode, obfuscation=kind, level=float(level),
+                ))
+    progress.close()
+    scores = pd.concat(tables, ignore_index=True)
+    write_table(OUT, scores)
+    counts = scores["status"].value_counts().to_dict()
+    log.info("%d pair scores (%s); %d sharp + %d obfuscated images x %d levels; %.0f s",
+             len(scores), ", ".join(f"{k}={v}" for k, v in counts.items()), len(sharp), len(obf_names),
+             len(summary["levels"]), time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The real `dvc repro` on a subset of the shared LFW copy (profile: profiles/tiny.yaml)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from tests.conftest import dvc, write_params
+
+pytestmark = pytest.mark.e2e
+
+
+def stages_run(log: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", log))
+
+
+def test_fetch_reports_the_subset(tiny_study):
+    report = json.loads((tiny_study / "data/raw/lfw/report.json").read_text())
+    assert report["max_people"] == 80
+    assert 70 <= report["people"] <= 80
+    assert report["unreadable"] == []
+    images = list((tiny_study / "data/raw/lfw/images").glob("*/*.jpg"))
+    assert len(images) == report["images"] > 150
+
+
+def test_detection_finds_the_face(tiny_study):
+    faces = pd.read_parquet(tiny_study / "data/faces/lfw.parquet")
+    assert (faces["status"] == "ok").mean() >= 0.99
+    ok = faces[faces["status"] == "ok"]
+    centre_x = (ok["x1"] + ok["x2"]) / 2
+    # deep-funneled LFW centres the labelled face: the chosen face sits near the middle of 250 px
+    assert centre_x.between(100, 150).mean() > 0.95
+    assert ((ok["x2"] - ok["x1"]).between(60, 160)).mean() > 0.95
+
+
+def test_protocol_counts_and_disjointness(tiny_study):
+    summary = json.loads((tiny_study / "metrics/protocols.json").read_text())
+    assert summary["view1"]["test_people_in_training"] == 0
+    assert summary["view1"]["same_pairs"] > 10 and summary["view1"]["different_pairs"] > 5
+    assert summary["seed"]["same_pairs"] > 10 and summary["seed"]["different_pairs"] == 60
+    assert summary["seed"]["test_people_in_training"] > 0  # the seed's split by image leaks identities
+    train = pd.read_csv(tiny_study / "data/protocols/view1/train.csv")
+    pairs = pd.read_csv(tiny_study / "data/protocols/view1/pairs.csv")
+    assert not set(train["identity"]) & (set(pairs["identity_a"]) | set(pairs["identity_b"]))
+
+
+def test_arcface_verifies_sharp_and_fails_on_heavy_blur(tiny_study):
+    metrics = json.loads((tiny_study / "metrics/verification.json").read_text())
+    for protocol in ("view1", "view2"):
+        e2e = metrics["lfw"][protocol]["arcface"]["end_to_end"]
+        assert e2e["blur"]["0"]["auc"] > 0.95
+        assert e2e["blur"]["24"]["auc"] < e2e["blur"]["0"]["auc"] - 0.2
+        assert e2e["blur"]["24"]["detection_rate"] < e2e["blur"]["0"]["detection_rate"]
+    privacy = json.loads((tiny_study / "metrics/privacy.json").read_text())
+    assert privacy["thresholds"]
+
+
+def test_plots_written(tiny_study):
+    for name in ("auc_vs_level", "mean_cosine_vs_level", "gallery", "blackbox"):
+        assert (tiny_study / "plots" / f"{name}.png").stat().st_size > 5000
+
+
+def test_repro_is_incremental(tiny_study):
+    first = (tiny_study / "first_repro.log").read_text()
+    assert {"fetch", "detect", "protocols", "render", "score_arcface", "evaluate", "plot"} <= stages_run(first)
+    assert stages_run(dvc(tiny_study, "repro").stdout) == set()
+
+    write_params(tiny_study, {"render": {"obfuscations": {"blur": [0, 8, 16, 24]}}})
+    rerun = stages_run(dvc(tiny_study, "repro").stdout)
+    assert {"render", "score_arcface", "evaluate", "plot"} <= rerun
+    assert not rerun & {"fetch", "detect", "protocols"}
+
+    write_params(tiny_study, {"protocols": {"seed": {"random_seed": 1}}})
+    rerun = stages_run(dvc(tiny_study, "repro").stdout)
+    assert "protocols" in rerun and not rerun & {"fetch", "detect"}
