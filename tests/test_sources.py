@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import os
 import shutil
 import tarfile
 import threading
@@ -26,8 +25,9 @@ from flup.sources import (
     is_archive,
     resolve_source,
 )
+from tests.conftest import require_lfw
 
-LFW = Path("/work/shared/data/lfw/lfw-deepfunneled")
+LFW = require_lfw() / "lfw-deepfunneled"
 PEOPLE = ("AJ_Cook", "Aaron_Eckhart")
 
 
@@ -42,17 +42,12 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
-    """A tiny LFW-like folder: two people's images (real JPEGs when available) and a pairs file."""
+    """A tiny LFW-like folder: two people's real images and a pairs file."""
     root = tmp_path / "src" / "lfw"
-    for index, person in enumerate(PEOPLE):
+    for person in PEOPLE:
         (root / "images" / person).mkdir(parents=True)
         name = f"{person}_0001.jpg"
-        real = LFW / person / name
-        target = root / "images" / person / name
-        if real.is_file():
-            shutil.copyfile(real, target)
-        else:  # keep the tests meaningful without the shared data
-            target.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(2048 + index))
+        shutil.copyfile(LFW / person / name, root / "images" / person / name)
     (root / "pairs.txt").write_text(f"1\t1\n{PEOPLE[0]}\t1\t{PEOPLE[1]}\t1\n")
     return root
 

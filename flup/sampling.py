@@ -1,0 +1,264 @@
+"""Training samples: obfuscation policies, quadruplets of images and test-time preprocessing.
+
+A :class:`Policy` says how an image is cropped and, on the blurred side, blurred:
+
+- ``crop``: ``full`` (whole image), ``tight`` (the face box only) or ``random`` (the box grown
+  on every side by ``k / crop_steps`` of its smallest distance to the image border, ``k`` uniform
+  in ``1..crop_steps``; at test time ``k = crop_steps``, the full margin).
+- ``blur``: ``whole_image`` or ``face_box`` (blur inside the box only), sigma ~ U[sigma_min, sigma_max].
+
+Blur comes before the crop, so a blurred face box sees real context at its edges. Sharp images
+are cropped the same way but never blurred. The study's four variants are :data:`VARIANTS`;
+a new variant is just another params dict. At test time the obfuscated image is already rendered,
+so :func:`prepare` only crops (deterministically), resizes and normalises.
+
+Images are HxWx3 uint8 BGR arrays as cv2 reads them; model inputs are RGB CHW float tensors,
+ImageNet-normalised, resized to a square ``input_size`` (aspect ratio not kept).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from torch.utils.data import Dataset, Sampler
+from torchvision.transforms import InterpolationMode
+
+from flup.obfuscation import Box, IntBox, blur_whole_image, crop_box, gaussian_blur, scale_box
+from flup.params import ParamError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CROPS = ("full", "random", "tight")
+BLURS = ("whole_image", "face_box")
+POSITIVES = ("other_photo", "same_photo")
+# The seed study's variants. "random_crop" blurs only the face box (so BlurNet still sees blurred
+# faces, as at test time); "random_crop_blur" blurs the whole image, environment included.
+VARIANTS: dict[str, dict] = {
+    "random_blur": {"crop": "full", "blur": "whole_image"},
+    "random_crop": {"crop": "random", "blur": "face_box"},
+    "random_crop_blur": {"crop": "random", "blur": "whole_image"},
+    "tight_crop_blur": {"crop": "tight", "blur": "face_box"},
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+FLIP_P = 0.5
+ROTATION_DEG = 10.0
+JITTER = 0.1  # brightness, contrast and saturation factors ~ U[1 - JITTER, 1 + JITTER]
+BOX_COLUMNS = ("x1", "y1", "x2", "y2")
+
+
+@dataclass(frozen=True)
+class Policy:
+    crop: str
+    blur: str
+    sigma_min: float = 5.0
+    sigma_max: float = 20.0
+    crop_steps: int = 10
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise ParamError(f"policy crop is {self.crop!r}; expected one of {', '.join(CROPS)}")
+        if self.blur not in BLURS:
+            raise ParamError(f"policy blur is {self.blur!r}; expected one of {', '.join(BLURS)}")
+        if not 0 <= self.sigma_min <= self.sigma_max or not math.isfinite(self.sigma_max):
+            raise ParamError(
+                f"policy needs 0 <= sigma_min <= sigma_max, got {self.sigma_min}, {self.sigma_max}"
+            )
+        if not isinstance(self.crop_steps, int) or self.crop_steps < 1:
+            raise ParamError(f"policy crop_steps must be an integer >= 1, got {self.crop_steps!r}")
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> Policy:
+        """Build from ``{crop, blur, sigma_min?, sigma_max?, crop_steps?}``; unknown keys are errors."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ParamError(
+                f"unknown policy parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        missing = sorted({"crop", "blur"} - set(params))
+        if missing:
+            raise ParamError(f"policy is missing {', '.join(missing)}")
+        return cls(**params)
+
+
+def crop_region(
+    box: Box, shape: tuple[int, ...], policy: Policy, rng: np.random.Generator | None = None
+) -> IntBox:
+    """The integer region the policy keeps; ``rng=None`` is test time (full margin for random crops)."""
+    h, w = int(shape[0]), int(shape[1])
+    if policy.crop == "full":
+        return 0, 0, w, h
+    if policy.crop == "tight":
+        return scale_box(box, 1.0, shape)
+    k = policy.crop_steps if rng is None else int(rng.integers(1, policy.crop_steps + 1))
+    x1, y1, x2, y2 = (float(v) for v in box)
+    margin = k / policy.crop_steps * max(0.0, min(x1, y1, w - x2, h - y2))
+    return scale_box((x1 - margin, y1 - margin, x2 + margin, y2 + margin), 1.0, shape)
+
+
+def apply_policy(
+    image: np.ndarray, box: Box, policy: Policy, rng: np.random.Generator, blurred: bool
+) -> np.ndarray:
+    """Blur (if ``blurred``, at a random sigma) then crop a training image."""
+    if blurred:
+        sigma = float(rng.uniform(policy.sigma_min, policy.sigma_max))
+        if policy.blur == "whole_image":
+            image = blur_whole_image(image, sigma)
+        else:
+            image = gaussian_blur(image, box, sigma)
+    return crop_box(image, crop_region(box, image.shape, policy, rng))
+
+
+def to_input(image: np.ndarray, input_size: int, rng: np.random.Generator | None = None) -> torch.Tensor:
+    """BGR uint8 crop -> normalised RGB CHW float tensor; random flip/rotation/jitter if ``rng``."""
+    h, w = image.shape[:2]
+    interpolation = cv2.INTER_AREA if h > input_size or w > input_size else cv2.INTER_LINEAR
+    image = cv2.resize(image, (input_size, input_size), interpolation=interpolation)
+    tensor = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).permute(2, 0, 1).contiguous()
+    if rng is not None:
+        flip = rng.random() < FLIP_P
+        angle = float(rng.uniform(-ROTATION_DEG, ROTATION_DEG))
+        brightness, contrast, saturation = rng.uniform(1 - JITTER, 1 + JITTER, size=3).tolist()
+        if flip:
+            tensor = TF.horizontal_flip(tensor)
+        tensor = TF.rotate(tensor, angle, interpolation=InterpolationMode.BILINEAR)
+        tensor = TF.adjust_brightness(tensor, brightness)
+        tensor = TF.adjust_contrast(tensor, contrast)
+        tensor = TF.adjust_saturation(tensor, saturation)
+    tensor = TF.to_dtype(tensor, torch.float32, scale=True)
+    return TF.normalize(tensor, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def prepare(image: np.ndarray, box: Box, policy: Policy, input_size: int) -> torch.Tensor:
+    """Test time: crop a (possibly already obfuscated) BGR image by the policy, no randomness."""
+    return to_input(crop_box(image, crop_region(box, image.shape, policy)), input_size)
+
+
+def read_image(path: str) -> np.ndarray:
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"{path}: cannot read image")
+    return image
+
+
+def _rng(seed: int, stream: int, epoch: int, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, epoch, index)))
+
+
+class QuadrupletDataset(Dataset):
+    """Quadruplets (sharp A, blurred positive of A, blurred B, sharp positive of B) of persons P != Q.
+
+    ``frame`` has columns ``path`` (absolute), ``identity``, ``x1, y1, x2, y2`` (face box). Item ``i``
+    takes P = identity ``i mod n``; everything else is drawn from an rng seeded by (seed, epoch, i).
+    Index with ``i`` (uses :meth:`set_epoch`'s epoch) or ``(epoch, i)`` (what :class:`EpochSampler`
+    yields, so DataLoader workers need no epoch updates).
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        policy: Policy,
+        input_size: int,
+        seed: int = 0,
+        positive: str = "other_photo",
+        samples_per_epoch: int | None = None,
+    ) -> None:
+        if positive not in POSITIVES:
+            raise ParamError(f"positive is {positive!r}; expected one of {', '.join(POSITIVES)}")
+        missing = [c for c in ("path", "identity", *BOX_COLUMNS) if c not in frame.columns]
+        if missing:
+            raise ValueError(f"training frame lacks column(s) {', '.join(missing)}")
+        self.policy = policy
+        self.input_size = int(input_size)
+        self.seed = int(seed)
+        self.positive = positive
+        self.epoch = 0
+        min_photos = 1 if positive == "same_photo" else 2
+        frame = frame.sort_values(["identity", "path"], kind="stable").reset_index(drop=True)
+        self.paths: list[str] = frame["path"].astype(str).tolist()
+        self.boxes = frame[list(BOX_COLUMNS)].to_numpy(dtype=np.float64)
+        groups = frame.groupby("identity", sort=True).indices
+        self.identities = [name for name, rows in groups.items() if len(rows) >= min_photos]
+        self.photos = [list(map(int, groups[name])) for name in self.identities]
+        if len(self.identities) < 2:
+            raise ValueError(
+                f"need at least 2 identities with >= {min_photos} image(s), found {len(self.identities)}"
+            )
+        self.length = int(samples_per_epoch or sum(map(len, self.photos)))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _pair(self, person: int, rng: np.random.Generator) -> tuple[int, int]:
+        photos = self.photos[person]
+        if self.positive == "same_photo":
+            row = photos[int(rng.integers(len(photos)))]
+            return row, row
+        first, second = rng.choice(len(photos), size=2, replace=False).tolist()
+        return photos[first], photos[second]
+
+    def choose(self, epoch: int, index: int) -> tuple[int, int, np.random.Generator]:
+        """Persons (P, Q) for an item, and the rng positioned to draw the rest."""
+        rng = _rng(self.seed, 0, epoch, index)
+        n = len(self.identities)
+        p = index % n
+        q = int(rng.integers(n - 1))
+        return p, q + (q >= p), rng
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} samples")
+        p, q, rng = self.choose(epoch, index)
+        a, pos_p = self._pair(p, rng)
+        b, pos_q = self._pair(q, rng)
+        item: dict = {"identity_p": self.identities[p], "identity_q": self.identities[q]}
+        for name, row, blurred in (
+            ("sharp_a", a, False),
+            ("blurred_pos_p", pos_p, True),
+            ("blurred_b", b, True),
+            ("sharp_pos_q", pos_q, False),
+        ):
+            image = apply_policy(read_image(self.paths[row]), self.boxes[row], self.policy, rng, blurred)
+            item[name] = to_input(image, self.input_size, rng)
+            item["path_" + name.split("_", 1)[1]] = self.paths[row]
+        return item
+
+
+# The name the study's notes use for the same thing.
+QuadrupletSampler = QuadrupletDataset
+
+
+class EpochSampler(Sampler):
+    """Yields ``(epoch, index)`` in an order shuffled by (seed, epoch); call :meth:`set_epoch`."""
+
+    def __init__(self, length: int, seed: int = 0, shuffle: bool = True) -> None:
+        self.length = int(length)
+        self.seed = int(seed)
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = np.arange(self.length)
+        if self.shuffle:
+            order = _rng(self.seed, 1, self.epoch, 0).permutation(self.length)
+        return iter([(self.epoch, int(i)) for i in order])

@@ -1,0 +1,259 @@
+"""Training the dual-stream model with the seed's two triplet losses, resumably.
+
+Checkpoint ``<out_dir>/checkpoint.pt`` (written atomically after every epoch, plain dicts,
+lists, numbers and tensors only, so it loads with ``torch.load(..., weights_only=True)``)::
+
+    {"format": "flup-checkpoint-v1", "epoch": int (1-based, last completed),
+     "model": state_dict, "optimizer": state_dict, "config": {TrainConfig fields},
+     "history": [{"epoch", "loss", "val_auc"}, ...],
+     "rng": {"torch": ByteTensor, "cuda": [ByteTensor, ...], "numpy": {...tensors}, "python": {...}}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from flup.io import atomic_path
+from flup.params import ParamError
+from flup.sampling import EpochSampler
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = "flup-checkpoint-v1"
+INPUT_KEYS = ("sharp_a", "blurred_pos_p", "blurred_b", "sharp_pos_q")
+# Changing these invalidates a checkpoint; epochs, workers and device may change on resume.
+_RESUME_KEYS = ("lr", "margin", "batch_size", "seed")
+WORKER_TIMEOUT_S = 300  # a stuck worker fails the run instead of stalling it forever
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float = 2e-4
+    margin: float = 1.0
+    num_workers: int = 0
+    device: str = "auto"
+    seed: int = 0
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> TrainConfig:
+        """Pick this config's fields from a params section (other keys are left to other code)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = [n for n in ("epochs", "batch_size") if n not in params]
+        if missing:
+            raise ParamError(f"training parameter(s) missing: {', '.join(missing)}")
+        return cls(**{k: v for k, v in params.items() if k in names})
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def loss_on_batch(model: nn.Module, batch: Mapping, margin: float = 1.0) -> torch.Tensor:
+    """The seed's loss, a sum of two triplets (anchor, positive, negative).
+
+    SharpNet's: (sharp A, blurred P-positive, blurred B); BlurNet's: (blurred B, sharp Q-positive, sharp A).
+    """
+    device = next(model.parameters()).device
+    x = {k: batch[k].to(device, non_blocking=True) for k in INPUT_KEYS}
+    n = x["sharp_a"].shape[0]
+    # One pass per stream: BatchNorm then normalises over both images a stream sees.
+    sharp_a, sharp_pos_q = model.embed_sharp(torch.cat([x["sharp_a"], x["sharp_pos_q"]])).split(n)
+    blurred_pos_p, blurred_b = model.embed_blurred(torch.cat([x["blurred_pos_p"], x["blurred_b"]])).split(n)
+    triplet = nn.TripletMarginLoss(margin=margin)
+    return triplet(sharp_a, blurred_pos_p, blurred_b) + triplet(blurred_b, sharp_pos_q, sharp_a)
+
+
+def _worker_init(worker_id: int) -> None:
+    # Samples use their own seeded rngs; this only keeps stray global-rng use reproducible.
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    cv2.setNumThreads(1)  # safe: spawned workers have no inherited OpenCV pool
+
+
+def make_loader(dataset, cfg: TrainConfig, device: torch.device) -> tuple[DataLoader, EpochSampler]:
+    """A DataLoader over ``(epoch, index)`` keys; workers are spawned, persistent and seeded.
+
+    Spawn, not fork: a forked worker inherits the parent's OpenCV thread pool (and other
+    libraries' locks) mid-use and can deadlock on its first cv2 call. Scripts that train with
+    workers therefore need an ``if __name__ == "__main__":`` guard.
+    """
+    sampler = EpochSampler(len(dataset), seed=cfg.seed)
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        worker_init_fn=_worker_init,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        persistent_workers=cfg.num_workers > 0,
+        multiprocessing_context="spawn" if cfg.num_workers > 0 else None,
+        timeout=WORKER_TIMEOUT_S if cfg.num_workers > 0 else 0,
+        pin_memory=device.type == "cuda",
+    )
+    return loader, sampler
+
+
+def _rng_state() -> dict:
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": torch.tensor(pos),
+            "has_gauss": torch.tensor(has_gauss),
+            "cached_gaussian": torch.tensor(cached, dtype=torch.float64),
+        },
+        "python": {
+            "version": torch.tensor(version),
+            "internal": torch.tensor(internal, dtype=torch.int64),
+            "gauss_next": torch.tensor(math.nan if gauss_next is None else gauss_next, dtype=torch.float64),
+        },
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    npy = state["numpy"]
+    np.random.set_state(
+        (
+            "MT19937",
+            npy["keys"].numpy().astype(np.uint32),
+            int(npy["pos"]),
+            int(npy["has_gauss"]),
+            float(npy["cached_gaussian"]),
+        )
+    )
+    py = state["python"]
+    gauss_next = float(py["gauss_next"])
+    random.setstate(
+        (int(py["version"]), tuple(py["internal"].tolist()), None if math.isnan(gauss_next) else gauss_next)
+    )
+
+
+def save_checkpoint(
+    path: Path, model: nn.Module, optimizer, epoch: int, cfg: TrainConfig, history: list
+) -> None:
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "config": dataclasses.asdict(cfg),
+        "history": history,
+        "rng": _rng_state(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} training checkpoint")
+    return state
+
+
+def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig) -> tuple[int, list]:
+    state = load_checkpoint(path)
+    saved = state["config"]
+    changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(cfg, k)]
+    if changed:
+        raise ValueError(
+            f"{path}: checkpoint was trained with different {', '.join(changed)} "
+            f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); delete it to start over"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    _set_rng_state(state["rng"])
+    log.info(
+        "resuming from %s: epoch %d done, continuing at epoch %d", path, state["epoch"], state["epoch"] + 1
+    )
+    return int(state["epoch"]), list(state["history"])
+
+
+def train(
+    model: nn.Module,
+    dataset,
+    val_pairs_fn: Callable[[nn.Module], float] | None,
+    cfg: TrainConfig | Mapping,
+    out_dir: str | os.PathLike,
+    live=None,
+) -> list[dict]:
+    """Train for ``cfg.epochs`` epochs (1-based), resuming from ``out_dir/checkpoint.pt`` if present.
+
+    ``val_pairs_fn(model) -> AUC`` runs after each epoch in eval mode under ``no_grad``. Returns the
+    full history (including epochs from a resumed checkpoint); ``live`` (a dvclive ``Live``) gets
+    ``train/loss`` and ``val/auc`` per epoch, with its step set to ``epoch - 1``.
+    """
+    if not isinstance(cfg, TrainConfig):
+        cfg = TrainConfig.from_params(cfg)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = False
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    checkpoint = Path(out_dir) / CHECKPOINT
+    done, history = (0, [])
+    if checkpoint.exists():
+        done, history = _resume(checkpoint, model, optimizer, cfg)
+    if done >= cfg.epochs:
+        log.info("checkpoint already at epoch %d of %d: nothing to train", done, cfg.epochs)
+        return history
+
+    loader, sampler = make_loader(dataset, cfg, device)
+    for epoch in range(done + 1, cfg.epochs + 1):
+        sampler.set_epoch(epoch)
+        model.train()
+        total, batches = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
+        for batch in bar:
+            loss = loss_on_batch(model, batch, cfg.margin)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            batches += 1
+            bar.set_postfix(loss=f"{total / batches:.4f}")
+        mean_loss = total / max(batches, 1)
+        val_auc = None
+        if val_pairs_fn is not None:
+            model.eval()
+            with torch.no_grad():
+                val_auc = float(val_pairs_fn(model))
+        history.append({"epoch": epoch, "loss": mean_loss, "val_auc": val_auc})
+        log.info("epoch %d/%d: loss %.4f, val AUC %s", epoch, cfg.epochs, mean_loss, val_auc)
+        save_checkpoint(checkpoint, model, optimizer, epoch, cfg, history)
+        if live is not None:
+            live.step = epoch - 1
+            live.log_metric("train/loss", mean_loss)
+            if val_auc is not None:
+                live.log_metric("val/auc", val_auc)
+            live.next_step()
+    return history
