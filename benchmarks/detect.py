@@ -1,6 +1,6 @@
 """Detector throughput and coverage on LFW, side by side in one run.
 
-    python benchmarks/detect.py [--sample N] [--sizes 320 640] [--full-size 320]
+    python -m benchmarks.detect [--sample N] [--sizes 320 640] [--full-size 320]
 
 Times every detector input size on the same sample of images (the same files, in the same
 order), then the configured size over *all* images, and prints a Markdown table. The output

@@ -69,5 +69,9 @@ def tiny_study(tmp_path_factory, lfw_root) -> Path:
     tiny = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
     write_params(project, tiny)
     write_params(project, {"data": {"source": str(lfw_root)}})
+    # dvclive (training) needs a repository with a commit, as any clone has
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=flup-tests", "-c", "user.email=tests@flup.invalid", "commit", "-qm",
+                    "tiny study"], cwd=project, check=True)
     project.joinpath("first_repro.log").write_text(dvc(project, "repro").stdout)
     return project

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import dvc, write_params
 
+VARIANTS = ("random_blur", "random_crop", "random_crop_blur", "tight_crop_blur")
+
 pytestmark = pytest.mark.e2e
 
 
@@ -58,6 +60,19 @@ def test_arcface_verifies_sharp_and_fails_on_heavy_blur(tiny_study):
     assert privacy["thresholds"]
 
 
+def test_dual_stream_models_trained_and_scored(tiny_study):
+    metrics = json.loads((tiny_study / "metrics/verification.json").read_text())
+    for variant in VARIANTS:
+        live = json.loads((tiny_study / "dvclive" / variant / "metrics.json").read_text())
+        assert 0.0 <= live["val"]["auc"] <= 1.0 and live["train"]["loss"] > 0
+        meta = json.loads((tiny_study / "data/models" / variant / "meta.json").read_text())
+        assert [h["epoch"] for h in meta["history"]] == [1, 2]
+        for protocol in ("view1", "view2", "seed"):
+            blur = metrics["lfw"][protocol][variant]["oracle_box"]["blur"]
+            assert set(blur) == {"0", "8", "24"} and blur["0"]["n_pairs"] > 10
+            assert blur["0"]["detection_rate"] == 1.0  # no re-detection: the model crops the known box
+
+
 def test_plots_written(tiny_study):
     for name in ("auc_vs_level", "mean_cosine_vs_level", "gallery", "blackbox"):
         assert (tiny_study / "plots" / f"{name}.png").stat().st_size > 5000
@@ -66,12 +81,22 @@ def test_plots_written(tiny_study):
 def test_repro_is_incremental(tiny_study):
     first = (tiny_study / "first_repro.log").read_text()
     assert {"fetch", "detect", "protocols", "render", "score_arcface", "evaluate", "plot"} <= stages_run(first)
+    assert {f"train@{v}" for v in VARIANTS} | {f"score_model@{v}" for v in VARIANTS} <= stages_run(first)
     assert stages_run(dvc(tiny_study, "repro").stdout) == set()
 
     write_params(tiny_study, {"render": {"obfuscations": {"blur": [0, 8, 16, 24]}}})
     rerun = stages_run(dvc(tiny_study, "repro").stdout)
     assert {"render", "score_arcface", "evaluate", "plot"} <= rerun
     assert not rerun & {"fetch", "detect", "protocols"}
+
+    # a fifth model is a params.yaml edit only; the four trained ones are left alone
+    write_params(tiny_study, {"variants": {"tight_crop_sharp_positive": {
+        "crop": "tight", "blur": "face_box", "train": {"positive": "same_photo"}}}})
+    rerun = stages_run(dvc(tiny_study, "repro").stdout)
+    assert {"train@tight_crop_sharp_positive", "score_model@tight_crop_sharp_positive", "evaluate"} <= rerun
+    assert not rerun & {f"train@{v}" for v in VARIANTS}
+    meta = json.loads((tiny_study / "data/models/tight_crop_sharp_positive/meta.json").read_text())
+    assert meta["positive"] == "same_photo"
 
     write_params(tiny_study, {"protocols": {"seed": {"random_seed": 1}}})
     rerun = stages_run(dvc(tiny_study, "repro").stdout)
