@@ -58,21 +58,25 @@ def verify(path: Path, sha256: str) -> Path:
     return path
 
 
-def resolve(kind: str, name: str, models_root: str | Path, sha256_override: str | None = None) -> Path:
-    """Path of a verified model file. ``kind`` is 'detector' or 'recognizer' (names the parameter)."""
+def resolve(
+    kind: str, name: str, models_root: str | Path, sha256_override: str | None = None, section: str | None = None
+) -> Path:
+    """Path of a verified model file. ``kind`` is 'detector' or 'recognizer'; ``section`` names the
+    params.yaml section that chose it (default: the kind) so errors point at the right parameter."""
     table = DETECTORS if kind == "detector" else RECOGNIZERS
+    section = section or kind
     if name not in table:
-        raise ParamError(f"params.yaml: {kind}.model is {name!r}; expected one of {', '.join(table)}")
+        raise ParamError(f"params.yaml: {section}.model is {name!r}; expected one of {', '.join(table)}")
     entry = table[name]
     folder = embedded_model_dir() if entry.pack is None else Path(models_root).expanduser() / entry.pack
     path = folder / entry.filename
     if not path.exists():
         raise FileNotFoundError(
-            f"{path}: model file for {kind}.model={name!r} not found. Put the '{entry.pack}' pack "
-            f"(InsightFace model zoo, non-commercial research use) under {Path(models_root).expanduser()}, "
-            f"or fetch it with `python -m stages.models` (models.{entry.pack}.url / sha256 in params.yaml)."
+            f"{path}: model file for {section}.model={name!r} not found. Unzip InsightFace's '{entry.pack}' "
+            f"pack (model zoo, non-commercial research use) into {Path(models_root).expanduser()} "
+            f"(params.yaml: models.root) and give the file's sha256 in {section}.sha256."
         )
     digest = sha256_override or entry.sha256
     if digest is None:
-        raise ParamError(f"params.yaml: {kind}.sha256 must give the sha256 of {path} (no known digest)")
+        raise ParamError(f"params.yaml: {section}.sha256 must give the sha256 of {path} (no known digest)")
     return verify(path, digest)

@@ -44,8 +44,8 @@ def main() -> None:
         if mode not in recognition.MODES:
             raise ParamError(f"params.yaml: arcface.modes has {mode!r}; expected {', '.join(recognition.MODES)}")
     batch_size = int(get(params, "arcface.batch_size"))
-    model = recognition.ArcFace(weights.resolve("recognizer", get(params, "arcface.model"),
-                                                get(params, "models.root"), get(params, "arcface.sha256", None)))
+    model = recognition.ArcFace(weights.resolve("recognizer", get(params, "arcface.model"), get(params, "models.root"),
+                                                get(params, "arcface.sha256", None), section="arcface"))
     detector = build_detector(params)
 
     obfuscated_side = get(params, "render.obfuscated_side")
