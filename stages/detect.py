@@ -9,19 +9,14 @@ import cv2
 import pandas as pd
 from tqdm import tqdm
 
-from flup import faces, weights
+from flup import faces
 from flup.io import write_table
 from flup.log import get_logger
-from flup.params import get, load_params
+from flup.params import load_params
+from stages.common import build_detector
 
 IMAGES = Path("data/raw/lfw/images")
 OUT = Path("data/faces/lfw.parquet")
-
-
-def build_detector(params: dict) -> faces.Detector:
-    model = weights.resolve("detector", get(params, "detector.model"), get(params, "models.root"),
-                            get(params, "detector.sha256", None))
-    return faces.Detector(model, int(get(params, "detector.det_size")), float(get(params, "detector.det_thresh")))
 
 
 def main() -> None:

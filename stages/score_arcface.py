@@ -16,11 +16,9 @@ from flup.io import read_json, read_table, write_table
 from flup.log import get_logger
 from flup.params import ParamError, get, load_params
 from flup.scoring import score_pairs
-from stages.detect import build_detector
+from stages.common import build_detector, load_test_set
 
 IMAGES = Path("data/raw/lfw/images")
-FACES = Path("data/faces/lfw.parquet")
-PROTOCOLS = Path("data/protocols")
 RENDER = Path("data/render")
 OUT = Path("data/scores/arcface.parquet")
 
@@ -48,13 +46,8 @@ def main() -> None:
                                                 get(params, "arcface.sha256", None), section="arcface"))
     detector = build_detector(params)
 
-    obfuscated_side = get(params, "render.obfuscated_side")
-    sharp_side = "a" if obfuscated_side == "b" else "b"
-    pairs = {p: read_table(PROTOCOLS / p / "pairs.csv") for p in get(params, "render.protocols")}
-    faces = read_table(FACES).set_index("image")
-    usable = faces[faces["status"] == "ok"]
-
-    sharp_names = sorted({i for table in pairs.values() for i in table[f"image_{sharp_side}"]} & set(usable.index))
+    test = load_test_set(params)
+    pairs, sharp_side, usable, sharp_names = test.pairs, test.sharp_side, test.faces, test.sharp_images
     sharp_crops = {
         name: recognition.align(cv2.imread(str(IMAGES / name)), landmarks_of(usable.loc[name]))
         for name in tqdm(sharp_names, desc="align sharp side", unit="img", mininterval=2.0)

@@ -18,10 +18,9 @@ from flup.log import get_logger
 from flup.params import get, load_params
 from flup.sampling import Policy
 from flup.scoring import score_pairs
+from stages.common import load_test_set
 
 IMAGES = Path("data/raw/lfw/images")
-FACES = Path("data/faces/lfw.parquet")
-PROTOCOLS = Path("data/protocols")
 RENDER = Path("data/render")
 
 
@@ -41,12 +40,8 @@ def main(name: str) -> None:
     def vectors(images, boxes, stream):
         return embedding.embed(net, images, boxes, policy, size, stream, batch_size=batch, device=device)
 
-    obfuscated_side = get(params, "render.obfuscated_side")
-    sharp_side = "a" if obfuscated_side == "b" else "b"
-    pairs = {p: read_table(PROTOCOLS / p / "pairs.csv") for p in get(params, "render.protocols")}
-    faces = read_table(FACES).set_index("image")
-    usable = faces[faces["status"] == "ok"]
-    sharp_names = sorted({i for t in pairs.values() for i in t[f"image_{sharp_side}"]} & set(usable.index))
+    test = load_test_set(params)
+    pairs, sharp_side, usable, sharp_names = test.pairs, test.sharp_side, test.faces, test.sharp_images
     boxes = {name_: box_of(usable.loc[name_]) for name_ in usable.index}
     sharp = dict(zip(sharp_names, vectors([cv2.imread(str(IMAGES / n)) for n in sharp_names],
                                           [boxes[n] for n in sharp_names], "sharp"), strict=True))
