@@ -57,9 +57,33 @@ def crop_box(image: np.ndarray, box: IntBox) -> np.ndarray:
     return image[y1:y2, x1:x2]
 
 
-def _gaussian(region: np.ndarray, sigma: float) -> np.ndarray:
-    # ksize (0, 0): OpenCV derives the kernel from sigma (about 2*ceil(3*sigma)+1 taps for uint8).
-    return cv2.GaussianBlur(region, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+# Approximate blurs shrink the image by one integer factor per this many pixels of sigma.
+SIGMA_PER_SHRINK = 4.0
+
+
+def _gaussian(region: np.ndarray, sigma: float, approximate: bool = False) -> np.ndarray:
+    """Exact Gaussian blur, or (``approximate``) the same blur computed on a shrunken copy.
+
+    A blur of sigma >= 8 leaves little detail a 1/factor-size image cannot hold, so the
+    approximation shrinks by ``factor = floor(sigma / SIGMA_PER_SHRINK)`` (area average), blurs
+    with the remaining sigma and enlarges back (bilinear). It is 3-15x faster than the exact blur for
+    sigma in [8, 20] and differs by about 0.2 grey levels on average (tests/test_obfuscation.py);
+    training augmentation uses it, rendered test images never do.
+    """
+    factor = int(sigma // SIGMA_PER_SHRINK) if approximate else 1
+    if factor < 2:
+        # ksize (0, 0): OpenCV derives the kernel from sigma (about 2*ceil(3*sigma)+1 taps for uint8).
+        return cv2.GaussianBlur(region, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+    h, w = region.shape[:2]
+    # Mirror the borders out first (as the exact blur does) so the shrunken copy's edges behave.
+    pad = factor * math.ceil(3 * sigma / factor)
+    padded = cv2.copyMakeBorder(region, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    ph, pw = padded.shape[:2]
+    small = cv2.resize(padded, (math.ceil(pw / factor), math.ceil(ph / factor)), interpolation=cv2.INTER_AREA)
+    # The area average adds variance (factor^2 - 1) / 12 and bilinear enlarging about factor^2 / 6.
+    remaining = math.sqrt(sigma**2 - (factor**2 - 1) / 12 - factor**2 / 6) / factor
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=remaining, sigmaY=remaining, borderType=cv2.BORDER_REFLECT_101)
+    return cv2.resize(small, (pw, ph), interpolation=cv2.INTER_LINEAR)[pad : pad + h, pad : pad + w]
 
 
 def _check_sigma(sigma: float) -> float:
@@ -69,20 +93,26 @@ def _check_sigma(sigma: float) -> float:
     return sigma
 
 
-def blur_whole_image(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian-blur the whole image with standard deviation ``sigma`` (0 returns a copy)."""
+def blur_whole_image(image: np.ndarray, sigma: float, approximate: bool = False) -> np.ndarray:
+    """Gaussian-blur the whole image with standard deviation ``sigma`` (0 returns a copy).
+
+    ``approximate`` trades exactness for speed at large sigma (see :func:`_gaussian`).
+    """
     _check_image(image)
     sigma = _check_sigma(sigma)
     if sigma == 0:
         return image.copy()
-    return _gaussian(image, sigma)
+    return _gaussian(image, sigma, approximate)
 
 
-def gaussian_blur(image: np.ndarray, box: Box, sigma: float, box_scale: float = 1.0) -> np.ndarray:
+def gaussian_blur(
+    image: np.ndarray, box: Box, sigma: float, box_scale: float = 1.0, approximate: bool = False
+) -> np.ndarray:
     """Gaussian-blur the inside of ``box`` (scaled by ``box_scale``); the rest stays byte-identical.
 
     The result inside the box equals blurring the whole image and pasting the box: the blur
-    sees a margin of ``ceil(3*sigma) + 1`` pixels of context around the box.
+    sees a margin of ``ceil(3*sigma) + 1`` pixels of context around the box. ``approximate``
+    trades exactness for speed at large sigma (see :func:`_gaussian`).
     """
     _check_image(image)
     sigma = _check_sigma(sigma)
@@ -96,7 +126,7 @@ def gaussian_blur(image: np.ndarray, box: Box, sigma: float, box_scale: float = 
     margin = math.ceil(3 * sigma) + 1
     rx1, ry1 = max(0, x1 - margin), max(0, y1 - margin)
     rx2, ry2 = min(w, x2 + margin), min(h, y2 + margin)
-    blurred = _gaussian(image[ry1:ry2, rx1:rx2], sigma)
+    blurred = _gaussian(image[ry1:ry2, rx1:rx2], sigma, approximate)
     out[y1:y2, x1:x2] = blurred[y1 - ry1 : y2 - ry1, x1 - rx1 : x2 - rx1]
     return out
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from flup.io import atomic_path
 from flup.params import ParamError
-from flup.sampling import EpochSampler
+from flup.sampling import EpochSampler, normalise
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,10 @@ def loss_on_batch(model: nn.Module, batch: Mapping, margin: float = 1.0) -> torc
     """The seed's loss, a sum of two triplets (anchor, positive, negative).
 
     SharpNet's: (sharp A, blurred P-positive, blurred B); BlurNet's: (blurred B, sharp Q-positive, sharp A).
+    Images arrive as uint8 pixels (see :func:`flup.sampling.to_pixels`) and are normalised on the device.
     """
     device = next(model.parameters()).device
-    x = {k: batch[k].to(device, non_blocking=True) for k in INPUT_KEYS}
+    x = {k: normalise(batch[k].to(device, non_blocking=True)) for k in INPUT_KEYS}
     n = x["sharp_a"].shape[0]
     # One pass per stream: BatchNorm then normalises over both images a stream sees.
     sharp_a, sharp_pos_q = model.embed_sharp(torch.cat([x["sharp_a"], x["sharp_pos_q"]])).split(n)

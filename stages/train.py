@@ -33,11 +33,13 @@ def model_settings(params: dict, name: str) -> tuple[Policy, dict]:
     unknown = set(overrides) - set(get(params, "train"))
     if unknown:
         raise ParamError(f"params.yaml: variants.{name}.train has unknown key(s) {', '.join(sorted(unknown))}")
+    settings = {**get(params, "train"), **overrides}
+    entry.setdefault("approximate_blur", get({"train": settings}, "train.approximate_blur"))
     try:
         policy = Policy.from_params(entry)
     except ParamError as error:
         raise ParamError(f"params.yaml: variants.{name}: {error}") from None
-    return policy, {**get(params, "train"), **overrides}
+    return policy, settings
 
 
 def training_frame(protocol: str) -> pd.DataFrame:

@@ -213,3 +213,29 @@ def test_apply_dispatches(image):
 def test_apply_unknown_kind_names_allowed(image):
     with pytest.raises(ValueError, match=r"'mosaic'.*blur, pixelate, blackbox"):
         ob.apply(image, BOX, "mosaic", 1)
+
+
+# --- approximate blur (training augmentation only) --------------------------------------------------
+
+
+def test_approximate_blur_is_close_to_exact_on_a_real_face():
+    import cv2
+
+    from tests.conftest import require_lfw
+
+    path = next((require_lfw() / "lfw-deepfunneled" / "Aaron_Eckhart").glob("*.jpg"))
+    face = cv2.imread(str(path))
+    for sigma in (8.0, 12.5, 20.0):
+        exact = ob.blur_whole_image(face, sigma).astype(np.float64)
+        approx = ob.blur_whole_image(face, sigma, approximate=True).astype(np.float64)
+        assert approx.shape == exact.shape
+        assert np.abs(approx - exact).mean() < 0.4, sigma  # grey levels out of 255
+        # ...and far from the neighbouring sigmas, so the approximation keeps the blur's strength.
+        weaker = ob.blur_whole_image(face, sigma * 0.8).astype(np.float64)
+        assert np.abs(weaker - exact).mean() > 2 * np.abs(approx - exact).mean(), sigma
+    # Below two shrink factors the approximation is the exact blur, byte for byte.
+    assert np.array_equal(ob.blur_whole_image(face, 7.5, approximate=True), ob.blur_whole_image(face, 7.5))
+    inside = ob.gaussian_blur(face, (70, 60, 180, 190), 16.0, approximate=True)
+    assert np.array_equal(outside(inside, (70, 60, 180, 190)), outside(face, (70, 60, 180, 190)))
+    exact_box = ob.gaussian_blur(face, (70, 60, 180, 190), 16.0)
+    assert np.abs(inside.astype(float) - exact_box).mean() < 0.4

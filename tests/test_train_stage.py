@@ -8,11 +8,12 @@ from flup.params import ParamError
 from stages.train import model_settings
 
 PARAMS = {
-    "train": {"protocol": "view1", "positive": "other_photo", "epochs": 50, "lr": 0.0002},
+    "train": {"protocol": "view1", "positive": "other_photo", "epochs": 50, "lr": 0.0002, "approximate_blur": True},
     "variants": {
         "random_blur": {"crop": "full", "blur": "whole_image", "sigma_min": 5, "sigma_max": 20},
         "seed_same_photo": {"crop": "full", "blur": "whole_image",
                             "train": {"protocol": "seed", "positive": "same_photo"}},
+        "exact_blur": {"crop": "full", "blur": "whole_image", "approximate_blur": False},
         "typo": {"crop": "full", "blur": "whole_image", "train": {"epoch": 3}},
         "bad_crop": {"crop": "square", "blur": "face_box"},
     },
@@ -23,6 +24,8 @@ def test_variant_policy_and_inherited_settings():
     policy, settings = model_settings(PARAMS, "random_blur")
     assert (policy.crop, policy.blur, policy.sigma_min, policy.sigma_max) == ("full", "whole_image", 5, 20)
     assert settings == PARAMS["train"]
+    assert policy.approximate_blur is True  # from train.approximate_blur
+    assert model_settings(PARAMS, "exact_blur")[0].approximate_blur is False  # a variant may override it
 
 
 def test_variant_overrides_training_settings():

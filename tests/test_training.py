@@ -297,3 +297,32 @@ def test_hash_mismatch_is_refused(tmp_path):
     torch.save({}, path)
     with pytest.raises(ValueError, match="deadbeef"):
         fm.verify_hash_prefix(path)
+
+
+def test_augmentation_matches_torchvision():
+    """to_input's cv2/numpy augmentation reproduces torchvision's flip, rotation and colour jitter."""
+    import torchvision.transforms.v2.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    image = fs.read_image(str(next((LFW / "Aaron_Eckhart").glob("*.jpg"))))
+
+    for seed in range(6):
+        ours = fs.to_input(image, SIZE, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        flip = rng.random() < fs.FLIP_P
+        angle = float(rng.uniform(-fs.ROTATION_DEG, fs.ROTATION_DEG))
+        brightness, contrast, saturation = rng.uniform(1 - fs.JITTER, 1 + fs.JITTER, size=3).tolist()
+        small = cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+        ref = torch.from_numpy(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)).permute(2, 0, 1).contiguous()
+        if flip:
+            ref = TF.horizontal_flip(ref)
+        ref = TF.rotate(ref, angle, interpolation=InterpolationMode.BILINEAR)
+        ref = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(ref, brightness), contrast), saturation)
+        ref = TF.normalize(TF.to_dtype(ref, torch.float32, scale=True), fs.IMAGENET_MEAN, fs.IMAGENET_STD)
+        # Interior pixels only: the two libraries round the rotated corners' edges differently.
+        diff = (ours - ref)[:, 6:-6, 6:-6].abs()
+        assert diff.mean() < 0.03, (seed, flip, angle, float(diff.mean()))
+        # A wrong rotation direction or a missing flip is far off; make sure the check would see it.
+        wrong = TF.rotate(ref, -2 * angle, interpolation=InterpolationMode.BILINEAR) if abs(angle) > 3 else None
+        if wrong is not None:
+            assert (ours - wrong)[:, 6:-6, 6:-6].abs().mean() > 3 * diff.mean()
