@@ -82,23 +82,7 @@ def seed_protocol(
     for image in test_images:
         test_by_person.setdefault(lfw.identity_of(image), []).append(image)
 
-    # Identity-balanced same pairs: people take turns (in a seeded order), each drawing an unused
-    # pair of their own, so the few people with hundreds of photos cannot fill the list.
-    pools = {
-        person: [tuple(pair) for pair in itertools.combinations(images, 2)]
-        for person, images in sorted(test_by_person.items())
-        if len(images) >= 2
-    }
-    for pool in pools.values():
-        rng.shuffle(pool)
-    same_candidates = sum(len(pool) for pool in pools.values())
-    same: list[tuple[str, str]] = []
-    turn_order = [list(pools)[i] for i in rng.permutation(len(pools))]
-    while len(same) < same_pairs and any(pools[p] for p in turn_order):
-        for person in turn_order:
-            if pools[person] and len(same) < same_pairs:
-                same.append(pools[person].pop())
-
+    same, same_candidates = balanced_same_pairs(test_by_person, same_pairs, rng)
     different = _different_pairs(test_images, different_pairs, rng)
     pairs = [lfw.Pair(a, b, True, 0, 0) for a, b in same] + [lfw.Pair(a, b, False, 0, 0) for a, b in sorted(different)]
     table = pairs_table(pairs)
@@ -113,6 +97,70 @@ def seed_protocol(
         "leak_fraction": round(len(leaked) / len(test_people), 4) if test_people else None,
     }
     return train, table, info
+
+
+def balanced_same_pairs(
+    images_by_person: dict[str, list[str]], wanted: int, rng: np.random.Generator
+) -> tuple[list[tuple[str, str]], int]:
+    """Up to ``wanted`` same-person pairs, identity-balanced; also returns how many were possible.
+
+    People take turns (in a seeded order), each drawing an unused pair of their own, so the few
+    people with hundreds of photos cannot fill the list.
+    """
+    pools = {
+        person: [tuple(pair) for pair in itertools.combinations(images, 2)]
+        for person, images in sorted(images_by_person.items())
+        if len(images) >= 2
+    }
+    for pool in pools.values():
+        rng.shuffle(pool)
+    possible = sum(len(pool) for pool in pools.values())
+    same: list[tuple[str, str]] = []
+    turn_order = [list(pools)[i] for i in rng.permutation(len(pools))]
+    while len(same) < wanted and any(pools[p] for p in turn_order):
+        for person in turn_order:
+            if pools[person] and len(same) < wanted:
+                same.append(pools[person].pop())
+    return same, possible
+
+
+def balanced_different_pairs(
+    images_by_person: dict[str, list[str]], wanted: int, rng: np.random.Generator
+) -> list[tuple[str, str]]:
+    """Up to ``wanted`` distinct different-person pairs: two people drawn uniformly, then a photo of each.
+
+    Drawing people rather than photos keeps the prolific few from dominating this side too.
+    """
+    people = sorted(p for p, images in images_by_person.items() if images)
+    if len(people) < 2:
+        return []
+    sizes = np.array([len(images_by_person[p]) for p in people], dtype=np.int64)
+    possible = (int(sizes.sum()) ** 2 - int((sizes**2).sum())) // 2
+    wanted = min(wanted, possible)
+    chosen: set[tuple[str, str]] = set()
+    ordered: list[tuple[str, str]] = []
+    while len(ordered) < wanted:
+        p, q = rng.choice(len(people), 2, replace=False)
+        a = images_by_person[people[p]][int(rng.integers(sizes[p]))]
+        b = images_by_person[people[q]][int(rng.integers(sizes[q]))]
+        key = (min(a, b), max(a, b))
+        if key not in chosen:
+            chosen.add(key)
+            ordered.append(key)
+    return ordered
+
+
+def evaluation_pairs(index: pd.DataFrame, same_pairs: int, different_pairs: int, random_seed: int) -> pd.DataFrame:
+    """Seeded, identity-balanced test pairs of an evaluation-only dataset (``image``, ``identity`` columns)."""
+    rng = np.random.default_rng(random_seed)
+    images_by_person = {person: sorted(group) for person, group in index.groupby("identity")["image"]}
+    identity = dict(zip(index["image"], index["identity"], strict=True))
+    same, _ = balanced_same_pairs(images_by_person, same_pairs, rng)
+    different = balanced_different_pairs(images_by_person, different_pairs, rng)
+    rows = [(a, b, 1) for a, b in same] + [(a, b, 0) for a, b in different]
+    return pd.DataFrame(
+        [(i, 0, label, a, b, identity[a], identity[b]) for i, (a, b, label) in enumerate(rows)], columns=PAIR_COLUMNS
+    )
 
 
 def _different_pairs(images: list[str], wanted: int, rng: np.random.Generator) -> set[tuple[str, str]]:

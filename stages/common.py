@@ -1,4 +1,10 @@
-"""What several stages read the same way: the detector from params, and the scored test set."""
+"""What several stages read the same way: dataset paths, the detector, and the scored test set.
+
+LFW is the study's own dataset (fetched, with its protocols and training sets); every entry of
+``datasets:`` in params.yaml is an evaluation-only dataset with one protocol, ``pairs``. Stages
+that render and score take an optional dataset name and find everything through
+:func:`dataset_paths`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,64 @@ from pathlib import Path
 import pandas as pd
 
 from flup import faces, weights
-from flup.io import read_table
-from flup.params import choice, get
+from flup.io import read_json, read_table
+from flup.params import ParamError, choice, get
 
 FACES = Path("data/faces/lfw.parquet")
 PROTOCOLS = Path("data/protocols")
+LFW = "lfw"
+EVALUATION_PROTOCOL = "pairs"
+DATASET_KEYS = {"format", "root", "images", "face_rule", "same_pairs", "different_pairs", "random_seed"}
+
+
+@dataclass(frozen=True)
+class DatasetPaths:
+    name: str
+    images: Path  # image root; image names in the tables are relative to it
+    faces: Path  # detection table
+    protocols: dict[str, Path]  # protocol -> pairs.csv
+    render: Path
+    scores: Path  # folder of this dataset's score tables
+
+
+def dataset_entry(params: dict, name: str) -> dict:
+    """The ``datasets.<name>`` entry, checked: known keys, a format and a root."""
+    table = get(params, "datasets", {}) or {}
+    if name not in table:
+        raise ParamError(f"params.yaml: datasets.{name} is not defined (datasets: {', '.join(table) or 'none'})")
+    entry = dict(table[name] or {})
+    unknown = sorted(set(entry) - DATASET_KEYS)
+    if unknown:
+        raise ParamError(f"params.yaml: datasets.{name} has unknown key(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(DATASET_KEYS))}")
+    for key in ("format", "root"):
+        if key not in entry:
+            raise ParamError(f"params.yaml: datasets.{name}.{key} is missing")
+    choice({"d": entry}, "d.format", ("celeba", "folder"))
+    entry.setdefault("face_rule", "largest_central")
+    if entry["face_rule"] not in faces.FACE_RULES:
+        raise ParamError(f"params.yaml: datasets.{name}.face_rule is {entry['face_rule']!r}; "
+                         f"expected one of {', '.join(faces.FACE_RULES)}")
+    for key in ("same_pairs", "different_pairs", "random_seed"):
+        value = entry.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ParamError(f"params.yaml: datasets.{name}.{key} must be an integer >= 0, got {value!r}")
+    return entry
+
+
+def dataset_paths(params: dict, name: str | None = None) -> DatasetPaths:
+    """Where a dataset's images, detections, pairs, renders and scores live (``None`` = LFW)."""
+    if name in (None, LFW):
+        protocols = {p: PROTOCOLS / p / "pairs.csv" for p in get(params, "render.protocols")}
+        return DatasetPaths(LFW, Path("data/raw/lfw/images"), FACES, protocols, Path("data/render"),
+                            Path("data/scores"))
+    entry = dataset_entry(params, name)
+    folder = Path("data/datasets") / name
+    index = read_json(folder / "source" / "report.json") if (folder / "source" / "report.json").exists() else None
+    images = Path(index["root"]) if index else Path(entry["root"]).expanduser()
+    return DatasetPaths(name, images, folder / "faces.parquet",
+                        {EVALUATION_PROTOCOL: folder / "source" / "pairs.csv"}, folder / "render",
+                        Path("data/scores") / name)
 
 
 def build_detector(params: dict) -> faces.Detector:
@@ -29,11 +88,11 @@ class TestSet:
     sharp_images: list[str]  # sharp-side images that can be embedded
 
 
-def load_test_set(params: dict) -> TestSet:
+def load_test_set(params: dict, paths: DatasetPaths) -> TestSet:
     obfuscated_side = choice(params, "render.obfuscated_side", ("a", "b"))
     sharp_side = "a" if obfuscated_side == "b" else "b"
-    pairs = {p: read_table(PROTOCOLS / p / "pairs.csv") for p in get(params, "render.protocols")}
-    detections = read_table(FACES).set_index("image")
+    pairs = {protocol: read_table(path) for protocol, path in paths.protocols.items()}
+    detections = read_table(paths.faces).set_index("image")
     usable = detections[detections["status"] == "ok"]
     sharp_images = sorted({i for table in pairs.values() for i in table[f"image_{sharp_side}"]} & set(usable.index))
     return TestSet(pairs, sharp_side, usable, sharp_images)

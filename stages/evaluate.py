@@ -20,8 +20,17 @@ CURVES = Path("plots/data/curves.csv")
 ROC = Path("plots/data/roc.csv")
 
 
-def read_scores(folder: Path = SCORES) -> tuple[pd.DataFrame, list[Path]]:
+def read_scores(folder: Path = SCORES, datasets: list[str] = ()) -> tuple[pd.DataFrame, list[Path]]:
+    """LFW's score tables (``folder/*.parquet``) and those of the enabled datasets (``folder/<name>/``).
+
+    Tables of datasets no longer in params.yaml may linger in the workspace; they are not read.
+    """
     files = sorted(folder.glob("*.parquet"))
+    for name in datasets:
+        found = sorted((folder / name).glob("*.parquet"))
+        if not found:
+            raise FileNotFoundError(f"{folder / name}: no score tables for dataset {name!r} (params.yaml datasets)")
+        files += found
     if not files:
         raise FileNotFoundError(f"{folder}: no score tables (*.parquet); run the score stages first")
     return pd.concat([read_table(f) for f in files], ignore_index=True), files
@@ -52,8 +61,9 @@ def read_evaluate_params(params: dict) -> dict:
 def main() -> None:
     log = get_logger("evaluate")
     start = time.monotonic()
-    options = read_evaluate_params(load_params())
-    scores, files = read_scores()
+    params = load_params()
+    options = read_evaluate_params(params)
+    scores, files = read_scores(SCORES, list(get(params, "datasets", {}) or {}))
 
     def progress(groups, total):
         return tqdm(groups, total=total, desc="evaluate", unit="group")

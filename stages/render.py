@@ -1,10 +1,13 @@
-"""render: obfuscate one side of every test pair, per obfuscation x level -> data/render/."""
+"""render [dataset]: obfuscate one side of every test pair, per obfuscation x level.
+
+LFW -> data/render/; an evaluation-only dataset -> data/datasets/<name>/render/.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import cv2
 import pandas as pd
@@ -15,11 +18,7 @@ from flup.faces import BOX_COLUMNS
 from flup.io import atomic_path, read_table, write_json, write_table
 from flup.log import get_logger
 from flup.params import ParamError, choice, get, load_params
-
-IMAGES = Path("data/raw/lfw/images")
-FACES = Path("data/faces/lfw.parquet")
-PROTOCOLS = Path("data/protocols")
-OUT = Path("data/render")
+from stages.common import LFW, DatasetPaths, dataset_paths
 
 
 def obfuscation_grid(params: dict) -> list[tuple[str, float]]:
@@ -35,21 +34,21 @@ def obfuscation_grid(params: dict) -> list[tuple[str, float]]:
     return tasks
 
 
-def obfuscated_images(params: dict) -> pd.DataFrame:
-    """The obfuscated side of every pair of the chosen protocols (deduplicated across protocols)."""
+def obfuscated_images(params: dict, paths: DatasetPaths) -> pd.DataFrame:
+    """The obfuscated side of every pair of the dataset's protocols (deduplicated across protocols)."""
     side = choice(params, "render.obfuscated_side", ("a", "b"))
     names = []
-    for protocol in get(params, "render.protocols"):
-        pairs = read_table(PROTOCOLS / protocol / "pairs.csv")
+    for pairs_file in paths.protocols.values():
+        pairs = read_table(pairs_file)
         names.extend(pairs[f"image_{side}"])
     return pd.DataFrame({"image": sorted(set(names))})
 
 
 def _render_level(job) -> tuple[str, float, int, int]:
-    kind, level, rows, box_scale, encoding, out = job
+    kind, level, rows, box_scale, encoding, images, out = job
     names, boxes, payloads = [], [], []
     for image, box in rows:
-        pixels = cv2.imread(str(IMAGES / image), cv2.IMREAD_COLOR)
+        pixels = cv2.imread(str(images / image), cv2.IMREAD_COLOR)
         patch_box, data = render.render_one(pixels, box, kind, level, box_scale, encoding)
         names.append(image)
         boxes.append(patch_box)
@@ -58,25 +57,26 @@ def _render_level(job) -> tuple[str, float, int, int]:
     return kind, level, len(names), sum(len(p) for p in payloads)
 
 
-def main() -> None:
-    log = get_logger("render")
+def main(name: str = LFW) -> None:
+    log = get_logger("render" if name == LFW else f"render@{name}")
     params = load_params()
+    paths = dataset_paths(params, name)
     started = time.monotonic()
     encoding = render.Encoding(get(params, "render.encoding"), int(get(params, "render.jpeg_quality")))
     box_scale = float(get(params, "render.box_scale"))
     tasks = obfuscation_grid(params)
 
-    wanted = obfuscated_images(params)
-    faces = read_table(FACES)
+    wanted = obfuscated_images(params, paths)
+    faces = read_table(paths.faces)
     manifest = wanted.merge(faces[["image", "status", *BOX_COLUMNS]], on="image", how="left")
     manifest["status"] = manifest["status"].fillna("missing")
     renderable = manifest[manifest["status"] == "ok"]
     rows = [(r.image, (r.x1, r.y1, r.x2, r.y2)) for r in renderable.itertuples()]
 
-    with atomic_path(OUT) as staging:
+    with atomic_path(paths.render) as staging:
         for kind, level in tasks:
             render.store_path(staging, kind, level).parent.mkdir(parents=True, exist_ok=True)
-        jobs = [(kind, level, rows, box_scale, encoding, staging) for kind, level in tasks]
+        jobs = [(kind, level, rows, box_scale, encoding, paths.images, staging) for kind, level in tasks]
         total_bytes = 0
         workers = int(get(params, "render.workers"))
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -93,4 +93,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:2])

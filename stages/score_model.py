@@ -1,4 +1,7 @@
-"""score_model@<model>: a trained dual-stream model scores the rendered pairs -> data/scores/<model>.parquet."""
+"""score_model <model> [dataset]: a trained dual-stream model scores the rendered pairs.
+
+LFW -> data/scores/<model>.parquet; an evaluation-only dataset -> data/scores/<dataset>/<model>.parquet.
+"""
 
 from __future__ import annotations
 
@@ -18,15 +21,13 @@ from flup.log import get_logger
 from flup.params import get, load_params
 from flup.sampling import Policy
 from flup.scoring import score_pairs
-from stages.common import load_test_set
-
-IMAGES = Path("data/raw/lfw/images")
-RENDER = Path("data/render")
+from stages.common import LFW, dataset_paths, load_test_set
 
 
-def main(name: str) -> None:
-    log = get_logger(f"score_model@{name}")
+def main(name: str, dataset: str = LFW) -> None:
+    log = get_logger(f"score_model@{name}" + ("" if dataset == LFW else f"-{dataset}"))
     params = load_params()
+    paths = dataset_paths(params, dataset)
     started = time.monotonic()
     meta = read_json(Path("data/models") / name / "meta.json")
     policy = Policy.from_params(meta["policy"])
@@ -40,32 +41,32 @@ def main(name: str) -> None:
     def vectors(images, boxes, stream):
         return embedding.embed(net, images, boxes, policy, size, stream, batch_size=batch, device=device)
 
-    test = load_test_set(params)
+    test = load_test_set(params, paths)
     pairs, sharp_side, usable, sharp_names = test.pairs, test.sharp_side, test.faces, test.sharp_images
     boxes = {name_: box_of(usable.loc[name_]) for name_ in usable.index}
-    sharp = dict(zip(sharp_names, vectors([cv2.imread(str(IMAGES / n)) for n in sharp_names],
+    sharp = dict(zip(sharp_names, vectors([cv2.imread(str(paths.images / n)) for n in sharp_names],
                                           [boxes[n] for n in sharp_names], "sharp"), strict=True))
 
-    summary = read_json(RENDER / "summary.json")
-    obf_names = list(read_table(RENDER / "manifest.csv").query("status == 'ok'")["image"])
-    pixels = {n: cv2.imread(str(IMAGES / n)) for n in obf_names}
+    summary = read_json(paths.render / "summary.json")
+    obf_names = list(read_table(paths.render / "manifest.csv").query("status == 'ok'")["image"])
+    pixels = {n: cv2.imread(str(paths.images / n)) for n in obf_names}
     tables = []
     for entry in tqdm(summary["levels"], desc=f"score {name}", unit="level"):
         kind, level = entry["obfuscation"], entry["level"]
-        store = render.RenderStore(render.store_path(RENDER, kind, level))
+        store = render.RenderStore(render.store_path(paths.render, kind, level))
         images = [store.obfuscated(n, pixels[n]) for n in obf_names]
         obfuscated = dict(zip(obf_names, vectors(images, [boxes[n] for n in obf_names], "blurred"), strict=True))
         for protocol, table in pairs.items():
-            tables.append(score_pairs(table, sharp_side, sharp, obfuscated, dataset="lfw", protocol=protocol,
+            tables.append(score_pairs(table, sharp_side, sharp, obfuscated, dataset=paths.name, protocol=protocol,
                                       recognizer=name, mode="oracle_box", obfuscation=kind, level=float(level)))
     scores = pd.concat(tables, ignore_index=True)
-    write_table(Path("data/scores") / f"{name}.parquet", scores)
+    write_table(paths.scores / f"{name}.parquet", scores)
     log.info("%d pair scores over %d levels (%s); %.0f s", len(scores), len(summary["levels"]),
              ", ".join(f"{k}={v}" for k, v in scores["status"].value_counts().items()), time.monotonic() - started)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m stages.score_model <name from params.yaml variants>")
+    if len(sys.argv) not in (2, 3):
+        raise SystemExit("usage: python -m stages.score_model <name from params.yaml variants> [dataset]")
     torch.set_grad_enabled(False)
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

@@ -69,9 +69,73 @@ def tiny_study(tmp_path_factory, lfw_root) -> Path:
     tiny = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
     write_params(project, tiny)
     write_params(project, {"data": {"source": str(lfw_root)}})
+    # Two evaluation-only datasets built from LFW people the 80-person subset does not reach.
+    extra = tmp_path_factory.mktemp("datasets")
+    make_celeba(extra / "celeba", lfw_root)
+    make_identity_folder(extra / "folder", lfw_root)
+    pairs = {"same_pairs": 12, "different_pairs": 12, "random_seed": 0}
+    write_params(project, {"datasets": {
+        "celeba": {"format": "celeba", "root": str(extra / "celeba"), "images": "img_celeba",
+                   "face_rule": "annotated", **pairs},
+        "folder": {"format": "folder", "root": str(extra / "folder"), "face_rule": "largest_central", **pairs},
+    }})
     # dvclive (training) needs a repository with a commit, as any clone has
     subprocess.run(["git", "add", "-A"], cwd=project, check=True, capture_output=True)
     subprocess.run(["git", "-c", "user.name=flup-tests", "-c", "user.email=tests@flup.invalid", "commit", "-qm",
                     "tiny study"], cwd=project, check=True)
     project.joinpath("first_repro.log").write_text(dvc(project, "repro").stdout)
     return project
+
+
+# --- evaluation-only dataset fixtures, built from LFW images ---------------------------------------
+
+MISSING_CELEBA_IMAGES = ("900001.jpg", "900002.jpg")
+
+
+def lfw_people(lfw_root: Path, count: int, per_person: int, skip: int = 0) -> list[tuple[str, list[Path]]]:
+    """``count`` LFW people with at least ``per_person`` images (after skipping ``skip`` such people)."""
+    folder = lfw_root / "lfw-deepfunneled"
+    people = []
+    for person in sorted(p.name for p in folder.iterdir()):
+        images = sorted((folder / person).glob("*.jpg"))
+        if len(images) >= per_person:
+            people.append((person, images[:per_person]))
+    return people[skip:skip + count]
+
+
+def make_celeba(dest: Path, lfw_root: Path, count: int = 16, per_person: int = 3) -> dict:
+    """A small CelebA in the official layout: numbered images, identity file with two listed images
+    missing from disk and one malformed line, boxes for every image, and the partition file."""
+    images = dest / "Img" / "img_celeba"
+    images.mkdir(parents=True)
+    (dest / "Anno").mkdir()
+    (dest / "Eval").mkdir()
+    identity_lines, box_lines, partition_lines, truth = [], [], [], {}
+    number = 0
+    for identity, (_, files) in enumerate(lfw_people(lfw_root, count, per_person, skip=40), start=1):
+        for source in files:
+            number += 1
+            name = f"{number:06d}.jpg"
+            shutil.copy(source, images / name)
+            identity_lines.append(f"{name} {identity}")
+            box_lines.append(f"{name}  75  65  100  120")  # x_1 y_1 width height, around LFW's centred face
+            partition_lines.append(f"{name} 2")
+            truth[name] = f"celeba_{identity}"
+    identity_lines.insert(5, "this line is malformed")
+    identity_lines += [f"{name} {count + 1}" for name in MISSING_CELEBA_IMAGES]
+    (dest / "Anno" / "identity_CelebA.txt").write_text("\n".join(identity_lines) + "\n")
+    (dest / "Anno" / "list_bbox_celeba.txt").write_text(
+        f"{len(box_lines)}\nimage_id x_1 y_1 width height\n" + "\n".join(box_lines) + "\n")
+    (dest / "Eval" / "list_eval_partition.txt").write_text("\n".join(partition_lines) + "\n")
+    return truth
+
+
+def make_identity_folder(dest: Path, lfw_root: Path, count: int = 16, per_person: int = 3) -> dict:
+    """A generic ``<identity>/<image>`` dataset (other LFW people than :func:`make_celeba`)."""
+    truth = {}
+    for person, files in lfw_people(lfw_root, count, per_person, skip=80):
+        (dest / f"id_{person}").mkdir(parents=True)
+        for source in files:
+            shutil.copy(source, dest / f"id_{person}" / source.name)
+            truth[f"id_{person}/{source.name}"] = f"id_{person}"
+    return truth

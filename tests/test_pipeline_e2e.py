@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+import yaml
 
 from tests.conftest import dvc, write_params
 
@@ -78,6 +87,36 @@ def test_plots_written(tiny_study):
         assert (tiny_study / "plots" / f"{name}.png").stat().st_size > 5000
 
 
+def test_evaluation_only_datasets(tiny_study):
+    """CelebA-layout and identity-folder datasets: indexed, paired, detected, scored by every recognizer."""
+    metrics = json.loads((tiny_study / "metrics/verification.json").read_text())
+    for name in ("celeba", "folder"):
+        source = tiny_study / "data/datasets" / name / "source"
+        report = json.loads((source / "report.json").read_text())
+        index = pd.read_csv(source / "index.csv")
+        pairs = pd.read_csv(source / "pairs.csv")
+        identity = dict(zip(index["image"], index["identity"], strict=True))
+        assert (report["same_pairs"], report["different_pairs"]) == (12, 12)
+        assert (pairs["identity_a"] == pairs["image_a"].map(identity)).all()
+        assert (pairs["identity_b"] == pairs["image_b"].map(identity)).all()
+        assert ((pairs["identity_a"] == pairs["identity_b"]) == (pairs["label"] == 1)).all()
+        detections = pd.read_parquet(tiny_study / "data/datasets" / name / "faces.parquet")
+        assert set(detections["image"]) == set(pairs["image_a"]) | set(pairs["image_b"])
+        assert (detections["status"] == "ok").mean() >= 0.95
+        arcface = metrics[name]["pairs"]["arcface"]
+        for mode in ("end_to_end", "oracle_box"):
+            sharp = arcface[mode]["blur"]["0"]
+            assert sharp["n_pairs"] >= 22 and sharp["auc"] >= 0.95, (name, mode, sharp)
+        for variant in VARIANTS:
+            assert metrics[name]["pairs"][variant]["oracle_box"]["blur"]["0"]["n_pairs"] >= 22
+    celeba = json.loads((tiny_study / "data/datasets/celeba/source/report.json").read_text())
+    assert (celeba["images_listed"], celeba["images_found"], celeba["identities"]) == (50, 48, 16)
+    assert celeba["problems"] == 3  # one malformed line, two listed images missing from disk
+    assert any(":6: expected an image name" in p for p in celeba["problem_list"])
+    faces = pd.read_parquet(tiny_study / "data/datasets/celeba/faces.parquet")
+    assert set(faces.loc[faces["status"] == "ok", "face_rule"]) == {"annotated"}
+
+
 def test_repro_is_incremental(tiny_study):
     first = (tiny_study / "first_repro.log").read_text()
     assert {"fetch", "detect", "protocols", "render", "score_arcface", "evaluate", "plot"} <= stages_run(first)
@@ -101,3 +140,43 @@ def test_repro_is_incremental(tiny_study):
     write_params(tiny_study, {"protocols": {"seed": {"random_seed": 1}}})
     rerun = stages_run(dvc(tiny_study, "repro").stdout)
     assert "protocols" in rerun and not rerun & {"fetch", "detect"}
+
+    # Disabling the extra datasets is a params edit; dvc repro then no longer needs their files.
+    params = yaml.safe_load((tiny_study / "params.yaml").read_text())
+    for entry in params["datasets"].values():
+        Path(entry["root"]).rename(Path(entry["root"]).with_name(Path(entry["root"]).name + "_gone"))
+    params["datasets"] = {}
+    (tiny_study / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    rerun = stages_run(dvc(tiny_study, "repro").stdout)
+    assert "evaluate" in rerun and not any(stage.split("@")[0] in ("ingest", "detect_dataset") for stage in rerun)
+    metrics = json.loads((tiny_study / "metrics/verification.json").read_text())
+    assert set(metrics) == {"lfw"}
+
+
+def test_killed_training_stage_resumes_from_its_checkpoint(tiny_study, tmp_path):
+    """SIGKILL `python -m stages.train` after its first epoch; the rerun continues at epoch 2."""
+    project = tmp_path / "study"
+    shutil.copytree(tiny_study, project, symlinks=True, ignore=shutil.ignore_patterns("cache"))
+    shutil.rmtree(project / "data/checkpoints/random_blur")
+    write_params(project, {"train": {"epochs": 3, "samples_per_epoch": 192}})
+    command = [sys.executable, "-m", "stages.train", "random_blur"]
+    checkpoint = project / "data/checkpoints/random_blur/checkpoint.pt"
+    env = {**os.environ, "DVCLIVE_OPEN": "false"}
+    with (tmp_path / "killed_run.log").open("w") as log:  # a file, not a pipe nobody reads: tqdm would block
+        first = subprocess.Popen(command, cwd=project, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert first.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert saved["epoch"] in (1, 2)  # killed during a later epoch, never mid-write (atomic checkpoints)
+
+    rerun = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"continuing at epoch {saved['epoch'] + 1}" in rerun.stderr
+    meta = json.loads((project / "data/models/random_blur/meta.json").read_text())
+    assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]
+    # The epochs before the kill were not retrained: their losses are the checkpoint's, bit for bit.
+    assert meta["history"][: saved["epoch"]] == saved["history"]

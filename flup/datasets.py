@@ -1,0 +1,180 @@
+"""Evaluation-only face datasets beside LFW: CelebA and any identity-labelled folder.
+
+Each reader turns a dataset on disk into an :class:`Index`: one row per image that is present,
+with its identity and, where the dataset annotates one, the face box. Problems in the annotation
+files (a malformed line, an image listed but missing) never stop the reading: each is recorded as
+``file:line: message`` in ``Index.problems`` and the row is skipped.
+
+CelebA comes in two layouts, both accepted:
+
+- the official one: ``Img/img_celeba/`` (in-the-wild photos) or ``Img/img_align_celeba/``
+  (aligned 178x218 crops), ``Anno/identity_CelebA.txt``, ``Anno/list_bbox_celeba.txt`` and
+  ``Eval/list_eval_partition.txt``;
+- torchvision's (``torchvision.datasets.CelebA(root, download=True)``): everything flat under
+  ``<root>/celeba/``.
+
+CelebA's boxes (``list_bbox_celeba.txt``) are in the coordinates of the in-the-wild photos, so
+they are used only with ``img_celeba``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+FORMATS = ("celeba", "folder")
+CELEBA_IMAGE_SETS = ("img_celeba", "img_align_celeba")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+INDEX_COLUMNS = ["image", "identity", "partition", "box_x1", "box_y1", "box_x2", "box_y2"]
+
+
+@dataclass
+class Index:
+    """Images found on disk, with identity and optional annotated box (NaN when none)."""
+
+    root: Path  # image paths in ``frame`` are relative to this folder
+    frame: pd.DataFrame  # INDEX_COLUMNS
+    listed: int  # images the annotations list (for a folder: images found)
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "root": str(self.root),
+            "images_listed": self.listed,
+            "images_found": len(self.frame),
+            "images_missing": self.listed - len(self.frame),
+            "identities": int(self.frame["identity"].nunique()),
+            "annotated_boxes": int(self.frame["box_x1"].notna().sum()),
+            "problems": len(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class CelebALayout:
+    images: Path
+    identities: Path
+    boxes: Path | None
+    partitions: Path | None
+
+
+def celeba_layout(root: Path, image_set: str) -> CelebALayout:
+    """Locate CelebA's files under ``root`` (official or torchvision layout)."""
+    if image_set not in CELEBA_IMAGE_SETS:
+        raise ValueError(f"CelebA image set is {image_set!r}; expected one of {', '.join(CELEBA_IMAGE_SETS)}")
+    candidates = [
+        (root / "Img" / image_set, root / "Anno", root / "Eval"),
+        (root / "celeba" / image_set, root / "celeba", root / "celeba"),
+        (root / image_set, root, root),
+    ]
+    for images, annotation_dir, evaluation in candidates:
+        identities = annotation_dir / "identity_CelebA.txt"
+        if images.is_dir() and identities.is_file():
+            boxes = annotation_dir / "list_bbox_celeba.txt"
+            partitions = evaluation / "list_eval_partition.txt"
+            return CelebALayout(
+                images,
+                identities,
+                boxes if boxes.is_file() and image_set == "img_celeba" else None,
+                partitions if partitions.is_file() else None,
+            )
+    raise FileNotFoundError(
+        f"{root}: no CelebA found (looked for Img/{image_set}/ with Anno/identity_CelebA.txt, "
+        f"and torchvision's celeba/{image_set}/ with celeba/identity_CelebA.txt)"
+    )
+
+
+def _read_columns(
+    path: Path, n_values: int, problems: list[str], header_lines: int = 0
+) -> dict[str, tuple[int, list[str]]]:
+    """``image value...`` lines -> {image: (line number, values)}; bad lines become problems ``file:line: ...``."""
+    rows: dict[str, tuple[int, list[str]]] = {}
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number <= header_lines or not line.strip():
+                continue
+            fields = line.split()
+            if len(fields) != 1 + n_values:
+                problems.append(
+                    f"{path}:{number}: expected an image name and {n_values} value(s), got {line.strip()!r}"
+                )
+                continue
+            if fields[0] in rows:
+                problems.append(f"{path}:{number}: {fields[0]} is listed again; the first entry is kept")
+                continue
+            rows[fields[0]] = (number, fields[1:])
+    return rows
+
+
+def read_celeba(root: str | Path, image_set: str = "img_celeba") -> Index:
+    """Index a (possibly partial) CelebA copy: the images of the identity file that are on disk."""
+    root = Path(root).expanduser()
+    layout = celeba_layout(root, image_set)
+    problems: list[str] = []
+    identities = _read_columns(layout.identities, 1, problems)
+    boxes: dict[str, list[str]] = {}
+    if layout.boxes is not None:
+        # list_bbox_celeba.txt: a count line, a header line, then "image x_1 y_1 width height".
+        boxes = _read_columns(layout.boxes, 4, problems, header_lines=2)
+    partitions = _read_columns(layout.partitions, 1, problems) if layout.partitions else {}
+
+    present = {p.name for p in layout.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    rows = []
+    for image, (number, (identity,)) in identities.items():
+        if image not in present:
+            problems.append(f"{layout.identities}:{number}: {image} is not in {layout.images}; skipped")
+            continue
+        box = [float("nan")] * 4
+        if image in boxes:
+            box_line, values = boxes[image]
+            try:
+                x, y, w, h = (float(v) for v in values)
+                box = [x, y, x + w, y + h]
+            except ValueError:
+                problems.append(f"{layout.boxes}:{box_line}: box values are not numbers: {' '.join(values)}")
+        partition = partitions[image][1][0] if image in partitions else None
+        rows.append((image, f"celeba_{identity}", partition, *box))
+    frame = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+    return Index(layout.images, frame, len(identities), problems)
+
+
+def read_folder(root: str | Path) -> Index:
+    """Index a ``<identity>/<image>`` folder: every image file one level down, named by its folder."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    problems = [f"{root / p.name}: not in an identity folder; skipped" for p in sorted(root.iterdir())
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    rows = [
+        (f"{path.parent.name}/{path.name}", path.parent.name, None, *[float("nan")] * 4)
+        for path in sorted(root.glob("*/*"))
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not rows:
+        raise FileNotFoundError(f"{root}: no images in <identity>/<image> folders")
+    frame = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+    return Index(root, frame, len(frame), problems)
+
+
+def read_dataset(entry: dict) -> Index:
+    """Index the dataset a ``datasets.<name>`` params entry describes."""
+    kind = entry["format"]
+    if kind == "celeba":
+        return read_celeba(entry["root"], entry.get("images", "img_celeba"))
+    if kind == "folder":
+        return read_folder(entry["root"])
+    raise ValueError(f"format is {kind!r}; expected one of {', '.join(FORMATS)}")
+
+
+def download_celeba(root: str | Path) -> Path:
+    """Fetch CelebA with torchvision's downloader (needs internet and the ``gdown`` package).
+
+    torchvision checks each file's MD5 and writes the flat layout under ``<root>/celeba``, which
+    :func:`read_celeba` accepts with ``images: img_align_celeba`` (torchvision fetches only the
+    aligned crops). CelebA's terms forbid redistributing it, so flup never ships it.
+    """
+    from torchvision.datasets import CelebA
+
+    CelebA(str(root), split="all", target_type=["identity", "bbox"], download=True)
+    return Path(root)

@@ -1,0 +1,160 @@
+"""Evaluation-only datasets: CelebA / identity-folder readers, balanced pairs, face rules, params."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flup import datasets, faces, protocols
+from flup.params import ParamError
+from stages.common import dataset_entry
+from tests.conftest import MISSING_CELEBA_IMAGES, make_celeba, make_identity_folder
+
+
+@pytest.fixture(scope="module")
+def celeba(tmp_path_factory, lfw_root) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("celeba")
+    return root, make_celeba(root, lfw_root)
+
+
+def test_celeba_partial_copy_is_indexed_with_problems_named(celeba):
+    root, truth = celeba
+    index = datasets.read_celeba(root, "img_celeba")
+    assert index.root == root / "Img" / "img_celeba"
+    assert dict(zip(index.frame["image"], index.frame["identity"], strict=True)) == truth
+    summary = index.summary()
+    assert (summary["images_listed"], summary["images_found"], summary["images_missing"]) == (50, 48, 2)
+    assert summary["identities"] == 16 and summary["annotated_boxes"] == 48
+    identity_file = root / "Anno" / "identity_CelebA.txt"
+    assert f"{identity_file}:6: expected an image name and 1 value(s), got 'this line is malformed'" in index.problems
+    for line, name in zip((50, 51), MISSING_CELEBA_IMAGES, strict=True):
+        assert f"{identity_file}:{line}: {name} is not in {index.root}; skipped" in index.problems
+    # CelebA boxes are x, y, width, height; the index holds corners.
+    first = index.frame.iloc[0]
+    assert (first.box_x1, first.box_y1, first.box_x2, first.box_y2) == (75, 65, 175, 185)
+    assert set(index.frame["partition"]) == {"2"}
+
+
+def test_aligned_images_ignore_the_in_the_wild_boxes(celeba):
+    root, _ = celeba
+    aligned = root / "Img" / "img_align_celeba"
+    aligned.mkdir(exist_ok=True)
+    for image in sorted((root / "Img" / "img_celeba").iterdir())[:4]:
+        (aligned / image.name).write_bytes(image.read_bytes())
+    index = datasets.read_celeba(root, "img_align_celeba")
+    assert len(index.frame) == 4 and index.frame["box_x1"].isna().all()
+
+
+def test_torchvision_layout_is_found(tmp_path):
+    flat = tmp_path / "celeba"
+    (flat / "img_align_celeba").mkdir(parents=True)
+    (flat / "img_align_celeba" / "000001.jpg").write_bytes(b"jpeg")
+    (flat / "identity_CelebA.txt").write_text("000001.jpg 7\n000002.jpg 8\n")
+    index = datasets.read_celeba(tmp_path, "img_align_celeba")
+    assert index.frame["identity"].tolist() == ["celeba_7"] and index.listed == 2
+
+
+def test_missing_celeba_names_where_it_looked(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Img/img_celeba/ with Anno/identity_CelebA.txt"):
+        datasets.read_celeba(tmp_path, "img_celeba")
+    with pytest.raises(ValueError, match="img_wild"):
+        datasets.read_celeba(tmp_path, "img_wild")
+
+
+def test_identity_folder(tmp_path, lfw_root):
+    truth = make_identity_folder(tmp_path / "people", lfw_root, count=5, per_person=2)
+    (tmp_path / "people" / "stray.jpg").write_bytes(b"x")
+    index = datasets.read_folder(tmp_path / "people")
+    assert dict(zip(index.frame["image"], index.frame["identity"], strict=True)) == truth
+    assert index.problems == [f"{tmp_path / 'people' / 'stray.jpg'}: not in an identity folder; skipped"]
+    (tmp_path / "empty" / "someone").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no images in <identity>/<image> folders"):
+        datasets.read_folder(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        datasets.read_folder(tmp_path / "nowhere")
+
+
+def test_download_uses_torchvision(monkeypatch, tmp_path):
+    calls = []
+
+    class FakeCelebA:
+        def __init__(self, root, split, target_type, download):
+            calls.append((root, split, target_type, download))
+
+    import torchvision.datasets
+
+    monkeypatch.setattr(torchvision.datasets, "CelebA", FakeCelebA)
+    assert datasets.download_celeba(tmp_path) == tmp_path
+    assert calls == [(str(tmp_path), "all", ["identity", "bbox"], True)]
+
+
+def _index(sizes: dict[str, int]) -> pd.DataFrame:
+    rows = [(f"{person}/{i}.jpg", person) for person, n in sizes.items() for i in range(n)]
+    return pd.DataFrame(rows, columns=["image", "identity"])
+
+
+def test_evaluation_pairs_obey_identity_rules_and_balance():
+    # One person with 200 photos among 30 with 3: balance keeps them from dominating either side.
+    sizes = {"prolific": 200, **{f"p{i:02d}": 3 for i in range(30)}}
+    pairs = protocols.evaluation_pairs(_index(sizes), 60, 60, random_seed=1)
+    same, different = pairs[pairs["label"] == 1], pairs[pairs["label"] == 0]
+    assert len(same) == 60 and len(different) == 60
+    assert (same["identity_a"] == same["identity_b"]).all()
+    assert (different["identity_a"] != different["identity_b"]).all()
+    for table in (same, different):
+        assert (table["image_a"].str.split("/").str[0] == table["identity_a"]).all()
+    assert not pairs[["image_a", "image_b"]].duplicated().any()
+    assert Counter(same["identity_a"])["prolific"] <= 2  # 60 pairs over 31 people: two turns at most
+    appearances = Counter(different["identity_a"]) + Counter(different["identity_b"])
+    assert appearances["prolific"] <= 12  # image-uniform drawing would put them in ~2/3 of the pairs
+    assert pairs.equals(protocols.evaluation_pairs(_index(sizes), 60, 60, random_seed=1))
+    assert not pairs.equals(protocols.evaluation_pairs(_index(sizes), 60, 60, random_seed=2))
+
+
+def test_evaluation_pairs_stop_at_what_is_possible():
+    pairs = protocols.evaluation_pairs(_index({"a": 2, "b": 1}), 10, 10, random_seed=0)
+    assert (pairs["label"] == 1).sum() == 1 and (pairs["label"] == 0).sum() == 2
+
+
+def _face(box) -> faces.Face:
+    return faces.Face(np.array(box, dtype=float), 0.9, np.zeros((5, 2)))
+
+
+def test_face_rules():
+    shape = (200, 300, 3)
+    small_centre = _face((140, 90, 160, 110))
+    big_corner = _face((0, 0, 80, 80))
+    big_centre = _face((110, 60, 190, 140))
+    candidates = [small_centre, big_corner, big_centre]
+    assert faces.choose_face(candidates, shape, "central") == (0, "central")
+    assert faces.choose_face(candidates, shape, "largest_central") == (2, "largest_central")
+    assert faces.choose_face([small_centre, big_corner], shape, "largest_central") == (0, "largest_central")
+    assert faces.choose_face(candidates, shape, "annotated", np.array([2, 2, 78, 82.0])) == (1, "annotated")
+    # No annotation, or none a detection matches: the largest central face, and the row says so.
+    assert faces.choose_face(candidates, shape, "annotated", np.full(4, np.nan)) == (2, "largest_central")
+    assert faces.choose_face(candidates, shape, "annotated", np.array([250, 150, 299, 199.0]))[1] == "largest_central"
+    assert faces.face_row([], shape, "annotated")["status"] == "no_face"
+    with pytest.raises(ValueError, match="face rule"):
+        faces.choose_face(candidates, shape, "biggest")
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"root": "x"}, r"datasets\.d\.format is missing"),
+    ({"format": "celeba"}, r"datasets\.d\.root is missing"),
+    ({"format": "imagenet", "root": "x"}, r"d\.format"),
+    ({"format": "folder", "root": "x", "same_pairs": 5, "different_pairs": 5, "random_seed": 0, "pairs": 3},
+     r"datasets\.d has unknown key\(s\) pairs"),
+    ({"format": "folder", "root": "x", "same_pairs": -1, "different_pairs": 5, "random_seed": 0},
+     r"datasets\.d\.same_pairs must be an integer >= 0"),
+    ({"format": "folder", "root": "x", "same_pairs": 5, "different_pairs": 5, "random_seed": 0, "face_rule": "big"},
+     r"datasets\.d\.face_rule is 'big'"),
+])
+def test_dataset_entries_name_the_parameter(entry, message):
+    with pytest.raises(ParamError, match=message):
+        dataset_entry({"datasets": {"d": entry}}, "d")
+    with pytest.raises(ParamError, match=r"datasets\.e is not defined"):
+        dataset_entry({"datasets": {"d": entry}}, "e")
