@@ -25,10 +25,16 @@ from matplotlib.lines import Line2D  # noqa: E402
 from flup import obfuscation as obf  # noqa: E402
 from flup.io import atomic_path  # noqa: E402
 
-OBFUSCATION_ORDER = ["blur", "pixelate", "blackbox"]
+OBFUSCATION_ORDER = ["blur", "pixelate", "blackbox", "deface", "face_gaussian", "face_pixelate"]
 PROTOCOL_ORDER = ["view1", "view2", "seed"]
-LEVEL_LABELS = {"blur": "σ (px)", "pixelate": "block (px)", "blackbox": ""}
-OBFUSCATION_TITLES = {"blur": "Gaussian blur", "pixelate": "pixelation", "blackbox": "black box"}
+LEVEL_LABELS = {
+    "blur": "σ (px)", "pixelate": "block (px)", "blackbox": "", "deface": "mask scale",
+    "face_gaussian": "kernel / face size", "face_pixelate": "cell / face width",
+}
+OBFUSCATION_TITLES = {
+    "blur": "Gaussian blur", "pixelate": "pixelation", "blackbox": "black box", "deface": "deface (ellipse box blur)",
+    "face_gaussian": "face-sized Gaussian", "face_pixelate": "face-relative pixelation",
+}
 MODE_STYLES = {"end_to_end": "-", "oracle_box": "--"}
 MODE_MARKERS = {"end_to_end": "o", "oracle_box": "s"}
 FAILURE_NOTE = "a face the attacker does not re-detect counts as a non-match with cosine −1"
@@ -58,6 +64,12 @@ def level_text(obfuscation: str, level: float) -> str:
         return "sharp (block 1)" if float(level) == 1 else f"block {value} px"
     if obfuscation == "blackbox":
         return "black box"
+    if obfuscation == "deface":
+        return f"mask scale {value}"
+    if obfuscation == "face_gaussian":
+        return f"kernel {value} × face"
+    if obfuscation == "face_pixelate":
+        return f"{round(1 / float(level)) if float(level) > 0 else '?'} cells across"
     return f"{obfuscation} {value}"
 
 

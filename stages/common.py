@@ -1,4 +1,4 @@
-"""What several stages read the same way: dataset paths, the detector, and the scored test set.
+"""What several stages read the same way: dataset paths, the detector, the scored test set, the gallery image.
 
 LFW is the study's own dataset (fetched, with its protocols and training sets); every entry of
 ``datasets:`` in params.yaml is an evaluation-only dataset with one protocol, ``pairs``. Stages
@@ -74,6 +74,10 @@ def dataset_paths(params: dict, name: str | None = None) -> DatasetPaths:
                         Path("data/scores") / name)
 
 
+# The default gallery image: the obfuscated side (render.obfuscated_side) of this protocol's first test pair.
+GALLERY_PAIRS = PROTOCOLS / "view1" / "pairs.csv"
+
+
 def build_detector(params: dict) -> faces.Detector:
     model = weights.resolve("detector", get(params, "detector.model"), get(params, "models.root"),
                             get(params, "detector.sha256", None))
@@ -96,3 +100,31 @@ def load_test_set(params: dict, paths: DatasetPaths) -> TestSet:
     usable = detections[detections["status"] == "ok"]
     sharp_images = sorted({i for table in pairs.values() for i in table[f"image_{sharp_side}"]} & set(usable.index))
     return TestSet(pairs, sharp_side, usable, sharp_images)
+
+
+def gallery_image(params: dict) -> str:
+    name = get(params, "plot.gallery_image", None)
+    if name is not None:
+        if not isinstance(name, str) or not name:
+            raise ParamError(
+                f"params.yaml: 'plot.gallery_image' must be an image name like 'Name/Name_0001.jpg' or null, "
+                f"got {name!r}"
+            )
+        return name
+    side = choice(params, "render.obfuscated_side", ("a", "b"), "b")
+    pairs = read_table(GALLERY_PAIRS)
+    if pairs.empty:
+        raise ValueError(f"{GALLERY_PAIRS}: no pairs; set plot.gallery_image in params.yaml")
+    return str(pairs.iloc[0][f"image_{side}"])
+
+
+def face_box(faces: pd.DataFrame, image: str) -> tuple[float, float, float, float]:
+    rows = faces[faces["image"] == image]
+    if rows.empty:
+        raise ParamError(f"params.yaml: 'plot.gallery_image' {image!r} is not in {FACES}")
+    row = rows.iloc[0]
+    if row["status"] != "ok":
+        raise ValueError(
+            f"{image}: no face box (detection status {row['status']!r}); choose another plot.gallery_image"
+        )
+    return tuple(float(row[c]) for c in ("x1", "y1", "x2", "y2"))

@@ -5,20 +5,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from flup import figures
 from flup.io import read_table
 from flup.log import get_logger
 from flup.obfuscation import OBFUSCATIONS
-from flup.params import ParamError, choice, get, load_params
+from flup.params import ParamError, get, load_params
+from stages.common import FACES, face_box, gallery_image
 
 CURVES = Path("plots/data/curves.csv")
 ROC = Path("plots/data/roc.csv")
-FACES = Path("data/faces/lfw.parquet")
 IMAGES = Path("data/raw/lfw/images")
-# The default gallery image: the obfuscated side (render.obfuscated_side) of this protocol's first test pair.
-GALLERY_PAIRS = Path("data/protocols/view1/pairs.csv")
 OUT = Path("plots")
 # ROC figures always written (dvc.yaml lists them); protocols beyond these get one too.
 ROC_PROTOCOLS = ("view1", "view2", "seed")
@@ -35,34 +31,6 @@ def gallery_levels(params: dict) -> dict[str, list[float]]:
     if unknown:
         raise ParamError(f"params.yaml: 'plot.gallery_levels' names unknown obfuscations {unknown}")
     return levels
-
-
-def gallery_image(params: dict) -> str:
-    name = get(params, "plot.gallery_image", None)
-    if name is not None:
-        if not isinstance(name, str) or not name:
-            raise ParamError(
-                f"params.yaml: 'plot.gallery_image' must be an image name like 'Name/Name_0001.jpg' or null, "
-                f"got {name!r}"
-            )
-        return name
-    side = choice(params, "render.obfuscated_side", ("a", "b"), "b")
-    pairs = read_table(GALLERY_PAIRS)
-    if pairs.empty:
-        raise ValueError(f"{GALLERY_PAIRS}: no pairs; set plot.gallery_image in params.yaml")
-    return str(pairs.iloc[0][f"image_{side}"])
-
-
-def face_box(faces: pd.DataFrame, image: str) -> tuple[float, float, float, float]:
-    rows = faces[faces["image"] == image]
-    if rows.empty:
-        raise ParamError(f"params.yaml: 'plot.gallery_image' {image!r} is not in {FACES}")
-    row = rows.iloc[0]
-    if row["status"] != "ok":
-        raise ValueError(
-            f"{image}: no face box (detection status {row['status']!r}); choose another plot.gallery_image"
-        )
-    return tuple(float(row[c]) for c in ("x1", "y1", "x2", "y2"))
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import cv2
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -20,6 +21,8 @@ from flup.log import get_logger
 from flup.params import ParamError, choice, get, load_params
 from stages.common import LFW, DatasetPaths, dataset_paths
 
+_PROBE = np.zeros((16, 16, 3), dtype=np.uint8)
+
 
 def obfuscation_grid(params: dict) -> list[tuple[str, float]]:
     grid = get(params, "render.obfuscations")
@@ -28,9 +31,19 @@ def obfuscation_grid(params: dict) -> list[tuple[str, float]]:
         if kind not in render.obfuscation.OBFUSCATIONS:
             raise ParamError(f"params.yaml: render.obfuscations.{kind} is not an obfuscation "
                              f"({', '.join(render.obfuscation.OBFUSCATIONS)})")
-        if not isinstance(levels, list) or not levels:
-            raise ParamError(f"params.yaml: render.obfuscations.{kind} must be a non-empty list of levels")
-        tasks.extend((kind, float(level)) for level in levels)
+        # An empty list skips the kind: profiles merge into params.yaml and cannot delete a key.
+        if not isinstance(levels, list):
+            raise ParamError(f"params.yaml: render.obfuscations.{kind} must be a list of levels ([] = none)")
+        for level in levels:
+            if isinstance(level, bool) or not isinstance(level, (int, float)):
+                raise ParamError(f"params.yaml: render.obfuscations.{kind} has a non-numeric level {level!r}")
+            try:  # a bad level fails here, naming the parameter, not in a render worker
+                render.obfuscation.apply(_PROBE, (2, 2, 14, 14), kind, float(level))
+            except ValueError as error:
+                raise ParamError(f"params.yaml: render.obfuscations.{kind}: {error}") from None
+            tasks.append((kind, float(level)))
+    if not tasks:
+        raise ParamError("params.yaml: render.obfuscations lists no level at all")
     return tasks
 
 

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -202,7 +203,7 @@ def test_black_box_scale_enlarges_and_clips(image):
 
 
 def test_apply_dispatches(image):
-    assert set(ob.OBFUSCATIONS) == {"blur", "pixelate", "blackbox"}
+    assert set(ob.OBFUSCATIONS) == {"blur", "pixelate", "blackbox", "deface", "face_gaussian", "face_pixelate"}
     assert np.array_equal(ob.apply(image, BOX, "blur", 2.5), ob.gaussian_blur(image, BOX, 2.5))
     assert np.array_equal(ob.apply(image, BOX, "pixelate", 5, 1.3), ob.pixelate(image, BOX, 5, 1.3))
     for level in (1, 0, 99.5):
@@ -239,3 +240,124 @@ def test_approximate_blur_is_close_to_exact_on_a_real_face():
     assert np.array_equal(outside(inside, (70, 60, 180, 190)), outside(face, (70, 60, 180, 190)))
     exact_box = ob.gaussian_blur(face, (70, 60, 180, 190), 16.0)
     assert np.abs(inside.astype(float) - exact_box).mean() < 0.4
+
+# --- presets that mimic tools ---------------------------------------------------------------------
+
+
+def test_inscribed_ellipse_is_strictly_inside():
+    mask = ob.inscribed_ellipse(7, 10)  # centre (3, 5), semi-axes 3 and 5
+    assert mask[3].tolist() == [False] + [True] * 9  # (c - 5)^2 / 25 < 1 for c = 1..9
+    assert not mask[0].any() and not mask[6].any()  # (r - 3)^2 / 9 = 1 at r = 0; row 6 is outside
+    assert mask[1].tolist() == [False, False] + [True] * 7 + [False]
+    assert mask.sum() == 7 + 9 + 9 + 9 + 7
+
+
+def test_deface_box_enlarges_like_deface():
+    # deface pushes each side out by (mask_scale - 1) x the full width/height: 40 x 20 box, 1.3 -> 64 x 32
+    assert ob.deface_box((100, 100, 140, 120), 1.3, (400, 400)) == (88, 94, 152, 126)
+    assert ob.deface_box((100, 100, 140, 120), 1.0, (400, 400)) == (100, 100, 140, 120)
+    assert ob.deface_box((100, 100, 140, 120), 1.0, (400, 400), box_scale=1.5) == (90, 95, 150, 125)
+
+
+def test_deface_blurs_the_ellipse_only():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, size=(200, 200, 3), dtype=np.uint8)
+    box = (70, 60, 130, 140)
+    out = ob.deface(image, box, 1.3)
+    x1, y1, x2, y2 = ob.deface_box(box, 1.3, image.shape)
+    assert (x1, y1, x2, y2) == (52, 36, 148, 164)
+    assert np.array_equal(outside(out, (x1, y1, x2, y2)), outside(image, (x1, y1, x2, y2)))
+    region, before = out[y1:y2, x1:x2], image[y1:y2, x1:x2]
+    inside = ob.inscribed_ellipse(*region.shape[:2])
+    # the region's corners lie outside the ellipse and stay sharp
+    assert np.array_equal(region[~inside], before[~inside])
+    assert np.array_equal(region[:5, :5], before[:5, :5]) and np.array_equal(region[-5:, -5:], before[-5:, -5:])
+    # inside: deface's box filter (half the region's width x height) of the region alone
+    expected = cv2.blur(before, ((x2 - x1) // 2, (y2 - y1) // 2))
+    assert np.array_equal(region[inside], expected[inside])
+    assert (region[inside] != before[inside]).mean() > 0.9
+    # deface changes pixels beyond the face box, so renders must store its larger region
+    assert not np.array_equal(outside(out, (70, 60, 130, 140)), outside(image, (70, 60, 130, 140)))
+    assert ob.affected_box(image.shape, box, "deface", 1.3) == (x1, y1, x2, y2)
+
+
+def test_deface_ellipse_matches_skimage():
+    draw = pytest.importorskip("skimage.draw")
+    for h, w in [(7, 10), (64, 50), (33, 81)]:
+        ey, ex = draw.ellipse(h // 2, w // 2, h // 2, w // 2, shape=(h, w))
+        expected = np.zeros((h, w), dtype=bool)
+        expected[ey, ex] = True
+        assert np.array_equal(ob.inscribed_ellipse(h, w), expected), (h, w)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.0, -1.0, float("nan")])
+def test_deface_rejects_mask_scale_at_most_half(image, level):
+    with pytest.raises(ValueError, match="deface mask scale level must be"):
+        ob.deface(image, BOX, level)
+
+
+def test_odd_kernel():
+    assert [ob.odd_kernel(x) for x in (0, 0.4, 1, 2, 2.9, 31, 32, 100.2)] == [1, 1, 1, 3, 3, 31, 33, 101]
+
+
+def test_face_gaussian_is_opencv_blur_of_the_crop_with_face_sized_kernel(image):
+    out = ob.face_gaussian(image, BOX, 1.0)
+    x1, y1, x2, y2 = INT_BOX  # 31 x 32 -> kernel (31, 33)
+    expected = image.copy()
+    expected[y1:y2, x1:x2] = cv2.GaussianBlur(image[y1:y2, x1:x2], (31, 33), 0)
+    assert np.array_equal(out, expected)
+    half = ob.face_gaussian(image, BOX, 0.5)  # 15.5 x 16 -> kernel (15, 17)
+    expected[y1:y2, x1:x2] = cv2.GaussianBlur(image[y1:y2, x1:x2], (15, 17), 0)
+    assert np.array_equal(half, expected)
+    # OpenCV's sigma rule for a 31-tap kernel: 0.3 * (15 - 1) + 0.8 = 5.0
+    kernel = cv2.getGaussianKernel(31, 0).ravel()
+    assert np.allclose(kernel, cv2.getGaussianKernel(31, 5.0).ravel())
+
+
+def test_face_pixelate_cell_count_matches_the_fraction():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, size=(150, 150, 3), dtype=np.uint8)
+    box = (20, 10, 120, 130)  # 100 wide, 120 tall
+    for level, across, down in [(0.1, 10, 12), (0.25, 4, 5), (0.2, 5, 6), (1.0, 1, 1)]:
+        out = ob.face_pixelate(image, box, level)
+        region = out[10:130, 20:120, 0].astype(int)
+        col_edges = 1 + np.count_nonzero(np.any(np.diff(region, axis=1) != 0, axis=0))
+        row_edges = 1 + np.count_nonzero(np.any(np.diff(region, axis=0) != 0, axis=1))
+        assert (col_edges, row_edges) == (across, down), level
+        assert np.array_equal(outside(out, box), outside(image, box))
+    # 10 cells across a 100 px face: the first cell is exactly the 10 x 10 top-left corner, its mean
+    out = ob.face_pixelate(image, box, 0.1)
+    expected = np.floor(image[10:20, 20:30].reshape(-1, 3).astype(np.int64).sum(axis=0) / 100 + 0.5)
+    assert (out[10:20, 20:30] == expected).all()
+
+
+@pytest.mark.parametrize("kind", ["face_gaussian", "face_pixelate"])
+@pytest.mark.parametrize("level", [0, -0.1, float("inf")])
+def test_face_presets_reject_bad_levels(image, kind, level):
+    with pytest.raises(ValueError, match=f"{kind} level must be"):
+        ob.apply(image, BOX, kind, level)
+
+
+def test_presets_do_not_modify_input(image):
+    before = image.copy()
+    for kind, level in [("deface", 1.3), ("face_gaussian", 1.0), ("face_pixelate", 0.1)]:
+        out = ob.apply(image, BOX, kind, level, 1.2)
+        assert out is not image and out.shape == image.shape and out.dtype == np.uint8
+    assert np.array_equal(image, before)
+
+
+@pytest.mark.parametrize(("kind", "levels"), [
+    ("deface", [0.7, 1.0, 1.3, 1.6]),
+    ("face_gaussian", [0.1, 0.25, 0.5, 1.0]),
+    ("face_pixelate", [0.05, 0.1, 0.2, 0.33]),
+])
+def test_presets_stronger_level_is_less_like_the_original(lfw_root, kind, levels):
+    image = cv2.imread(str(lfw_root / "lfw-deepfunneled/Abdullah_Gul/Abdullah_Gul_0013.jpg"))
+    box = (85.3, 60.8, 170.2, 190.6)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(float).ravel()
+    correlations = []
+    for level in levels:
+        out = cv2.cvtColor(ob.apply(image, box, kind, level), cv2.COLOR_BGR2GRAY).astype(float).ravel()
+        correlations.append(np.corrcoef(grey, out)[0, 1])
+    assert all(a > b for a, b in zip(correlations, correlations[1:], strict=False)), correlations
+    assert correlations[0] < 0.9999 and correlations[-1] < 0.97, correlations

