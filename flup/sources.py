@@ -82,8 +82,10 @@ def _is_url(location: str) -> bool:
     return urllib.parse.urlsplit(location).scheme.lower() in ("http", "https")
 
 
-def _normalise_sha256(sha256: str) -> str:
+def _normalise_sha256(sha256: str, prefix_ok: bool = False) -> str:
     value = str(sha256).strip().lower()
+    if prefix_ok and re.fullmatch(r"[0-9a-f]{8,64}", value):
+        return value
     if not _SHA256_RE.match(value):
         raise ValueError(f"sha256 must be 64 hexadecimal characters, got {sha256!r}")
     return value
@@ -100,8 +102,13 @@ def _url_basename(url: str) -> str:
 # --------------------------------------------------------------------------- download
 
 
-def download(url: str, dest: Path, sha256: str, timeout: float = 60, chunk_size: int = 1 << 20) -> Path:
+def download(
+    url: str, dest: Path, sha256: str, timeout: float = 60, chunk_size: int = 1 << 20, prefix_ok: bool = False
+) -> Path:
     """Download ``url`` to ``dest``, verified against ``sha256``; return ``dest``.
+
+    ``prefix_ok`` accepts the first 8+ hex digits of the digest instead of all 64, for publishers
+    that only give a prefix (torchvision's weight files carry 8 in their names).
 
     The body is streamed into ``dest`` + ``.part``. If a ``.part`` file is already there
     (an interrupted earlier run), the download resumes with ``Range: bytes=N-`` when the
@@ -112,17 +119,17 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 60, chunk_size:
     """
     if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
         raise ValueError(f"{url}: only http(s) URLs can be downloaded")
-    expected = _normalise_sha256(sha256)
+    expected = _normalise_sha256(sha256, prefix_ok)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_file() and sha256_file(dest) == expected:
+    if dest.is_file() and sha256_file(dest).startswith(expected):
         return dest
 
     part = dest.with_suffix(dest.suffix + ".part")
     _fetch_to_part(url, part, timeout=timeout, chunk_size=chunk_size)
 
     actual = sha256_file(part)
-    if actual != expected:
+    if not actual.startswith(expected):
         part.unlink(missing_ok=True)
         raise ChecksumError(
             f"{url}: sha256 mismatch: expected {expected}, got {actual} "

@@ -465,3 +465,33 @@ def test_extract_replaces_existing_destination_atomically(tgz: Path, dataset: Pa
     (dest / "stale.txt").write_text("old")
     extract_archive(tgz, dest)
     assert _tree(dest) == _expected_tree(dataset)
+
+
+# --------------------------------------------------------------------------- ImageNet V2 weights
+
+
+def test_v2_weights_download_is_verified_against_the_name_prefix(server, tmp_path):
+    """`pretrained: v2` downloads torchvision's file once, checked against the sha256 prefix in its name."""
+    import torch
+
+    from flup import model
+
+    base, root, behaviour = server
+    v1 = model.locate_mobilenet_v1_weights()  # a real mobilenet_v2 state_dict stands in for V2's
+    prefix = sources.sha256_file(v1)[:8]
+    (root / f"mobilenet_v2-{prefix}.pth").write_bytes(v1.read_bytes())
+    cache = tmp_path / "hub"
+    path = model.fetch_mobilenet_v2_weights(f"{base}/mobilenet_v2-{prefix}.pth", cache)
+    assert path == cache / f"mobilenet_v2-{prefix}.pth" and path.read_bytes() == v1.read_bytes()
+    assert model.fetch_mobilenet_v2_weights(f"{base}/mobilenet_v2-{prefix}.pth", cache) == path
+    assert len(behaviour["log"]) == 1  # the second call found the verified file
+    net = model.build_dual_stream("gap", 64, path)
+    assert torch.equal(net.sharp_net.features[0][0].weight, torch.load(v1, weights_only=True)["features.0.0.weight"])
+
+    # A file whose content does not match its name's prefix is refused and not kept.
+    (root / "mobilenet_v2-00000000.pth").write_bytes(v1.read_bytes())
+    with pytest.raises(sources.ChecksumError, match="sha256 mismatch"):
+        model.fetch_mobilenet_v2_weights(f"{base}/mobilenet_v2-00000000.pth", cache)
+    assert not list(cache.glob("mobilenet_v2-00000000*"))
+    with pytest.raises(ValueError, match="sha256 prefix"):
+        model.fetch_mobilenet_v2_weights(f"{base}/mobilenet_v2.pth", cache)
