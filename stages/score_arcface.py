@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -22,43 +23,53 @@ IMAGES = Path("data/raw/lfw/images")
 RENDER = Path("data/render")
 OUT = Path("data/scores/arcface.parquet")
 
+Embedder = Callable[[list[np.ndarray]], np.ndarray]  # aligned 112x112 BGR crops -> (n, dim) unit rows
 
-def embed_in_batches(model: recognition.ArcFace, crops: dict[str, np.ndarray], batch_size: int) -> dict:
+
+def embed_in_batches(embed: Embedder, crops: dict[str, np.ndarray], batch_size: int) -> dict:
     names = list(crops)
     out = {}
     for start in range(0, len(names), batch_size):
         chunk = names[start:start + batch_size]
-        for name, vector in zip(chunk, model.embed([crops[n] for n in chunk]), strict=True):
+        for name, vector in zip(chunk, embed([crops[n] for n in chunk]), strict=True):
             out[name] = vector
     return out
 
 
-def main() -> None:
-    log = get_logger("score_arcface")
-    params = load_params()
-    started = time.monotonic()
-    modes = get(params, "arcface.modes")
+def check_modes(modes: list[str], section: str) -> None:
     for mode in modes:
         if mode not in recognition.MODES:
-            raise ParamError(f"params.yaml: arcface.modes has {mode!r}; expected {', '.join(recognition.MODES)}")
-    batch_size = int(get(params, "arcface.batch_size"))
-    model = recognition.ArcFace(weights.resolve("recognizer", get(params, "arcface.model"), get(params, "models.root"),
-                                                get(params, "arcface.sha256", None), section="arcface"))
-    detector = build_detector(params)
+            raise ParamError(f"params.yaml: {section}.modes has {mode!r}; expected {', '.join(recognition.MODES)}")
 
+
+def score_rendered(params: dict, recognizer: str, embed_sharp: Embedder, embed_obfuscated: Embedder,
+                   modes: list[str], batch_size: int, protocols: list[str] | None = None) -> pd.DataFrame:
+    """Score the rendered pairs with any embedding of aligned 112x112 crops, in the ArcFace threat models.
+
+    ``embed_sharp`` embeds the sharp side, ``embed_obfuscated`` the obfuscated side (end-to-end: crops
+    aligned on re-detected landmarks; oracle box: on the sharp image's). ``protocols`` limits the pairs
+    scored (default: all of ``render.protocols``).
+    """
+    detector = build_detector(params) if "end_to_end" in modes else None
     test = load_test_set(params)
-    pairs, sharp_side, usable, sharp_names = test.pairs, test.sharp_side, test.faces, test.sharp_images
+    pairs = {p: t for p, t in test.pairs.items() if protocols is None or p in protocols}
+    sharp_side, usable = test.sharp_side, test.faces
+    obfuscated_side = "a" if sharp_side == "b" else "b"
+    wanted_sharp = {i for table in pairs.values() for i in table[f"image_{sharp_side}"]}
+    wanted_obf = {i for table in pairs.values() for i in table[f"image_{obfuscated_side}"]}
     sharp_crops = {
         name: recognition.align(cv2.imread(str(IMAGES / name)), landmarks_of(usable.loc[name]))
-        for name in tqdm(sharp_names, desc="align sharp side", unit="img", mininterval=2.0)
+        for name in tqdm([n for n in test.sharp_images if n in wanted_sharp], desc="align sharp side", unit="img",
+                         mininterval=2.0)
     }
-    sharp = embed_in_batches(model, sharp_crops, batch_size)
+    sharp = embed_in_batches(embed_sharp, sharp_crops, batch_size)
 
     summary = read_json(RENDER / "summary.json")
-    obf_names = [n for n in read_table(RENDER / "manifest.csv").query("status == 'ok'")["image"]]
+    obf_names = [n for n in read_table(RENDER / "manifest.csv").query("status == 'ok'")["image"] if n in wanted_obf]
     sharp_pixels = {name: cv2.imread(str(IMAGES / name)) for name in obf_names}
     tables = []
-    progress = tqdm(total=len(summary["levels"]) * len(obf_names), desc="score arcface", unit="img", mininterval=2.0)
+    progress = tqdm(total=len(summary["levels"]) * len(obf_names), desc=f"score {recognizer}", unit="img",
+                    mininterval=2.0)
     for entry in summary["levels"]:
         kind, level = entry["obfuscation"], entry["level"]
         store = render.RenderStore(render.store_path(RENDER, kind, level))
@@ -75,22 +86,33 @@ def main() -> None:
                     e2e_crops[name] = recognition.align(image, found)
             progress.update()
         by_mode = {
-            "oracle_box": embed_in_batches(model, oracle_crops, batch_size),
-            "end_to_end": {**embed_in_batches(model, e2e_crops, batch_size), **dict.fromkeys(not_found)},
+            "oracle_box": embed_in_batches(embed_obfuscated, oracle_crops, batch_size),
+            "end_to_end": {**embed_in_batches(embed_obfuscated, e2e_crops, batch_size), **dict.fromkeys(not_found)},
         }
         for mode in modes:
             for protocol, table in pairs.items():
                 tables.append(score_pairs(
                     table, sharp_side, sharp, by_mode[mode], dataset="lfw", protocol=protocol,
-                    recognizer="arcface", mode=mode, obfuscation=kind, level=float(level),
+                    recognizer=recognizer, mode=mode, obfuscation=kind, level=float(level),
                 ))
     progress.close()
-    scores = pd.concat(tables, ignore_index=True)
+    return pd.concat(tables, ignore_index=True)
+
+
+def main() -> None:
+    log = get_logger("score_arcface")
+    params = load_params()
+    started = time.monotonic()
+    modes = get(params, "arcface.modes")
+    check_modes(modes, "arcface")
+    batch_size = int(get(params, "arcface.batch_size"))
+    model = recognition.ArcFace(weights.resolve("recognizer", get(params, "arcface.model"), get(params, "models.root"),
+                                                get(params, "arcface.sha256", None), section="arcface"))
+    scores = score_rendered(params, "arcface", model.embed, model.embed, modes, batch_size)
     write_table(OUT, scores)
     counts = scores["status"].value_counts().to_dict()
-    log.info("%d pair scores (%s); %d sharp + %d obfuscated images x %d levels; %.0f s",
-             len(scores), ", ".join(f"{k}={v}" for k, v in counts.items()), len(sharp), len(obf_names),
-             len(summary["levels"]), time.monotonic() - started)
+    log.info("%d pair scores (%s); %.0f s", len(scores), ", ".join(f"{k}={v}" for k, v in counts.items()),
+             time.monotonic() - started)
 
 
 if __name__ == "__main__":
