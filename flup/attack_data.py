@@ -105,6 +105,9 @@ class AttackFaces:
             raise FileNotFoundError(f"{self.frame['path'].iloc[index]}: cannot read the training image")
         return pixels
 
+    def sharp(self, index: int) -> np.ndarray:
+        return recognition.align(self.image(index), landmarks(self.frame.iloc[index]))
+
     def sample(self, index: int, epoch: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
         rng = np.random.default_rng([self.seed, epoch, index])
         level = self.sampler.draw(rng)

@@ -152,10 +152,9 @@ def train_finetune(settings, faces, val, onnx_path, out: Path) -> dict:
     seed = int(settings["seed"])
     batch = int(settings["batch_size"])
     model = recognition.ArcFace(onnx_path)
-    sharp_crops = (faces.sample(i)[0] for i in range(len(faces)))
     teacher = np.zeros((len(faces), 512), dtype=np.float32)
     for start in tqdm(range(0, len(faces), batch), desc="teacher embeddings", unit="batch", mininterval=2.0):
-        chunk = [next(sharp_crops) for _ in range(start, min(len(faces), start + batch))]
+        chunk = [faces.sharp(i) for i in range(start, min(len(faces), start + batch))]
         teacher[start:start + len(chunk)] = model.embed(chunk)
     device = resolve_device(settings["device"])
     if device.type == "cpu":

@@ -160,6 +160,8 @@ def test_training_pair_is_aligned_on_the_sharp_landmarks(faces_frame):
     assert not np.array_equal(sharp, blurred)
     same, copy = aligned_pair(cv2.imread(row["path"]), row, "blur", 0, 1.0)
     assert np.array_equal(same, copy)
+    faces = AttackFaces(faces_frame.iloc[:1], LevelSampler("blur", 12, 12), seed=0)
+    assert np.array_equal(faces.sharp(0), sharp) and np.array_equal(faces.sample(0)[1], blurred)
 
 
 PARAMS = {
