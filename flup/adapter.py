@@ -1,0 +1,96 @@
+"""The embedding adapter: a residual MLP mapping ArcFace embeddings of obfuscated faces towards sharp ones.
+
+``adapt(x) = normalize(x + MLP(x))``. The MLP's last layer starts at zero, so an untrained adapter is
+the identity: training can only move it away from plain ArcFace where the loss says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flup.arcface_torch import cosine_loss
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddingAdapter(nn.Module):
+    def __init__(self, dim: int = 512, hidden: int = 1024, depth: int = 2):
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"adapter depth is {depth}; expected >= 1")
+        layers: list[nn.Module] = []
+        width = dim
+        for _ in range(depth - 1):
+            layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU()]
+            width = hidden
+        last = nn.Linear(width, dim)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.mlp = nn.Sequential(*layers, last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x + self.mlp(x), dim=1)
+
+
+def identity_means(embeddings: np.ndarray, identities: np.ndarray) -> np.ndarray:
+    """Each row's identity's mean embedding, L2-normalised (n, dim)."""
+    names, index = np.unique(identities, return_inverse=True)
+    sums = np.zeros((len(names), embeddings.shape[1]), dtype=np.float64)
+    np.add.at(sums, index, embeddings)
+    means = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    return means[index].astype(np.float32)
+
+
+def train_step(adapter: EmbeddingAdapter, optimizer, x: torch.Tensor, target: torch.Tensor) -> float:
+    adapter.train()
+    loss = cosine_loss(adapter(x), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.item())
+
+
+def train(
+    adapter: EmbeddingAdapter,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    validate: Callable[[EmbeddingAdapter], dict] | None = None,
+) -> list[dict]:
+    """Cosine loss between ``adapter(inputs[i])`` and ``targets[i]``, AdamW, seeded shuffles."""
+    torch.manual_seed(seed)
+    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
+    optimizer = torch.optim.AdamW(adapter.parameters(), lr=lr, weight_decay=weight_decay)
+    history = []
+    for epoch in range(1, epochs + 1):
+        order = torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(len(x)))
+        losses = [train_step(adapter, optimizer, x[rows], y[rows]) for rows in order.split(batch_size)]
+        record = {"epoch": epoch, "loss": float(np.mean(losses))}
+        if validate is not None:
+            adapter.eval()
+            with torch.no_grad():
+                record.update(validate(adapter))
+        history.append(record)
+    log.info("adapter: %d epochs, last %s", epochs, history[-1] if history else {})
+    adapter.eval()
+    return history
+
+
+@torch.no_grad()
+def apply(adapter: EmbeddingAdapter, embeddings: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    adapter.eval()
+    if not len(embeddings):
+        return embeddings
+    x = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
+    return torch.cat([adapter(chunk) for chunk in x.split(batch_size)]).numpy()

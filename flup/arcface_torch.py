@@ -1,0 +1,108 @@
+"""The embedded ArcFace recogniser as a PyTorch module, and its fine-tuning on obfuscated faces.
+
+The module is rebuilt from the ONNX file with onnx2torch every time (the architecture is never
+pickled); fine-tuned weights are a safetensors state_dict loaded into that rebuilt module.
+The ONNX graph has its BatchNorms folded into the convolutions, so fine-tuning has no batch
+statistics to drift. Input: 112x112 BGR crops from ``recognition.align``; the preprocessing
+matches InsightFace's (RGB, (x - 127.5) / 127.5).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from flup.attack_data import AttackFaces
+from flup.model import load_weights
+
+log = logging.getLogger(__name__)
+
+
+def convert(onnx_path: str | Path) -> nn.Module:
+    """The ONNX recogniser as an equivalent torch module (onnx2torch), in eval mode."""
+    import onnx
+    from onnx2torch import convert as onnx_to_torch
+
+    module = onnx_to_torch(onnx.load(str(onnx_path)))
+    return module.eval()
+
+
+def load(onnx_path: str | Path, weights: str | Path) -> nn.Module:
+    """The architecture from ``onnx_path`` with fine-tuned ``weights`` (.safetensors) loaded strictly."""
+    return load_weights(convert(onnx_path), weights).eval()
+
+
+def to_tensor(crops: Sequence[np.ndarray]) -> torch.Tensor:
+    batch = np.stack(crops)[:, :, :, ::-1].astype(np.float32)
+    return torch.from_numpy((batch - 127.5) / 127.5).permute(0, 3, 1, 2).contiguous()
+
+
+@torch.no_grad()
+def embed(module: nn.Module, crops: Sequence[np.ndarray], batch_size: int = 64, device="cpu") -> np.ndarray:
+    """L2-normalised embeddings (n, 512) of aligned BGR crops."""
+    if not len(crops):
+        return np.zeros((0, 512), dtype=np.float32)
+    module.eval()
+    out = [F.normalize(module(to_tensor(crops[i:i + batch_size]).to(device)), dim=1).float().cpu().numpy()
+           for i in range(0, len(crops), batch_size)]
+    return np.concatenate(out)
+
+
+def cosine_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (1 - F.cosine_similarity(predicted, target, dim=1)).mean()
+
+
+def finetune(
+    student: nn.Module,
+    faces: AttackFaces,
+    teacher: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    samples_per_epoch: int | None,
+    seed: int,
+    device: torch.device,
+    validate: Callable[[nn.Module], dict] | None = None,
+) -> list[dict]:
+    """Distil the frozen recogniser into ``student`` on obfuscated faces.
+
+    Sample ``i`` of ``faces`` (obfuscated, or sharp with the sampler's ``sharp_fraction``) is pulled
+    towards ``teacher[i]``, the frozen model's embedding of the same image's sharp crop.
+    """
+    if len(teacher) != len(faces):
+        raise ValueError(f"{len(teacher)} teacher embeddings for {len(faces)} training faces")
+    torch.manual_seed(seed)
+    student.to(device)
+    optimizer = torch.optim.Adam(student.parameters(), lr=lr)
+    targets = torch.from_numpy(np.ascontiguousarray(teacher, dtype=np.float32))
+    n = len(faces) if samples_per_epoch is None else min(int(samples_per_epoch), len(faces))
+    history = []
+    for epoch in range(1, epochs + 1):
+        order = np.random.default_rng([seed, epoch]).permutation(len(faces))[:n]
+        student.train()
+        total, batches = 0.0, 0
+        bar = tqdm(range(0, n, batch_size), desc=f"fine-tune {epoch}/{epochs}", unit="batch", leave=False)
+        for start in bar:
+            rows = order[start:start + batch_size]
+            crops = [faces.sample(int(i), epoch)[1] for i in rows]
+            loss = cosine_loss(student(to_tensor(crops).to(device)), targets[rows].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            batches += 1
+            bar.set_postfix(loss=f"{total / batches:.4f}")
+        record = {"epoch": epoch, "loss": total / max(batches, 1)}
+        if validate is not None:
+            record.update(validate(student))
+        log.info("fine-tune epoch %d/%d: %s", epoch, epochs, record)
+        history.append(record)
+    student.eval()
+    return history

@@ -1,0 +1,68 @@
+"""score_attacker@<name>: a trained attacker scores the rendered pairs -> data/scores/<name>.parquet.
+
+It scores only its training protocol's test pairs (other protocols share people with its training set),
+in the same threat models and through the same code path as plain ArcFace:
+- adapter: the sharp side is plain ArcFace; the obfuscated side is ArcFace passed through the adapter;
+- finetune: the fine-tuned recogniser embeds both sides.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from flup import adapter, arcface_torch, recognition, weights
+from flup.io import read_json, write_table
+from flup.log import get_logger
+from flup.model import load_weights
+from flup.params import ParamError, get, load_params
+from flup.training import resolve_device
+from stages.score_arcface import check_modes, score_rendered
+
+MODELS = Path("data/attackers")
+
+
+def main(name: str) -> None:
+    log = get_logger(f"score_attacker@{name}")
+    params = load_params()
+    started = time.monotonic()
+    meta = read_json(MODELS / name / "meta.json")
+    modes = get(params, "attack.modes")
+    check_modes(modes, "attack")
+    batch_size = int(get(params, "attack.batch_size"))
+    protocol = meta["protocol"]
+    if protocol not in get(params, "render.protocols"):
+        raise ParamError(f"params.yaml: render.protocols must include {protocol!r}, the protocol {name} trained on")
+    onnx_path = weights.resolve("recognizer", get(params, "arcface.model"), get(params, "models.root"),
+                                get(params, "arcface.sha256", None), section="arcface")
+    if meta["method"] == "adapter":
+        arcface = recognition.ArcFace(onnx_path)
+        net = load_weights(adapter.EmbeddingAdapter(512, int(meta["hidden"]), int(meta["depth"])),
+                           MODELS / name / "adapter.safetensors")
+
+        def embed_obfuscated(crops):
+            return adapter.apply(net, arcface.embed(crops))
+
+        embed_sharp = arcface.embed
+    else:
+        device = resolve_device(get(params, "attack.device"))
+        module = arcface_torch.load(onnx_path, MODELS / name / "model.safetensors").to(device)
+
+        def embed_sharp(crops):
+            return arcface_torch.embed(module, crops, batch_size, device)
+
+        embed_obfuscated = embed_sharp
+    scores = score_rendered(params, name, embed_sharp, embed_obfuscated, modes, batch_size, protocols=[protocol])
+    write_table(Path("data/scores") / f"{name}.parquet", scores)
+    log.info("%d pair scores on %s (%s); %.0f s", len(scores), protocol,
+             ", ".join(f"{k}={v}" for k, v in scores["status"].value_counts().items()), time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m stages.score_attacker <name from params.yaml attackers>")
+    torch.set_grad_enabled(False)
+    main(sys.argv[1])

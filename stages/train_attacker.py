@@ -1,0 +1,218 @@
+"""train_attacker@<name>: a blur-aware ArcFace attacker of the `attackers` table -> data/attackers/<name>/.
+
+Both kinds learn from the protocol's training identities only (checked against its test pairs):
+- adapter: a residual MLP on ArcFace embeddings of obfuscated faces, pulled towards sharp embeddings;
+  the embeddings are computed once and kept in ``embeddings.npz``;
+- finetune: the embedded ArcFace converted to PyTorch, distilled on obfuscated faces towards the frozen
+  model's embeddings of the same images' sharp faces.
+Outputs: ``meta.json``, ``identities.csv`` (every identity the attacker loaded, train or val) and
+``adapter.safetensors`` or ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from flup import adapter, arcface_torch, recognition, weights
+from flup.attack_data import (
+    AttackFaces,
+    LevelSampler,
+    check_disjoint,
+    training_faces,
+    validation_scores,
+    validation_set,
+)
+from flup.embedding import split_identities
+from flup.io import atomic_path, read_table, write_json, write_table
+from flup.log import get_logger
+from flup.model import save_weights
+from flup.params import ParamError, get, load_params
+from flup.training import resolve_device
+
+IMAGES = Path("data/raw/lfw/images")
+FACES = Path("data/faces/lfw.parquet")
+PROTOCOLS = Path("data/protocols")
+OUT = Path("data/attackers")
+METHODS = ("adapter", "finetune")
+PROTOCOLS_ALLOWED = ("view1",)  # identity-disjoint train/test; the seed split puts test people in training
+ENTRY_KEYS = ("method", "obfuscation", "levels", "attack")
+
+
+def attacker_settings(params: dict, name: str) -> dict:
+    """``attack`` merged with the entry's ``attack`` overrides, plus the entry's method, obfuscation and levels."""
+    table = get(params, "attackers")
+    if name not in table:
+        raise ParamError(f"params.yaml: attackers.{name} is not defined (attackers: {', '.join(table)})")
+    entry = dict(table[name])
+    where = f"params.yaml: attackers.{name}"
+    unknown = set(entry) - set(ENTRY_KEYS)
+    if unknown:
+        raise ParamError(f"{where} has unknown key(s) {', '.join(sorted(unknown))} (expected {', '.join(ENTRY_KEYS)})")
+    if entry.get("method") not in METHODS:
+        raise ParamError(f"{where}.method is {entry.get('method')!r}; expected one of {', '.join(METHODS)}")
+    levels = entry.get("levels")
+    if not (isinstance(levels, list) and len(levels) == 2 and float(levels[0]) <= float(levels[1])):
+        raise ParamError(f"{where}.levels is {levels!r}; expected [low, high] (equal for one fixed level)")
+    common = get(params, "attack")
+    overrides = entry.get("attack") or {}
+    unknown = set(overrides) - set(common)
+    if unknown:
+        raise ParamError(f"{where}.attack has unknown key(s) {', '.join(sorted(unknown))}")
+    settings = {k: ({**v, **overrides[k]} if isinstance(v, dict) and k in overrides else overrides.get(k, v))
+                for k, v in common.items()}
+    if settings["protocol"] not in PROTOCOLS_ALLOWED:
+        raise ParamError(f"{where}: attack.protocol is {settings['protocol']!r}; attackers train on "
+                         f"{', '.join(PROTOCOLS_ALLOWED)} only (its train and test people are disjoint)")
+    try:
+        sampler = LevelSampler(entry.get("obfuscation", "blur"), float(levels[0]), float(levels[1]),
+                               float(settings["sharp_fraction"]))
+    except ValueError as error:
+        raise ParamError(f"{where}: {error}") from None
+    return {**settings, "method": entry["method"], "sampler": sampler}
+
+
+def cap_images(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """A seeded subset of at most ``limit`` rows (null = all), in the frame's order."""
+    if limit is None or len(frame) <= int(limit):
+        return frame
+    keep = np.sort(np.random.default_rng([seed, 2]).choice(len(frame), size=int(limit), replace=False))
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+def embed_crops(model: recognition.ArcFace, crops: list[np.ndarray], batch_size: int) -> np.ndarray:
+    return np.concatenate([model.embed(crops[i:i + batch_size]) for i in range(0, len(crops), batch_size)] or
+                          [np.zeros((0, 512), dtype=np.float32)])
+
+
+def adapter_embeddings(faces: AttackFaces, model: recognition.ArcFace, views: int, batch_size: int) -> dict:
+    """ArcFace embeddings of every training image sharp, and of ``views`` obfuscated draws of it."""
+    n = len(faces)
+    sharp = np.zeros((n, 512), dtype=np.float32)
+    obfuscated = np.zeros((n, views, 512), dtype=np.float32)
+    levels = np.zeros((n, views), dtype=np.float32)
+    for start in tqdm(range(0, n, batch_size), desc="embed training faces", unit="batch", mininterval=2.0):
+        rows = range(start, min(n, start + batch_size))
+        sharp_crops, obf_crops = [], []
+        for i in rows:
+            for view in range(views):
+                s, o, level = faces.sample(i, view)
+                if view == 0:
+                    sharp_crops.append(s)
+                obf_crops.append(o)
+                levels[i, view] = level
+        sharp[start:start + len(rows)] = model.embed(sharp_crops)
+        obfuscated[start:start + len(rows)] = model.embed(obf_crops).reshape(len(rows), views, 512)
+    return {"images": faces.frame["image"].to_numpy(dtype=str),
+            "identities": faces.frame["identity"].to_numpy(dtype=str),
+            "sharp": sharp, "obfuscated": obfuscated, "levels": levels}
+
+
+def train_adapter(settings, faces, val, onnx_path, out: Path) -> dict:
+    cfg = settings["adapter"]
+    seed = int(settings["seed"])
+    model = recognition.ArcFace(onnx_path)
+    batch = int(settings["batch_size"])
+    cache = adapter_embeddings(faces, model, int(cfg["views"]), batch)
+    with open(out / "embeddings.npz", "wb") as handle:
+        np.savez(handle, **cache)
+    views = cache["obfuscated"].shape[1]
+    if cfg["target"] == "identity_mean":
+        targets = adapter.identity_means(cache["sharp"], cache["identities"])
+    elif cfg["target"] == "same_image":
+        targets = cache["sharp"]
+    else:
+        raise ParamError(f"params.yaml: attack.adapter.target is {cfg['target']!r}; "
+                         "expected identity_mean or same_image")
+    inputs = cache["obfuscated"].reshape(-1, 512)
+    targets = np.repeat(targets, views, axis=0)
+
+    val_sharp, val_obf = embed_crops(model, val.sharp, batch), embed_crops(model, val.obfuscated, batch)
+    net = adapter.EmbeddingAdapter(512, int(cfg["hidden"]), int(cfg["depth"]))
+
+    def validate(a):
+        return validation_scores(val, val_sharp, adapter.apply(a, val_obf))
+
+    before = validate(net)
+    history = adapter.train(net, inputs, targets, int(cfg["epochs"]), int(cfg["batch_size"]), float(cfg["lr"]),
+                            float(cfg["weight_decay"]), seed, validate)
+    save_weights(net, out / "adapter.safetensors")
+    return {"hidden": int(cfg["hidden"]), "depth": int(cfg["depth"]), "samples": len(inputs),
+            "val_before": before, "history": history}
+
+
+def train_finetune(settings, faces, val, onnx_path, out: Path) -> dict:
+    cfg = settings["finetune"]
+    seed = int(settings["seed"])
+    batch = int(settings["batch_size"])
+    model = recognition.ArcFace(onnx_path)
+    teacher = np.zeros((len(faces), 512), dtype=np.float32)
+    for start in tqdm(range(0, len(faces), batch), desc="teacher embeddings", unit="batch", mininterval=2.0):
+        chunk = [faces.sharp(i) for i in range(start, min(len(faces), start + batch))]
+        teacher[start:start + len(chunk)] = model.embed(chunk)
+    device = resolve_device(settings["device"])
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    student = arcface_torch.convert(onnx_path).to(device)
+
+    def validate(m):
+        return validation_scores(val, arcface_torch.embed(m, val.sharp, batch, device),
+                                 arcface_torch.embed(m, val.obfuscated, batch, device))
+
+    before = validate(student)
+    history = arcface_torch.finetune(student, faces, teacher, int(cfg["epochs"]), int(cfg["batch_size"]),
+                                     float(cfg["lr"]), cfg["samples_per_epoch"], seed, device, validate)
+    save_weights(student.cpu(), out / "model.safetensors")
+    return {"val_before": before, "history": history}
+
+
+def main(name: str) -> None:
+    log = get_logger(f"train_attacker@{name}")
+    params = load_params()
+    settings = attacker_settings(params, name)
+    started = time.monotonic()
+    seed = int(settings["seed"])
+    protocol = settings["protocol"]
+    sampler: LevelSampler = settings["sampler"]
+    box_scale = float(get(params, "render.box_scale"))
+    onnx_path = weights.resolve("recognizer", get(params, "arcface.model"), get(params, "models.root"),
+                                get(params, "arcface.sha256", None), section="arcface")
+
+    frame = training_faces(read_table(PROTOCOLS / protocol / "train.csv"), read_table(FACES), IMAGES)
+    pairs_file = PROTOCOLS / protocol / "pairs.csv"
+    check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
+    train_frame, val_frame = split_identities(frame, float(settings["val_fraction"]), seed)
+    train_frame = cap_images(train_frame, settings["max_images"], seed)
+    faces = AttackFaces(train_frame, sampler, seed, box_scale)
+    val = validation_set(val_frame, sampler, int(settings["val_pairs"]), seed, box_scale)
+
+    out = OUT / name
+    with atomic_path(out) as staging:
+        staging.mkdir()
+        identities = pd.concat([pd.DataFrame({"identity": sorted(faces.identities), "split": "train"}),
+                                pd.DataFrame({"identity": sorted(set(val_frame["identity"])), "split": "val"})])
+        write_table(staging / "identities.csv", identities)
+        train = train_adapter if settings["method"] == "adapter" else train_finetune
+        result = train(settings, faces, val, onnx_path, staging)
+        write_json(staging / "meta.json", {
+            "name": name, "method": settings["method"], "protocol": protocol, "obfuscation": sampler.kind,
+            "levels": [sampler.low, sampler.high], "sharp_fraction": sampler.sharp_fraction,
+            "train_identities": len(faces.identities), "train_images": len(faces),
+            "val_identities": int(val_frame["identity"].nunique()), **result,
+        })
+    last = result["history"][-1] if result["history"] else {}
+    log.info("%s (%s, %s %s): %d identities, %d images; val before %s, after %s; %.0f s", name, settings["method"],
+             sampler.kind, [sampler.low, sampler.high], len(faces.identities), len(faces), result["val_before"], last,
+             time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m stages.train_attacker <name from params.yaml attackers>")
+    main(sys.argv[1])

@@ -1,0 +1,206 @@
+"""The blur-aware ArcFace attackers: converter parity, adapter and fine-tune training, and that
+an attacker never loads a test identity (checked on what the real stage loads, on real LFW faces)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from flup import adapter, arcface_torch, recognition, weights
+from flup.attack_data import AttackFaces, LevelSampler, aligned_pair, check_disjoint, pair_identities
+from flup.faces import LANDMARK_COLUMNS, Detector, face_row
+from flup.model import save_weights
+
+N_TRAIN_PEOPLE = 8
+N_TEST_PAIRS = 6
+
+
+def _read_list(path, skip_first=True):
+    lines = path.read_text().splitlines()
+    return [line.split("\t") if "\t" in line else line.split() for line in lines[int(skip_first):] if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def onnx_path():
+    return weights.resolve("recognizer", "w600k_mbf", "~/.insightface/models")
+
+
+@pytest.fixture(scope="module")
+def mini_lfw(lfw_root, tmp_path_factory):
+    """A project folder with real LFW images: a view1-like train.csv (the first peopleDevTrain people with
+    >= 3 images) and pairs.csv (the first same pairs of pairsDevTest), faces detected here."""
+    root = tmp_path_factory.mktemp("mini")
+    images = lfw_root / "lfw-deepfunneled"
+    people = [(name, int(n)) for name, n in _read_list(lfw_root / "peopleDevTrain.txt") if int(n) >= 3]
+    train = pd.DataFrame([(name, f"{name}/{name}_{i:04d}.jpg") for name, n in people[:N_TRAIN_PEOPLE]
+                          for i in range(1, min(n, 4) + 1)], columns=["identity", "image"])
+    same = [row for row in _read_list(lfw_root / "pairsDevTest.txt") if len(row) == 3][:N_TEST_PAIRS]
+    pairs = pd.DataFrame([{"pair_id": k, "fold": 0, "label": 1, "image_a": f"{n}/{n}_{int(i):04d}.jpg",
+                           "image_b": f"{n}/{n}_{int(j):04d}.jpg", "identity_a": n, "identity_b": n}
+                          for k, (n, i, j) in enumerate(same)])
+    detector = Detector(weights.resolve("detector", "scrfd_500m", "~/.insightface/models"), 320, 0.5)
+    rows = []
+    import cv2
+
+    for image in sorted(set(train["image"]) | set(pairs["image_a"]) | set(pairs["image_b"])):
+        pixels = cv2.imread(str(images / image))
+        rows.append({"image": image, **face_row(detector.detect(pixels), pixels.shape)})
+    (root / "data/faces").mkdir(parents=True)
+    (root / "data/protocols/view1").mkdir(parents=True)
+    (root / "data/raw/lfw").mkdir(parents=True)
+    (root / "data/raw/lfw/images").symlink_to(images)
+    pd.DataFrame(rows).to_parquet(root / "data/faces/lfw.parquet", index=False)
+    train.to_csv(root / "data/protocols/view1/train.csv", index=False)
+    pairs.to_csv(root / "data/protocols/view1/pairs.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def faces_frame(mini_lfw):
+    faces = pd.read_parquet(mini_lfw / "data/faces/lfw.parquet")
+    faces = faces[faces["status"] == "ok"].reset_index(drop=True)
+    faces["identity"] = [image.split("/")[0] for image in faces["image"]]
+    faces["path"] = [str(mini_lfw / "data/raw/lfw/images" / image) for image in faces["image"]]
+    return faces
+
+
+def _sharp_crops(frame, n):
+    import cv2
+
+    return [recognition.align(cv2.imread(frame["path"][i]),
+                              frame.loc[i, LANDMARK_COLUMNS].to_numpy(np.float32).reshape(5, 2)) for i in range(n)]
+
+
+def test_converted_arcface_matches_onnxruntime(onnx_path, faces_frame):
+    crops = _sharp_crops(faces_frame, 8)
+    expected = recognition.ArcFace(onnx_path).embed(crops)
+    converted = arcface_torch.embed(arcface_torch.convert(onnx_path), crops)
+    cosines = np.einsum("ij,ij->i", expected, converted)
+    assert cosines.min() > 0.999, cosines
+
+
+def _blurred_embeddings(onnx_path, frame, views, seed, low=8.0, high=16.0):
+    faces = AttackFaces(frame, LevelSampler("blur", low, high), seed)
+    model = recognition.ArcFace(onnx_path)
+    sharp, obfuscated = [], []
+    for i in range(len(faces)):
+        for view in range(views):
+            s, o, _ = faces.sample(i, view)
+            sharp.append(s)
+            obfuscated.append(o)
+    return model.embed(sharp), model.embed(obfuscated)
+
+
+def test_one_adapter_step_lowers_the_loss_on_a_fixed_batch(onnx_path, faces_frame):
+    sharp, blurred = _blurred_embeddings(onnx_path, faces_frame.iloc[:16].reset_index(drop=True), 1, 0)
+    x, y = torch.from_numpy(blurred), torch.from_numpy(sharp)
+    torch.manual_seed(0)
+    net = adapter.EmbeddingAdapter(512, 64, 2)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    before = adapter.train_step(net, optimizer, x, y)
+    with torch.no_grad():
+        after = float(arcface_torch.cosine_loss(net(x), y))
+    assert after < before
+
+
+def test_untrained_adapter_is_the_identity():
+    x = torch.nn.functional.normalize(torch.randn(4, 512), dim=1)
+    assert torch.allclose(adapter.EmbeddingAdapter()(x), x, atol=1e-6)
+
+
+def test_adapter_improves_held_out_cosine_between_blurred_and_sharp(onnx_path, faces_frame):
+    people = sorted(faces_frame["identity"].unique())
+    held_out = faces_frame["identity"].isin(people[-4:])
+    train = faces_frame[~held_out].reset_index(drop=True)
+    val = faces_frame[held_out].reset_index(drop=True)
+    sharp, blurred = _blurred_embeddings(onnx_path, train, 4, 0)
+    val_sharp, val_blurred = _blurred_embeddings(onnx_path, val, 1, 1)
+    net = adapter.EmbeddingAdapter(512, depth=1)
+    adapter.train(net, blurred, sharp, epochs=20, batch_size=32, lr=3e-4, weight_decay=1e-2, seed=0)
+    before = np.einsum("ij,ij->i", val_sharp, val_blurred).mean()
+    after = np.einsum("ij,ij->i", val_sharp, adapter.apply(net, val_blurred)).mean()
+    assert after > before + 0.02, (before, after)  # 0.179 -> 0.206 here; an untrained adapter changes nothing
+
+
+def test_finetuned_weights_roundtrip_through_safetensors(onnx_path, faces_frame, tmp_path):
+    crops = _sharp_crops(faces_frame, 4)
+    student = arcface_torch.convert(onnx_path)
+    original = arcface_torch.embed(student, crops)
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(student.parameters(), lr=1e-3)
+    student.train()
+    loss = arcface_torch.cosine_loss(student(arcface_torch.to_tensor(crops)), torch.from_numpy(original[::-1].copy()))
+    loss.backward()
+    optimizer.step()
+    tuned = arcface_torch.embed(student, crops)
+    save_weights(student, tmp_path / "model.safetensors")
+    loaded = arcface_torch.embed(arcface_torch.load(onnx_path, tmp_path / "model.safetensors"), crops)
+    assert not np.allclose(tuned, original, atol=1e-4)
+    np.testing.assert_allclose(loaded, tuned, atol=1e-5)
+
+
+def test_sampler_levels_stay_in_range_and_sharp_fraction_holds():
+    rng = np.random.default_rng(0)
+    sampler = LevelSampler("blur", 2, 24, sharp_fraction=0.25)
+    levels = np.array([sampler.draw(rng) for _ in range(2000)])
+    assert 0.2 < (levels == 0).mean() < 0.3
+    assert levels[levels > 0].min() >= 2 and levels.max() <= 24
+    assert {LevelSampler("blur", 16, 16).draw(rng) for _ in range(10)} == {16.0}
+
+
+def test_training_pair_is_aligned_on_the_sharp_landmarks(faces_frame):
+    import cv2
+
+    row = faces_frame.iloc[0]
+    sharp, blurred = aligned_pair(cv2.imread(row["path"]), row, "blur", 12, 1.0)
+    assert sharp.shape == blurred.shape == (112, 112, 3)
+    assert not np.array_equal(sharp, blurred)
+    same, copy = aligned_pair(cv2.imread(row["path"]), row, "blur", 0, 1.0)
+    assert np.array_equal(same, copy)
+    faces = AttackFaces(faces_frame.iloc[:1], LevelSampler("blur", 12, 12), seed=0)
+    assert np.array_equal(faces.sharp(0), sharp) and np.array_equal(faces.sample(0)[1], blurred)
+
+
+PARAMS = {
+    "models": {"root": "~/.insightface/models"},
+    "arcface": {"model": "w600k_mbf", "sha256": None},
+    "render": {"box_scale": 1.0},
+    "attack": {"protocol": "view1", "sharp_fraction": 0.25, "val_fraction": 0.3, "val_pairs": 4, "max_images": None,
+               "batch_size": 16, "device": "cpu", "seed": 0, "modes": ["oracle_box"],
+               "adapter": {"views": 1, "target": "same_image", "hidden": 32, "depth": 2, "epochs": 1,
+                           "batch_size": 16, "lr": 1e-4, "weight_decay": 0.0},
+               "finetune": {"epochs": 1, "batch_size": 4, "lr": 1e-5, "samples_per_epoch": 4}},
+    "attackers": {"adapter": {"method": "adapter", "obfuscation": "blur", "levels": [2, 24]},
+                  "finetune": {"method": "finetune", "obfuscation": "blur", "levels": [16, 16]}},
+}
+
+
+@pytest.mark.parametrize("name", ["adapter", "finetune"])
+def test_attackers_never_load_test_identities(mini_lfw, monkeypatch, name):
+    from stages import train_attacker
+
+    monkeypatch.chdir(mini_lfw)
+    (mini_lfw / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    train_attacker.main(name)
+    out = mini_lfw / "data/attackers" / name
+    test_people = pair_identities(pd.read_csv(mini_lfw / "data/protocols/view1/pairs.csv"))
+    loaded = pd.read_csv(out / "identities.csv")
+    assert len(loaded) > 0 and set(loaded["split"]) == {"train", "val"}
+    assert not set(loaded["identity"]) & test_people
+    assert set(loaded["identity"]) <= set(pd.read_csv(mini_lfw / "data/protocols/view1/train.csv")["identity"])
+    if name == "adapter":
+        with np.load(out / "embeddings.npz", allow_pickle=False) as cache:
+            assert not set(cache["identities"].tolist()) & test_people
+            assert set(cache["identities"].tolist()) == set(loaded.query("split == 'train'")["identity"])
+
+
+def test_disjointness_check_refuses_a_train_set_with_a_test_person(mini_lfw):
+    pairs = pd.read_csv(mini_lfw / "data/protocols/view1/pairs.csv")
+    leaky = pd.concat([pd.read_csv(mini_lfw / "data/protocols/view1/train.csv"),
+                       pd.DataFrame({"identity": [pairs["identity_a"][0]], "image": [pairs["image_a"][0]]})])
+    with pytest.raises(ValueError, match="test identities are in the attacker's training data"):
+        check_disjoint(leaky["identity"], pairs, "pairs.csv")
+
