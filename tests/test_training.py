@@ -53,8 +53,20 @@ def frame() -> pd.DataFrame:
 
 
 def tiny_model(seed: int = 0) -> fm.DualStream:
-    torch.manual_seed(seed)
-    return fm.build_dual_stream("gap", SIZE, "none", dim=32)
+    return fm.build_dual_stream("gap", SIZE, "none", dim=32, seed=seed)
+
+
+def test_model_initialisation_depends_on_the_seed_alone():
+    # torch's global generator is seeded differently in every process: the build must not draw from it.
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = tiny_model(seed=3).state_dict()
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's generator is left as it was
+    torch.rand(5)  # moving the global generator must not change the next build
+    again = tiny_model(seed=3).state_dict()
+    other = tiny_model(seed=4).state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not torch.equal(first["sharp_net.head.2.weight"], other["sharp_net.head.2.weight"])
 
 
 def dataset(frame, positive="other_photo", variant="random_crop", seed=0) -> fs.QuadrupletDataset:
