@@ -210,3 +210,17 @@ def test_killed_training_stage_resumes_from_its_checkpoint(tiny_study, tmp_path)
     assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]
     # The epochs before the kill were not retrained: their losses are the checkpoint's, bit for bit.
     assert meta["history"][: saved["epoch"]] == saved["history"]
+
+
+def test_training_again_from_scratch_gives_the_same_model(tiny_study, tmp_path):
+    """Same params, a fresh process, no checkpoint: the weights equal `dvc repro`'s, bit for bit."""
+    project = tmp_path / "study"
+    shutil.copytree(tiny_study, project, symlinks=True, ignore=shutil.ignore_patterns("cache"))
+    shutil.rmtree(project / "data/checkpoints/random_blur")
+    (project / "data/models/random_blur/model.safetensors").unlink()
+    env = {**os.environ, "DVCLIVE_OPEN": "false"}
+    rerun = subprocess.run([sys.executable, "-m", "stages.train", "random_blur"], cwd=project, env=env,
+                           capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    weights = "data/models/random_blur/model.safetensors"
+    assert (project / weights).read_bytes() == (tiny_study / weights).read_bytes()
