@@ -97,11 +97,13 @@ def main() -> None:
     frame = training_frame(args.images, args.faces, args.max_people)
     cfg = training.TrainConfig(epochs=1, batch_size=args.batch_size, num_workers=args.workers, device=str(device))
 
-    def loader_for(approximate_blur: bool):
+    def dataset_for(approximate_blur: bool) -> QuadrupletDataset:
         policy = Policy.from_params({**VARIANTS[args.policy], "approximate_blur": approximate_blur})
-        dataset = QuadrupletDataset(frame, policy, args.input_size, seed=0,
-                                    samples_per_epoch=args.batch_size * (args.steps + args.warmup))
-        loader, sampler = training.make_loader(dataset, cfg, device)
+        return QuadrupletDataset(frame, policy, args.input_size, seed=0,
+                                 samples_per_epoch=args.batch_size * (args.steps + args.warmup))
+
+    def loader_for(approximate_blur: bool):
+        loader, sampler = training.make_loader(dataset_for(approximate_blur), cfg, device)
         sampler.set_epoch(1)
         return loader
 
@@ -116,8 +118,7 @@ def main() -> None:
     # One batch made in this process, before any loader worker exists; the model alone is timed on it
     # first (nothing else running) and again last (the loaders' idle workers still alive), and the
     # pipeline's cost is taken against the faster of the two.
-    policy = Policy.from_params({**VARIANTS[args.policy], "approximate_blur": True})
-    dataset = QuadrupletDataset(frame, policy, args.input_size, seed=0, samples_per_epoch=args.batch_size)
+    dataset = dataset_for(approximate_blur=True)
     fixed = default_collate([dataset[(1, i)] for i in range(args.batch_size)])
     fixed = {k: v.to(device) if torch.is_tensor(v) else v for k, v in fixed.items()}
     alone_first = timed_steps(net, optimizer, iter(lambda: fixed, None), args.steps, args.warmup, device)

@@ -51,8 +51,8 @@ class EmbeddingNet(nn.Module):
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels * height * width, dim))
         else:
             self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, dim))
-        # Channels-last (NHWC) convolutions train MobileNetV2 about 1.5x faster on CPU (oneDNN, measured in
-        # benchmarks/train_throughput.md); the layout changes memory order only, not the state_dict.
+        # Channels-last (NHWC) convolutions train MobileNetV2 about 1.4x faster on CPU (oneDNN; model-alone
+        # rows of benchmarks/train_throughput.md); the layout changes memory order only, not the state_dict.
         self.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
