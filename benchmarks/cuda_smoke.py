@@ -1,4 +1,4 @@
-"""CUDA path check: one short real training run through flup.training.train on the GPU.
+"""CUDA path check: one short real training run through flup.models.training.train on the GPU.
 
     python -m benchmarks.cuda_smoke --images DIR [--out DIR]
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.train_throughput import FACES, training_frame
-from flup import model, training
-from flup.sampling import VARIANTS, Policy, QuadrupletDataset
+from flup.models import model, training
+from flup.models.sampling import VARIANTS, Policy, QuadrupletDataset
 
 
 def main() -> None:

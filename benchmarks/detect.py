@@ -18,7 +18,8 @@ from pathlib import Path
 
 import cv2
 
-from flup import faces, weights
+from flup.faces import detection as faces
+from flup.faces import weights
 
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw" / "lfw-deepfunneled"
 

@@ -19,8 +19,10 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
-from flup import recognition, render, weights
-from flup.faces import Detector, box_of, landmarks_of
+from flup.evaluate import recognition
+from flup.faces import weights
+from flup.faces.detection import Detector, box_of, landmarks_of
+from flup.obfuscate import render
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO / "data" / "raw" / "lfw" / "images"

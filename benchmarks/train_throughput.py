@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 from torch.utils.data import default_collate
 
-from flup import model, training
-from flup.sampling import Policy, QuadrupletDataset
+from flup.models import model, training
+from flup.models.sampling import Policy, QuadrupletDataset
 
 REPO = Path(__file__).resolve().parents[1]
 LFW = REPO.parent / "shared" / "data" / "lfw" / "lfw-deepfunneled"
@@ -90,7 +90,7 @@ def main() -> None:
     if args.warmup is None:
         args.warmup = 2 * args.workers + 3
 
-    from flup.sampling import VARIANTS
+    from flup.models.sampling import VARIANTS
 
     device = training.resolve_device(args.device)
     torch.manual_seed(0)

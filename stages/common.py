@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from flup import faces, weights
+from flup.config.params import ParamError, choice, get
+from flup.faces import detection as faces
+from flup.faces import weights
 from flup.io import read_json, read_table
-from flup.params import ParamError, choice, get
 
 FACES = Path("data/faces/lfw.parquet")
 PROTOCOLS = Path("data/protocols")

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from flup import faces
+from flup.config.params import load_params
+from flup.faces import detection as faces
 from flup.io import read_table, write_table
 from flup.log import get_logger
-from flup.params import load_params
 from stages.common import LFW, build_detector, dataset_entry, dataset_paths
 
 BOX_ANNOTATION = ["box_x1", "box_y1", "box_x2", "box_y2"]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from flup import evaluation
+from flup.config.params import ParamError, get, load_params
+from flup.evaluate import evaluation
 from flup.io import read_table, write_json, write_table
 from flup.log import get_logger
-from flup.params import ParamError, get, load_params
 
 SCORES = Path("data/scores")
 VERIFICATION = Path("metrics/verification.json")

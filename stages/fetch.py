@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flup import fetch, sources
+from flup.config.params import ParamError, get, load_params
+from flup.data import fetch, sources
 from flup.io import atomic_path, write_json
 from flup.log import get_logger
-from flup.params import ParamError, get, load_params
 
 OUT = Path("data/raw/lfw")
 CACHE = Path("data/cache")

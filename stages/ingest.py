@@ -6,10 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-from flup import datasets, protocols
+from flup.config.params import load_params
+from flup.data import datasets, protocols
 from flup.io import atomic_path, write_json, write_table
 from flup.log import get_logger
-from flup.params import load_params
 from stages.common import dataset_entry
 
 MAX_PROBLEMS_LOGGED = 20

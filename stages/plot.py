@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flup import figures
+from flup.config.params import ParamError, get, load_params
 from flup.io import read_table
 from flup.log import get_logger
-from flup.obfuscation import OBFUSCATIONS
-from flup.params import ParamError, get, load_params
+from flup.obfuscate.obfuscation import OBFUSCATIONS
+from flup.report import figures
 from stages.common import FACES, face_box, gallery_image
 
 CURVES = Path("plots/data/curves.csv")

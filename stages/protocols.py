@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flup import lfw, protocols
+from flup.config.params import ParamError, get, load_params
+from flup.data import lfw, protocols
 from flup.io import read_table, write_json, write_table
 from flup.log import get_logger
-from flup.params import ParamError, get, load_params
 
 RAW = Path("data/raw/lfw")
 FACES = Path("data/faces/lfw.parquet")

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from flup import render
-from flup.faces import BOX_COLUMNS
+from flup.config.params import ParamError, choice, get, load_params
+from flup.faces.detection import BOX_COLUMNS
 from flup.io import atomic_path, read_table, write_json, write_table
 from flup.log import get_logger
-from flup.params import ParamError, choice, get, load_params
+from flup.obfuscate import render
 from stages.common import LFW, DatasetPaths, dataset_paths
 
 _PROBE = np.zeros((16, 16, 3), dtype=np.uint8)

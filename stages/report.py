@@ -1,7 +1,7 @@
 """report: metrics/*.json, the figures, params.yaml and dvc.lock -> plots/report.md, plots/report.html.
 
 The gallery shows each obfuscation at its privacy-threshold level(s). It is rendered afresh with
-``flup.obfuscation.apply`` (and ``render.box_scale``) on the sharp gallery image, not cropped from
+``flup.obfuscate.obfuscation.apply`` (and ``render.box_scale``) on the sharp gallery image, not cropped from
 ``plots/gallery.png``: a threshold level need not be one of ``plot.gallery_levels``, and rendering
 shows exactly the pixels the recognizers scored.
 """
@@ -18,10 +18,11 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from flup import obfuscation, report
+from flup.config.params import get, load_params
 from flup.io import atomic_path, read_json, read_table
 from flup.log import get_logger
-from flup.params import get, load_params
+from flup.obfuscate import obfuscation
+from flup.report import document as report
 from stages.common import FACES, face_box, gallery_image
 
 VERIFICATION = Path("metrics/verification.json")

@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from flup import recognition, render, weights
-from flup.faces import landmarks_of
+from flup.config.params import ParamError, get, load_params
+from flup.evaluate import recognition
+from flup.evaluate.scoring import score_pairs
+from flup.faces import weights
+from flup.faces.detection import landmarks_of
 from flup.io import read_json, read_table, write_table
 from flup.log import get_logger
-from flup.params import ParamError, get, load_params
-from flup.scoring import score_pairs
+from flup.obfuscate import render
 from stages.common import LFW, DatasetPaths, build_detector, dataset_paths, load_test_set
 
 Embedder = Callable[[list[np.ndarray]], np.ndarray]  # aligned 112x112 BGR crops -> (n, dim) unit rows

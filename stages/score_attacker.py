@@ -14,12 +14,14 @@ from pathlib import Path
 
 import torch
 
-from flup import adapter, arcface_torch, recognition, weights
+from flup.attack import adapter, arcface_torch
+from flup.config.params import ParamError, get, load_params
+from flup.evaluate import recognition
+from flup.faces import weights
 from flup.io import read_json, write_table
 from flup.log import get_logger
-from flup.model import load_weights
-from flup.params import ParamError, get, load_params
-from flup.training import resolve_device
+from flup.models.model import load_weights
+from flup.models.training import resolve_device
 from stages.score_arcface import check_modes, score_rendered
 
 MODELS = Path("data/attackers")

@@ -14,13 +14,14 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from flup import embedding, model, render, training
-from flup.faces import box_of
+from flup.config.params import get, load_params
+from flup.evaluate.scoring import score_pairs
+from flup.faces.detection import box_of
 from flup.io import read_json, read_table, write_table
 from flup.log import get_logger
-from flup.params import get, load_params
-from flup.sampling import Policy
-from flup.scoring import score_pairs
+from flup.models import embedding, model, training
+from flup.models.sampling import Policy
+from flup.obfuscate import render
 from stages.common import LFW, dataset_paths, load_test_set
 
 

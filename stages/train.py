@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from flup import embedding, model, training
-from flup.faces import BOX_COLUMNS
+from flup.config.params import ParamError, choice, get, load_params
+from flup.faces.detection import BOX_COLUMNS
 from flup.io import read_table, write_json
 from flup.log import get_logger
-from flup.params import ParamError, choice, get, load_params
-from flup.sampling import Policy, QuadrupletDataset
+from flup.models import embedding, model, training
+from flup.models.sampling import Policy, QuadrupletDataset
 
 IMAGES = Path("data/raw/lfw/images")
 FACES = Path("data/faces/lfw.parquet")

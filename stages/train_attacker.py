@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from flup import adapter, arcface_torch, recognition, weights
-from flup.attack_data import (
+from flup.attack import adapter, arcface_torch
+from flup.attack.attack_data import (
     AttackFaces,
     LevelSampler,
     check_disjoint,
@@ -29,12 +29,14 @@ from flup.attack_data import (
     validation_scores,
     validation_set,
 )
-from flup.embedding import split_identities
+from flup.config.params import ParamError, get, load_params
+from flup.evaluate import recognition
+from flup.faces import weights
 from flup.io import atomic_path, read_table, write_json, write_table
 from flup.log import get_logger
-from flup.model import save_weights
-from flup.params import ParamError, get, load_params
-from flup.training import resolve_device
+from flup.models.embedding import split_identities
+from flup.models.model import save_weights
+from flup.models.training import resolve_device
 
 IMAGES = Path("data/raw/lfw/images")
 FACES = Path("data/faces/lfw.parquet")

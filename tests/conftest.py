@@ -54,7 +54,7 @@ def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 def write_params(project: Path, overlay: dict) -> None:
     sys.path.insert(0, str(REPO))
-    from flup.profiles import merge
+    from flup.config.profiles import merge
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     (project / "params.yaml").write_text(yaml.safe_dump(merge(params, overlay), sort_keys=False))

@@ -9,10 +9,12 @@ import pytest
 import torch
 import yaml
 
-from flup import adapter, arcface_torch, recognition, weights
-from flup.attack_data import AttackFaces, LevelSampler, aligned_pair, check_disjoint, pair_identities
-from flup.faces import LANDMARK_COLUMNS, Detector, face_row
-from flup.model import save_weights
+from flup.attack import adapter, arcface_torch
+from flup.attack.attack_data import AttackFaces, LevelSampler, aligned_pair, check_disjoint, pair_identities
+from flup.evaluate import recognition
+from flup.faces import weights
+from flup.faces.detection import LANDMARK_COLUMNS, Detector, face_row
+from flup.models.model import save_weights
 
 N_TRAIN_PEOPLE = 8
 N_TEST_PAIRS = 6

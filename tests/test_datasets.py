@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flup import datasets, faces, protocols
-from flup.params import ParamError
+from flup.config.params import ParamError
+from flup.data import datasets, protocols
+from flup.faces import detection as faces
 from stages.common import dataset_entry
 from tests.conftest import MISSING_CELEBA_IMAGES, make_celeba, make_identity_folder
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from flup import evaluation as ev
-from flup import figures
-from flup import metrics as m
+from flup.evaluate import evaluation as ev
+from flup.evaluate import metrics as m
+from flup.report import figures
 
 N_PAIRS = 1200  # 600 same, 600 different: at chance the bootstrap upper bound is about 0.53
 N_BOOT = 200

@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
-from flup import fetch, lfw, sources
-from flup.params import ParamError
+from flup.config.params import ParamError
+from flup.data import fetch, lfw, sources
 
 PEOPLE = ["Abdullah_Gul", "Abdel_Nasser_Assidi", "Aaron_Peirsol", "Abdullatif_Sener"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flup import lfw, protocols
+from flup.data import lfw, protocols
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flup import obfuscation as ob
+from flup.obfuscate import obfuscation as ob
 
 H, W = 60, 80
 BOX = (20.4, 10.6, 50.2, 41.3)  # -> int box (20, 10, 51, 42)

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flup import obfuscation, render
-from flup.recognition import FAILED_SCORE
-from flup.scoring import score_pairs
+from flup.evaluate.recognition import FAILED_SCORE
+from flup.evaluate.scoring import score_pairs
+from flup.obfuscate import obfuscation, render
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_failure_scores_as_non_match_and_missing_sharp_face_is_excluded():
 
 
 def test_obfuscation_grid_accepts_presets_and_names_bad_params():
-    from flup.params import ParamError
+    from flup.config.params import ParamError
     from stages.render import obfuscation_grid
 
     grid = {"blur": [0, 8], "pixelate": [], "deface": [1.3], "face_gaussian": [0.5], "face_pixelate": [0.1]}

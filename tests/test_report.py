@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from flup import report
 from flup.io import write_json
+from flup.report import document as report
 from stages import report as stage
 
 REPO = Path(__file__).resolve().parents[1]

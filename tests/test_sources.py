@@ -1,4 +1,4 @@
-"""Tests for flup.sources: local folders, archives, verified resumable downloads, unsafe archives."""
+"""Tests for flup.data.sources: local folders, archives, verified resumable downloads, unsafe archives."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import ClassVar
 
 import pytest
 
-from flup import sources
-from flup.params import ParamError
-from flup.sources import (
+from flup.config.params import ParamError
+from flup.data import sources
+from flup.data.sources import (
     ChecksumError,
     UnsafeArchiveError,
     download,
@@ -474,7 +474,7 @@ def test_v2_weights_download_is_verified_against_the_name_prefix(server, tmp_pat
     """`pretrained: v2` downloads torchvision's file once, checked against the sha256 prefix in its name."""
     import torch
 
-    from flup import model
+    from flup.models import model
 
     base, root, behaviour = server
     v1 = model.locate_mobilenet_v1_weights()  # a real mobilenet_v2 state_dict stands in for V2's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flup.params import ParamError
+from flup.config.params import ParamError
 from stages.train import model_settings
 
 PARAMS = {

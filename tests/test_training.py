@@ -10,10 +10,10 @@ import torch
 from torch import nn
 from torch.utils.data import default_collate
 
-from flup import model as fm
-from flup import sampling as fs
-from flup import training as ft
-from flup.params import ParamError
+from flup.config.params import ParamError
+from flup.models import model as fm
+from flup.models import sampling as fs
+from flup.models import training as ft
 from tests.conftest import require_lfw
 
 LFW = require_lfw() / "lfw-deepfunneled"

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from flup import weights
-from flup.params import ParamError
+from flup.config.params import ParamError
+from flup.faces import weights
 
 
 def test_embedded_models_resolve_verified_without_importing_the_wheel():

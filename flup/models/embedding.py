@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flup import metrics
-from flup.obfuscation import gaussian_blur
-from flup.sampling import BOX_COLUMNS, Policy, prepare, read_image
+from flup.evaluate import metrics
+from flup.models.sampling import BOX_COLUMNS, Policy, prepare, read_image
+from flup.obfuscate.obfuscation import gaussian_blur
 
 STREAMS = ("blurred", "sharp")
 

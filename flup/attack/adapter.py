@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flup.arcface_torch import cosine_loss
+from flup.attack.arcface_torch import cosine_loss
 
 log = logging.getLogger(__name__)
 

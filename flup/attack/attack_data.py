@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from flup import obfuscation, recognition
-from flup.faces import BOX_COLUMNS, LANDMARK_COLUMNS
+from flup.evaluate import recognition
+from flup.faces.detection import BOX_COLUMNS, LANDMARK_COLUMNS
+from flup.obfuscate import obfuscation
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def validation_set(frame: pd.DataFrame, sampler: LevelSampler, n_pairs: int, see
                    box_scale: float = 1.0) -> ValidationSet:
     """``n_pairs`` same + different identity pairs, plus ``n_pairs`` same-image pairs, each obfuscated side
     drawn once at a level of the sampler's range (never sharp), so every evaluation sees identical pixels."""
-    from flup.embedding import validation_pairs
+    from flup.models.embedding import validation_pairs
 
     pairs = validation_pairs(frame, n_pairs, seed)
     rng = np.random.default_rng([seed, 1])
@@ -151,7 +152,7 @@ def validation_set(frame: pd.DataFrame, sampler: LevelSampler, n_pairs: int, see
 
 def validation_scores(val: ValidationSet, sharp: np.ndarray, obfuscated: np.ndarray) -> dict:
     """Validation AUC (identity pairs) and mean cosine of an obfuscated crop with its own sharp crop."""
-    from flup.metrics import roc_auc
+    from flup.evaluate.metrics import roc_auc
 
     cos = np.einsum("ij,ij->i", sharp, obfuscated)
     return {"val_auc": roc_auc(cos[~val.same_image], val.labels[~val.same_image]),

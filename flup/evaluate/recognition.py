@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flup.faces import Detector, central_face
+from flup.faces.detection import Detector, central_face
 
 MODES = ("end_to_end", "oracle_box")
 FAILED_SCORE = -1.0  # a face that cannot be found scores as the least similar possible

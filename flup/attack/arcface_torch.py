@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from flup.attack_data import AttackFaces
-from flup.model import load_weights
+from flup.attack.attack_data import AttackFaces
+from flup.models.model import load_weights
 
 log = logging.getLogger(__name__)
 

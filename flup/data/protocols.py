@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from flup import lfw
+from flup.data import lfw
 
 PAIR_COLUMNS = ["pair_id", "fold", "label", "image_a", "image_b", "identity_a", "identity_b"]
 

@@ -163,7 +163,7 @@ def fetch_mobilenet_v2_weights(url: str = V2_URL, cache: str | os.PathLike | Non
     against it (as torchvision does) and the file is read with ``weights_only=True``, never
     unpickled as arbitrary objects. A file torchvision already downloaded is reused.
     """
-    from flup import sources
+    from flup.data import sources
 
     folder = Path(cache) if cache is not None else Path(torch.hub.get_dir()) / "checkpoints"
     dest = folder / Path(url).name

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from flup.obfuscation import Box, IntBox, blur_whole_image, crop_box, gaussian_blur, scale_box
-from flup.params import ParamError
+from flup.config.params import ParamError
+from flup.obfuscate.obfuscation import Box, IntBox, blur_whole_image, crop_box, gaussian_blur, scale_box
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -27,9 +27,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from flup.config.params import ParamError
 from flup.io import atomic_path
-from flup.params import ParamError
-from flup.sampling import EpochSampler, normalise
+from flup.models.sampling import EpochSampler, normalise
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def loss_on_batch(model: nn.Module, batch: Mapping, margin: float = 1.0) -> torc
     """The seed's loss, a sum of two triplets (anchor, positive, negative).
 
     SharpNet's: (sharp A, blurred P-positive, blurred B); BlurNet's: (blurred B, sharp Q-positive, sharp A).
-    Images arrive as uint8 pixels (see :func:`flup.sampling.to_pixels`) and are normalised on the device.
+    Images arrive as uint8 pixels (see :func:`flup.models.sampling.to_pixels`) and are normalised on the device.
     """
     device = next(model.parameters()).device
     x = {k: normalise(batch[k].to(device, non_blocking=True)) for k in INPUT_KEYS}

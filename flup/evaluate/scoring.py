@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flup.recognition import FAILED_SCORE
+from flup.evaluate.recognition import FAILED_SCORE
 
 SCORE_COLUMNS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "level",
                  "pair_id", "fold", "label", "score", "status"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from flup import obfuscation
+from flup.obfuscate import obfuscation
 
 ENCODINGS = ("png", "webp", "jpeg")
 

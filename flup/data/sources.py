@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from flup.io import atomic_path, read_json, sha256_file, write_json
-from flup.params import ParamError
+from flup.config.params import ParamError
 
 # Longest suffixes first, so "x.tar.gz" is not taken for a ".gz" file.
 TAR_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".tar")

@@ -1,7 +1,7 @@
 """Parameter profiles: small overlays on params.yaml (profiles/<name>.yaml).
 
-``python -m flup.profiles cpu`` prints the profile as ``-S key=value`` flags for
-``dvc exp run``; ``python -m flup.profiles cpu --write`` merges it into params.yaml instead.
+``python -m flup.config.profiles cpu`` prints the profile as ``-S key=value`` flags for
+``dvc exp run``; ``python -m flup.config.profiles cpu --write`` merges it into params.yaml instead.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from flup.params import PARAMS_FILE, load_params
+from flup.config.params import PARAMS_FILE, load_params
 
 PROFILES = Path("profiles")
 

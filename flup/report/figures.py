@@ -1,6 +1,6 @@
 """PNG figures of the evaluation for people who will not run ``dvc plots``.
 
-Every function takes the evaluate stage's tables (``curves``, ``roc``: see ``flup.evaluation``)
+Every function takes the evaluate stage's tables (``curves``, ``roc``: see ``flup.evaluate.evaluation``)
 and writes one PNG atomically. A figure with no data to show is still written, with a note
 saying so, so the plot stage's outputs always exist.
 """
@@ -22,8 +22,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from flup import obfuscation as obf  # noqa: E402
 from flup.io import atomic_path  # noqa: E402
+from flup.obfuscate import obfuscation as obf  # noqa: E402
 
 OBFUSCATION_ORDER = ["blur", "pixelate", "blackbox", "deface", "face_gaussian", "face_pixelate"]
 PROTOCOL_ORDER = ["view1", "view2", "seed"]
