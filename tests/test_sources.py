@@ -25,9 +25,9 @@ from flup.data.sources import (
     is_archive,
     resolve_source,
 )
-from tests.conftest import require_lfw
+from tests.conftest import LFW as LFW_ROOT
 
-LFW = require_lfw() / "lfw-deepfunneled"
+LFW = LFW_ROOT / "lfw-deepfunneled"  # checked by the fixtures that read it (lfw_root), not at import
 PEOPLE = ("AJ_Cook", "Aaron_Eckhart")
 
 
@@ -41,7 +41,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def dataset(tmp_path: Path) -> Path:
+def dataset(tmp_path: Path, lfw_root: Path) -> Path:
     """A tiny LFW-like folder: two people's real images and a pairs file."""
     root = tmp_path / "src" / "lfw"
     for person in PEOPLE:

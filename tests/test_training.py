@@ -14,9 +14,9 @@ from flup.config.params import ParamError
 from flup.models import model as fm
 from flup.models import sampling as fs
 from flup.models import training as ft
-from tests.conftest import require_lfw
+from tests.conftest import LFW as LFW_ROOT
 
-LFW = require_lfw() / "lfw-deepfunneled"
+LFW = LFW_ROOT / "lfw-deepfunneled"  # checked by the tests that read it (needs_lfw), not at import
 SIZE = 64
 BOX = (70.0, 70.0, 180.0, 180.0)  # a fixed central box: no detector in unit tests
 
@@ -35,7 +35,7 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
+def frame(lfw_root) -> pd.DataFrame:
     """6 people x 3 images, plus one person with a single image."""
     rows, people, single = [], 0, None
     for person in sorted(p.name for p in LFW.iterdir()):
@@ -311,6 +311,7 @@ def test_hash_mismatch_is_refused(tmp_path):
         fm.verify_hash_prefix(path)
 
 
+@needs_lfw
 def test_augmentation_matches_torchvision():
     """to_input's cv2/numpy augmentation reproduces torchvision's flip, rotation and colour jitter."""
     import torchvision.transforms.v2.functional as TF
