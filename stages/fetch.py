@@ -18,12 +18,19 @@ def main() -> None:
     log = get_logger("fetch")
     params = load_params()
     started = time.monotonic()
-    roots = [sources.resolve_source(get(params, "data.source"), get(params, "data.sha256", None), CACHE)]
+    try:
+        limits = sources.SizeLimits(get(params, "data.max_download_mb", 20000), get(params, "data.max_member_mb", 64),
+                                    get(params, "data.max_extract_mb", 20000))
+    except ValueError as error:
+        raise ParamError(f"params.yaml: {error}") from None
+    roots = [sources.resolve_source(get(params, "data.source"), get(params, "data.sha256", None), CACHE,
+                                    limits=limits)]
     for index, extra in enumerate(get(params, "data.extra_sources", []) or []):
         if not isinstance(extra, dict) or "location" not in extra:
             raise ParamError(f"params.yaml: data.extra_sources[{index}] must be a mapping with 'location'")
         name = f"data.extra_sources[{index}].location"
-        roots.append(sources.resolve_source(extra["location"], extra.get("sha256"), CACHE, param_name=name))
+        roots.append(sources.resolve_source(extra["location"], extra.get("sha256"), CACHE, param_name=name,
+                                            limits=limits))
     max_people = get(params, "data.max_people", None)
     if max_people is not None and (not isinstance(max_people, int) or max_people < 2):
         raise ParamError(f"params.yaml: data.max_people must be null or an integer >= 2, got {max_people!r}")

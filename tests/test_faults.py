@@ -6,17 +6,25 @@ where), never recomputed with the code under test.
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 import pytest
 
 from flup import io as fio
+from flup.data import sources
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,3 +171,159 @@ def test_staging_folder_is_named_after_the_output(tmp_path):
         assert tmp.parent.parent == tmp_path and tmp.parent.name.startswith(".render.")
         tmp.write_text("x")
     assert os.listdir(tmp_path) == ["render"]
+
+
+# --- size caps on downloads and archives; truncated archives -----------------------------------------
+
+MIB = 1 << 20
+
+
+class _EndlessHandler(BaseHTTPRequestHandler):
+    """200 with no Content-Length, then zeros until the client hangs up (or a 256 MiB safety stop)."""
+
+    sent: ClassVar[list[int]] = []
+    declared_length: ClassVar[int | None] = None
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if self.declared_length is not None:
+            self.send_header("Content-Length", str(self.declared_length))
+        self.end_headers()
+        chunk, sent = bytes(64 * 1024), 0
+        try:
+            while sent < 256 * MIB:
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.sent.append(sent)
+
+
+@pytest.fixture
+def endless_server():
+    def start(declared_length: int | None = None):
+        handler = type("Handler", (_EndlessHandler,), {"sent": [], "declared_length": declared_length})
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        servers.append((httpd, thread))
+        return f"http://127.0.0.1:{httpd.server_address[1]}", handler.sent
+
+    servers: list = []
+    yield start
+    for httpd, thread in servers:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+def test_endless_download_stops_at_the_cap_and_leaves_no_part(endless_server, tmp_path):
+    # Before: an endless body filled a 1.8 GB .part in 5 s.
+    base, sent = endless_server()
+    url = f"{base}/lfw.tgz"
+    dest = tmp_path / "downloads" / "lfw.tgz"
+    with pytest.raises(sources.SizeLimitError) as caught:
+        sources.download(url, dest, "0" * 64, max_bytes=MIB, cap_name="data.max_download_mb = 1")
+    message = str(caught.value)
+    assert url in message and "1,048,576 bytes" in message and "data.max_download_mb = 1" in message
+    assert sorted(p.name for p in dest.parent.iterdir()) == []  # no .part left, no dest
+    time.sleep(0.2)
+    assert not sent or sent[0] < 64 * MIB  # the client hung up long before the safety stop
+
+
+def test_declared_length_over_the_cap_is_refused_before_reading(endless_server, tmp_path):
+    base, _ = endless_server(declared_length=5 * (1 << 30))
+    url = f"{base}/big.tgz"
+    with pytest.raises(sources.SizeLimitError, match=r"5,368,709,120 bytes.*over.*1,048,576"):
+        sources.download(url, tmp_path / "big.tgz", "0" * 64, max_bytes=MIB)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_url_source_names_the_download_cap_parameter(endless_server, tmp_path):
+    base, _ = endless_server()
+    limits = sources.SizeLimits(max_download_mb=1)
+    with pytest.raises(sources.SizeLimitError, match=r"data\.max_download_mb = 1\b"):
+        sources.resolve_source(f"{base}/lfw.tgz", "0" * 64, tmp_path / "cache", limits=limits)
+    assert list((tmp_path / "cache" / "downloads").iterdir()) == []
+
+
+def _tgz(path: Path, members: dict[str, int]) -> Path:
+    """A .tgz of zero-filled members ``{name: size}``: highly compressible, small on disk."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, size in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(bytes(size)))
+    return path
+
+
+def _zip(path: Path, members: dict[str, int]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, size in members.items():
+            zf.writestr(name, bytes(size))
+    return path
+
+
+@pytest.mark.parametrize("make", [_tgz, _zip], ids=["tgz", "zip"])
+def test_archive_member_over_the_cap_is_refused_and_nothing_written(make, tmp_path):
+    # 3 MiB of zeros packs into a few KiB; with max_member_mb = 1 (1,048,576 bytes) it must be refused.
+    archive = make(tmp_path / f"bomb.{'tgz' if make is _tgz else 'zip'}", {"lfw/a.jpg": 10, "lfw/big.bin": 3 * MIB})
+    assert archive.stat().st_size < 64 * 1024
+    limits = sources.SizeLimits(max_member_mb=1)
+    with pytest.raises(sources.SizeLimitError) as caught:
+        sources.resolve_source(str(archive), None, tmp_path / "cache", limits=limits)
+    message = str(caught.value)
+    assert str(archive) in message and "'lfw/big.bin'" in message
+    assert "3,145,728 bytes" in message and "data.max_member_mb = 1" in message
+    assert not (tmp_path / "cache" / "extracted").exists() or not any((tmp_path / "cache" / "extracted").iterdir())
+
+
+@pytest.mark.parametrize("make", [_tgz, _zip], ids=["tgz", "zip"])
+def test_archive_total_over_the_cap_is_refused(make, tmp_path):
+    # Three members of 0.75 MiB: each under a 1 MiB member cap, 2,359,296 bytes in all over a 2 MiB total cap.
+    archive = make(tmp_path / f"many.{'tgz' if make is _tgz else 'zip'}",
+                   {f"lfw/part{i}.bin": 3 * MIB // 4 for i in range(3)})
+    limits = sources.SizeLimits(max_member_mb=1, max_extract_mb=2)
+    with pytest.raises(sources.SizeLimitError, match=r"2,359,296 bytes.*2,097,152.*data\.max_extract_mb = 2"):
+        sources.extract_archive(archive, tmp_path / "out", limits=limits)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [archive.name]
+
+
+def test_default_member_cap_stops_a_65_mib_member(tmp_path):
+    archive = _tgz(tmp_path / "bomb.tgz", {"lfw/big.bin": 65 * MIB})
+    with pytest.raises(sources.SizeLimitError, match=r"68,157,440 bytes.*data\.max_member_mb = 64"):
+        sources.extract_archive(archive, tmp_path / "out")
+
+
+def test_archives_within_the_caps_extract(tmp_path):
+    members = {"lfw/a.bin": 1000, "lfw/b/c.bin": 2000}
+    for make, name in ((_tgz, "ok.tgz"), (_zip, "ok.zip")):
+        out = sources.extract_archive(make(tmp_path / name, members), tmp_path / name.replace(".", "_"),
+                                      limits=sources.SizeLimits(max_member_mb=1, max_extract_mb=1))
+        assert {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*.bin")} == members
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9])
+def test_truncated_tgz_names_the_archive(cut, tmp_path):
+    # Before: a bare EOFError ("Compressed file ended before the end-of-stream marker was reached").
+    # Random bytes do not compress: the cut lands inside member data, not in a run of zeros
+    rng = np.random.default_rng(0)
+    with tarfile.open(tmp_path / "whole.tgz", "w:gz") as tar:
+        for i in range(4):
+            data = rng.integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+            info = tarfile.TarInfo(f"lfw/p{i}.bin")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    whole = (tmp_path / "whole.tgz").read_bytes()
+    archive = tmp_path / "lfw.tgz"
+    archive.write_bytes(whole[: int(len(whole) * cut)])
+    with pytest.raises(sources.ArchiveError) as caught:
+        sources.resolve_source(str(archive), None, tmp_path / "cache")
+    message = str(caught.value)
+    assert message.startswith(f"{archive}: ") and "truncated or corrupt" in message
+    extracted = tmp_path / "cache" / "extracted"
+    assert not extracted.exists() or sorted(p.name for p in extracted.iterdir()) == []

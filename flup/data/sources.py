@@ -10,11 +10,18 @@ A source (``data.source`` in params.yaml) is one of:
 Downloads are never used unverified, and archives are checked member by member before
 anything is written: absolute paths, ``..`` components, links and special files are refused.
 Extraction happens in a temporary directory renamed into place, so a failure leaves nothing.
+
+Sizes are capped (:class:`SizeLimits`, params ``data.max_download_mb``, ``data.max_member_mb``,
+``data.max_extract_mb``): a download stops at its cap, and an archive whose members would expand
+beyond theirs is refused before anything is written, so a server sending an endless body or a
+small archive of a huge zero-filled file cannot fill the disk.
 """
 
 from __future__ import annotations
 
+import gzip
 import http.client
+import lzma
 import os
 import re
 import shutil
@@ -24,12 +31,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from flup.io import atomic_path, read_json, sha256_file, write_json
 from flup.config.params import ParamError
+from flup.io import atomic_path, read_json, sha256_file, write_json
 
 # Longest suffixes first, so "x.tar.gz" is not taken for a ".gz" file.
 TAR_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".tar")
@@ -55,6 +64,55 @@ class ChecksumError(ValueError):
 
 class DownloadError(OSError):
     """A download failed or was cut short (a partial ``.part`` file is kept for resuming)."""
+
+
+class SizeLimitError(ValueError):
+    """A download or an archive's contents would exceed a size cap (nothing of it is kept)."""
+
+
+MB = 1 << 20
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """Size caps in MB (2**20 bytes), named as their params.yaml keys under ``data``.
+
+    The defaults fit LFW (a 0.2 GB archive of 13,233 small JPEGs) and CelebA (about 10 GB, images of
+    a few MB at most) with room to spare.
+    """
+
+    max_download_mb: float = 20000  # one downloaded file
+    max_member_mb: float = 64  # one file inside an archive
+    max_extract_mb: float = 20000  # all files of one archive together
+
+    def __post_init__(self):
+        for name in ("max_download_mb", "max_member_mb", "max_extract_mb"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"data.{name} must be a number > 0, got {value!r}")
+
+    @staticmethod
+    def _bytes(mb: float) -> int:
+        return int(mb * MB)
+
+    @property
+    def download_bytes(self) -> int:
+        return self._bytes(self.max_download_mb)
+
+    @property
+    def member_bytes(self) -> int:
+        return self._bytes(self.max_member_mb)
+
+    @property
+    def extract_bytes(self) -> int:
+        return self._bytes(self.max_extract_mb)
+
+    def name(self, key: str) -> str:
+        """How a cap reads in messages, e.g. ``data.max_member_mb = 64``."""
+        return f"data.{key} = {getattr(self, key):g}"
+
+
+DEFAULT_LIMITS = SizeLimits()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -103,12 +161,17 @@ def _url_basename(url: str) -> str:
 
 
 def download(
-    url: str, dest: Path, sha256: str, timeout: float = 60, chunk_size: int = 1 << 20, prefix_ok: bool = False
+    url: str, dest: Path, sha256: str, timeout: float = 60, chunk_size: int = 1 << 20, prefix_ok: bool = False,
+    max_bytes: int = DEFAULT_LIMITS.download_bytes, cap_name: str = "the download size cap",
 ) -> Path:
     """Download ``url`` to ``dest``, verified against ``sha256``; return ``dest``.
 
     ``prefix_ok`` accepts the first 8+ hex digits of the digest instead of all 64, for publishers
     that only give a prefix (torchvision's weight files carry 8 in their names).
+
+    At most ``max_bytes`` are accepted: a server declaring more is refused before the body is read, and
+    one sending more (an endless body) is cut off at the cap; either way the ``.part`` is deleted and
+    SizeLimitError names the URL and the cap (``cap_name``, e.g. ``data.max_download_mb = 20000``).
 
     The body is streamed into ``dest`` + ``.part``. If a ``.part`` file is already there
     (an interrupted earlier run), the download resumes with ``Range: bytes=N-`` when the
@@ -126,7 +189,11 @@ def download(
         return dest
 
     part = dest.with_suffix(dest.suffix + ".part")
-    _fetch_to_part(url, part, timeout=timeout, chunk_size=chunk_size)
+    try:
+        _fetch_to_part(url, part, timeout=timeout, chunk_size=chunk_size, max_bytes=max_bytes, cap_name=cap_name)
+    except SizeLimitError:
+        part.unlink(missing_ok=True)
+        raise
 
     actual = sha256_file(part)
     if not actual.startswith(expected):
@@ -139,8 +206,20 @@ def download(
     return dest
 
 
-def _fetch_to_part(url: str, part: Path, timeout: float, chunk_size: int) -> None:
+def _over_cap(url: str, size: int, max_bytes: int, cap_name: str, declared: bool) -> SizeLimitError:
+    what = f"declares {size:,} bytes" if declared else f"sent more than {max_bytes:,} bytes"
+    return SizeLimitError(
+        f"{url}: the server {what}, over the {max_bytes:,}-byte cap ({cap_name}); download stopped "
+        "and the partial file deleted (raise the cap if the file is really that large)"
+    )
+
+
+def _fetch_to_part(
+    url: str, part: Path, timeout: float, chunk_size: int, max_bytes: int, cap_name: str
+) -> None:
     offset = part.stat().st_size if part.is_file() else 0
+    if offset > max_bytes:
+        raise _over_cap(url, offset, max_bytes, cap_name, declared=False)
     headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
@@ -164,7 +243,7 @@ def _fetch_to_part(url: str, part: Path, timeout: float, chunk_size: int) -> Non
             if not match or int(match.group(1)) != offset:
                 # Not the range we asked for: the partial file cannot be trusted, start over.
                 part.unlink()
-                return _fetch_to_part(url, part, timeout=timeout, chunk_size=chunk_size)
+                return _fetch_to_part(url, part, timeout, chunk_size, max_bytes, cap_name)
             total = int(match.group(3)) if match.group(3) != "*" else None
             mode = "ab"
         elif status == 200:
@@ -174,6 +253,8 @@ def _fetch_to_part(url: str, part: Path, timeout: float, chunk_size: int) -> Non
             mode = "wb"
         else:
             raise DownloadError(f"{url}: unexpected HTTP status {status}")
+        if total is not None and total > max_bytes:
+            raise _over_cap(url, total, max_bytes, cap_name, declared=True)
 
         received = offset
         with (
@@ -198,6 +279,8 @@ def _fetch_to_part(url: str, part: Path, timeout: float, chunk_size: int) -> Non
                     ) from error
                 if not chunk:
                     break
+                if received + len(chunk) > max_bytes:
+                    raise _over_cap(url, received + len(chunk), max_bytes, cap_name, declared=False)
                 handle.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
@@ -233,9 +316,26 @@ def _check_member_name(archive: Path, name: str) -> PurePosixPath:
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
-def _check_tar(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
-    members = tar.getmembers()
-    for member in members:
+def _member_over_cap(archive: Path, name: str, size: int, limits: SizeLimits) -> SizeLimitError:
+    return SizeLimitError(
+        f"{archive}: member {name!r} would expand to {size:,} bytes, over the {limits.member_bytes:,}-byte "
+        f"cap per member ({limits.name('max_member_mb')}); refusing to extract"
+    )
+
+
+def _total_over_cap(archive: Path, total: int, limits: SizeLimits) -> SizeLimitError:
+    return SizeLimitError(
+        f"{archive}: members would expand to {total:,} bytes in all, over the {limits.extract_bytes:,}-byte "
+        f"cap ({limits.name('max_extract_mb')}); refusing to extract"
+    )
+
+
+def _check_tar(archive: Path, tar: tarfile.TarFile, limits: SizeLimits) -> list[tarfile.TarInfo]:
+    # Members are checked as their headers are read, so an oversized one is refused before its data
+    # is decompressed (getmembers() would first inflate the whole archive).
+    members, total = [], 0
+    for member in tar:
+        members.append(member)
         _check_member_name(archive, member.name)
         if member.issym() or member.islnk():
             raise UnsafeArchiveError(
@@ -246,11 +346,16 @@ def _check_tar(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
             raise UnsafeArchiveError(
                 f"{archive}: member {member.name!r} is a device, fifo or other special file; refusing to extract"
             )
+        if member.size > limits.member_bytes:
+            raise _member_over_cap(archive, member.name, member.size, limits)
+        total += member.size
+        if total > limits.extract_bytes:
+            raise _total_over_cap(archive, total, limits)
     return members
 
 
-def _check_zip(archive: Path, zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
-    checked = []
+def _check_zip(archive: Path, zf: zipfile.ZipFile, limits: SizeLimits) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+    checked, total = [], 0
     for info in zf.infolist():
         relative = _check_member_name(archive, info.filename)
         mode = info.external_attr >> 16
@@ -263,28 +368,48 @@ def _check_zip(archive: Path, zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo
                 raise UnsafeArchiveError(
                     f"{archive}: member {info.filename!r} is a special file; refusing to extract"
                 )
+        if info.file_size > limits.member_bytes:
+            raise _member_over_cap(archive, info.filename, info.file_size, limits)
+        total += info.file_size
+        if total > limits.extract_bytes:
+            raise _total_over_cap(archive, total, limits)
         checked.append((info, relative))
     return checked
 
 
-def _extract_zip(zf: zipfile.ZipFile, members, target: Path) -> None:
+def _extract_zip(archive: Path, zf: zipfile.ZipFile, members, target: Path, limits: SizeLimits) -> None:
+    total = 0
     for info, relative in members:
         out = target / relative
         if info.is_dir() or info.filename.replace("\\", "/").endswith("/"):
             out.mkdir(parents=True, exist_ok=True)
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
         with zf.open(info) as src, open(out, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+            # The declared sizes were checked; count what really comes out too (belt and braces).
+            while chunk := src.read(1 << 20):
+                written += len(chunk)
+                total += len(chunk)
+                if written > limits.member_bytes:
+                    raise _member_over_cap(archive, info.filename, written, limits)
+                if total > limits.extract_bytes:
+                    raise _total_over_cap(archive, total, limits)
+                dst.write(chunk)
 
 
-def extract_archive(archive: Path, dest: Path) -> Path:
+# What a truncated or damaged compressed tar raises from deep inside tarfile / gzip / bz2 / lzma.
+_CORRUPT_TAR = (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, tarfile.TarError)
+
+
+def extract_archive(archive: Path, dest: Path, limits: SizeLimits = DEFAULT_LIMITS) -> Path:
     """Extract ``archive`` (tar or zip) into the directory ``dest``, atomically; return ``dest``.
 
     Every member is checked before anything is written; an unsafe one raises
-    UnsafeArchiveError naming the archive and the member. Extraction goes into a temporary
-    directory next to ``dest`` that is renamed into place only when complete (an existing
-    ``dest`` is replaced).
+    UnsafeArchiveError naming the archive and the member, and one past a size cap (``limits``)
+    SizeLimitError. A truncated or corrupt archive raises ArchiveError naming it. Extraction goes
+    into a temporary directory next to ``dest`` that is renamed into place only when complete (an
+    existing ``dest`` is replaced).
     """
     archive = Path(archive)
     dest = Path(dest)
@@ -292,17 +417,17 @@ def extract_archive(archive: Path, dest: Path) -> Path:
     if suffix in ZIP_SUFFIXES or (suffix is None and zipfile.is_zipfile(archive)):
         try:
             with zipfile.ZipFile(archive) as zf:
-                members = _check_zip(archive, zf)
+                members = _check_zip(archive, zf, limits)
                 with atomic_path(dest) as tmp:
                     tmp.mkdir()
-                    _extract_zip(zf, members, tmp)
-        except zipfile.BadZipFile as error:
-            raise ArchiveError(f"{archive}: not a valid zip archive: {error}") from error
+                    _extract_zip(archive, zf, members, tmp, limits)
+        except (zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError) as error:
+            raise ArchiveError(f"{archive}: not a valid zip archive (truncated or corrupt): {error}") from error
         return dest
 
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members = _check_tar(archive, tar)
+            members = _check_tar(archive, tar, limits)
             with atomic_path(dest) as tmp:
                 tmp.mkdir()
                 try:
@@ -311,12 +436,20 @@ def extract_archive(archive: Path, dest: Path) -> Path:
                     member = getattr(error, "tarinfo", None)
                     name = member.name if member is not None else "?"
                     raise UnsafeArchiveError(f"{archive}: member {name!r} refused: {error}") from error
-    except tarfile.ReadError as error:
-        raise ArchiveError(f"{archive}: not a readable tar archive: {error}") from error
+    except _CORRUPT_TAR as error:
+        raise ArchiveError(
+            f"{archive}: truncated or corrupt archive ({type(error).__name__}: {error}); "
+            "delete it and get it again"
+        ) from error
+    except OSError as error:
+        if error.errno is not None:  # a real I/O error (disk full, permissions): not the archive's fault
+            raise
+        # bz2 reports damaged data as a plain OSError("Invalid data stream")
+        raise ArchiveError(f"{archive}: truncated or corrupt archive ({error}); delete it and get it again") from error
     return dest
 
 
-def _extract_cached(archive: Path, digest: str, dest: Path) -> Path:
+def _extract_cached(archive: Path, digest: str, dest: Path, limits: SizeLimits = DEFAULT_LIMITS) -> Path:
     """Extract ``archive`` to ``dest`` unless a completed extraction of the same digest is there."""
     marker = dest.with_name(dest.name + ".extracted.json")
     if dest.is_dir() and marker.is_file():
@@ -327,7 +460,7 @@ def _extract_cached(archive: Path, digest: str, dest: Path) -> Path:
         if isinstance(recorded, dict) and recorded.get("sha256") == digest:
             return dest
     marker.unlink(missing_ok=True)
-    extract_archive(archive, dest)
+    extract_archive(archive, dest, limits)
     write_json(marker, {"archive": archive.name, "sha256": digest})
     return dest
 
@@ -353,7 +486,8 @@ def _materialise_file(path: Path, digest: str, dest: Path) -> Path:
 
 
 def resolve_source(
-    location: str, sha256: str | None, cache_dir: Path, param_name: str = "data.source"
+    location: str, sha256: str | None, cache_dir: Path, param_name: str = "data.source",
+    limits: SizeLimits = DEFAULT_LIMITS,
 ) -> Path:
     """Return a local directory holding the contents of the source ``location``.
 
@@ -365,7 +499,8 @@ def resolve_source(
 
     A completed extraction is reused (a ``<dir>.extracted.json`` marker next to it records
     the archive's sha256). Errors in the parameters raise ParamError naming ``param_name``
-    (and its sibling ``.sha256`` parameter, e.g. ``data.sha256``).
+    (and its sibling ``.sha256`` parameter, e.g. ``data.sha256``). Downloads and extraction are
+    capped by ``limits`` (SizeLimitError names the cap's parameter).
     """
     section = param_name.rsplit(".", 1)[0] if "." in param_name else ""
     sha_param = f"{section}.sha256" if section else "sha256"
@@ -392,11 +527,12 @@ def resolve_source(
         except ValueError as error:
             raise ParamError(f"params.yaml: {param_name}: {error}") from None
         try:
-            downloaded = download(location, cache_dir / "downloads" / name, expected)
+            downloaded = download(location, cache_dir / "downloads" / name, expected,
+                                  max_bytes=limits.download_bytes, cap_name=limits.name("max_download_mb"))
         except ChecksumError as error:
             raise ChecksumError(f"{error}; see {sha_param} in params.yaml") from error
         if is_archive(downloaded):
-            return _extract_cached(downloaded, expected, cache_dir / "extracted" / _archive_stem(downloaded))
+            return _extract_cached(downloaded, expected, cache_dir / "extracted" / _archive_stem(downloaded), limits)
         return _materialise_file(downloaded, expected, cache_dir / "extracted" / name)
 
     if "://" in location:
@@ -420,4 +556,4 @@ def resolve_source(
         raise ChecksumError(
             f"{path}: sha256 mismatch: expected {expected}, got {actual}; see {sha_param} in params.yaml"
         )
-    return _extract_cached(path, actual, cache_dir / "extracted" / _archive_stem(path))
+    return _extract_cached(path, actual, cache_dir / "extracted" / _archive_stem(path), limits)
