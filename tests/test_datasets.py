@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -79,18 +80,60 @@ def test_identity_folder(tmp_path, lfw_root):
         datasets.read_folder(tmp_path / "nowhere")
 
 
-def test_download_uses_torchvision(monkeypatch, tmp_path):
-    calls = []
+def fake_torchvision_celeba(identities: dict[str, int], skip: tuple[str, ...] = ()):
+    """A stand-in for ``torchvision.datasets.CelebA`` that leaves on disk what the real download leaves: the files
+    of torchvision's own ``CelebA.file_list`` under ``<root>/<CelebA.base_folder>``, the image zip extracted to
+    ``img_align_celeba/`` (files named in ``skip`` are left out, as an interrupted download would)."""
+    from torchvision.datasets import CelebA as Real
+
+    contents = {
+        "identity_CelebA.txt": "".join(f"{name} {who}\n" for name, who in identities.items()),
+        "list_eval_partition.txt": "".join(f"{name} {i % 3}\n" for i, name in enumerate(identities)),
+        "list_bbox_celeba.txt": f"{len(identities)}\nimage_id x_1 y_1 width height\n"
+                                + "".join(f"{name} 95 71 226 313\n" for name in identities),
+    }
 
     class FakeCelebA:
         def __init__(self, root, split, target_type, download):
-            calls.append((root, split, target_type, download))
+            assert download and split == "all" and "identity" in target_type
+            base = Path(root) / Real.base_folder
+            (base / "img_align_celeba").mkdir(parents=True)
+            for name in identities:
+                (base / "img_align_celeba" / name).write_bytes(b"jpeg")
+            for _, _, filename in Real.file_list:
+                if not filename.endswith(".zip") and filename not in skip:
+                    (base / filename).write_text(contents.get(filename, "header only\n"))
 
+    return FakeCelebA
+
+
+def test_what_the_torchvision_download_leaves_is_readable(monkeypatch, tmp_path):
+    """download_celeba's folder, read with the image set its docstring names, gives the downloaded identities."""
     import torchvision.datasets
 
-    monkeypatch.setattr(torchvision.datasets, "CelebA", FakeCelebA)
-    assert datasets.download_celeba(tmp_path) == tmp_path
-    assert calls == [(str(tmp_path), "all", ["identity", "bbox"], True)]
+    monkeypatch.setattr(torchvision.datasets, "CelebA", fake_torchvision_celeba({"000001.jpg": 7, "000002.jpg": 7,
+                                                                                   "000003.jpg": 9}))
+    root = datasets.download_celeba(tmp_path / "CelebA")
+    index = datasets.read_celeba(root, "img_align_celeba")
+    assert index.root == tmp_path / "CelebA" / "celeba" / "img_align_celeba"
+    assert index.frame[["image", "identity", "partition"]].values.tolist() == [
+        ["000001.jpg", "celeba_7", "0"], ["000002.jpg", "celeba_7", "1"], ["000003.jpg", "celeba_9", "2"]]
+    assert index.frame["box_x1"].isna().all()  # the boxes belong to the in-the-wild photos, not the aligned crops
+    assert index.problems == []
+    # torchvision fetches only the aligned crops: asking for the in-the-wild photos says where it looked
+    with pytest.raises(FileNotFoundError, match=r"celeba/img_celeba/ with celeba/identity_CelebA\.txt"):
+        datasets.read_celeba(root, "img_celeba")
+
+
+def test_an_interrupted_torchvision_download_is_refused_by_name(monkeypatch, tmp_path):
+    import torchvision.datasets
+
+    monkeypatch.setattr(torchvision.datasets, "CelebA",
+                        fake_torchvision_celeba({"000001.jpg": 7}, skip=("identity_CelebA.txt",)))
+    root = datasets.download_celeba(tmp_path)
+    where = rf"{re.escape(str(tmp_path))}: no CelebA found .*celeba/identity_CelebA\.txt"
+    with pytest.raises(FileNotFoundError, match=where):
+        datasets.read_celeba(root, "img_align_celeba")
 
 
 def _index(sizes: dict[str, int]) -> pd.DataFrame:
