@@ -43,6 +43,11 @@ def main() -> None:
     for info in report["protocols"].values():
         for problem in info["missing_images"][:20]:
             log.warning("%s names a missing image", problem)
+        for problem in info["unknown_people"][:20]:
+            log.warning("%s", problem)
+        if len(info["unknown_people"]) > 20:
+            log.warning("... and %d more lines naming unknown people (all in report.json)",
+                        len(info["unknown_people"]) - 20)
     for name in report["missing_protocol_files"]:
         log.warning("protocol file %s not found in the source", name)
     log.info(

@@ -7,8 +7,11 @@ where), never recomputed with the code under test.
 from __future__ import annotations
 
 import io
+import json
+import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +27,7 @@ import numpy as np
 import pytest
 
 from flup import io as fio
-from flup.data import sources
+from flup.data import fetch, sources
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -327,3 +330,91 @@ def test_truncated_tgz_names_the_archive(cut, tmp_path):
     assert message.startswith(f"{archive}: ") and "truncated or corrupt" in message
     extracted = tmp_path / "cache" / "extracted"
     assert not extracted.exists() or sorted(p.name for p in extracted.iterdir()) == []
+
+
+# --- truncated JPEG that still ends in FF D9; pairs naming unknown people ---------------------------
+
+
+def _lfw_image(lfw_root: Path, person: str = "Abdullah_Gul", number: int = 1) -> bytes:
+    return (lfw_root / "lfw-deepfunneled" / person / f"{person}_{number:04d}.jpg").read_bytes()
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_jpeg_cut_mid_scan_but_ending_in_eoi_is_corrupt(lfw_root, keep):
+    # Before: accepted (libjpeg fills the missing rows flat grey and only says so on stderr).
+    good = _lfw_image(lfw_root)
+    cut = good[: int(len(good) * keep)] + b"\xff\xd9"
+    assert cut[:2] == b"\xff\xd8" and cut[-2:] == b"\xff\xd9"  # both markers there: only the scan is short
+    assert fetch.decode_problem(cut) == "corrupt JPEG (Corrupt JPEG data: premature end of data segment)"
+    assert fetch.decode_problem(good) is None
+
+
+def test_corrupt_jpeg_is_excluded_by_assemble(lfw_root, tmp_path):
+    root = tmp_path / "source" / "lfw-deepfunneled" / "Abdullah_Gul"
+    root.mkdir(parents=True)
+    for number in (1, 2):
+        (root / f"Abdullah_Gul_{number:04d}.jpg").write_bytes(_lfw_image(lfw_root, number=number))
+    second = root / "Abdullah_Gul_0002.jpg"
+    second.write_bytes(second.read_bytes()[:4000] + b"\xff\xd9")
+    report = fetch.assemble([tmp_path / "source"], tmp_path / "out")
+    assert report["unreadable"] == [{"image": "Abdullah_Gul/Abdullah_Gul_0002.jpg",
+                                     "reason": "corrupt JPEG (Corrupt JPEG data: premature end of data segment)"}]
+    assert sorted(p.name for p in (tmp_path / "out" / "images" / "Abdullah_Gul").iterdir()) == ["Abdullah_Gul_0001.jpg"]
+
+
+@pytest.fixture
+def lfw_with_unknown_people(lfw_root, tmp_path) -> Path:
+    """Two real people and a pairs file whose lines 2 and 3 name people that exist nowhere."""
+    root = tmp_path / "source"
+    for person in ("Aaron_Peirsol", "Abdullah_Gul"):
+        shutil.copytree(lfw_root / "lfw-deepfunneled" / person, root / "lfw-deepfunneled" / person)
+    (root / "lfw-names.txt").write_text("Aaron_Peirsol\t4\nAbdullah_Gul\t19\n")
+    (root / "pairs.txt").write_text(
+        "1\t2\n"  # one fold of 2 same-person then 2 different-person pairs
+        "Nobody_Here\t1\t2\n"  # line 2: same-person pair of a person who does not exist
+        "Abdullah_Gul\t1\t2\n"
+        "Aaron_Peirsol\t1\tGhost_Person\t1\n"  # line 4: one real, one unknown
+        "Abdullah_Gul\t3\tAaron_Peirsol\t2\n"
+    )
+    return root
+
+
+def test_pair_naming_an_unknown_person_is_a_warning_not_outside_the_subset(lfw_with_unknown_people, tmp_path):
+    # Before: the three images of unknown people were counted as "outside the subset" with max_people: null.
+    pairs_file = lfw_with_unknown_people / "pairs.txt"
+    report = fetch.assemble([lfw_with_unknown_people], tmp_path / "out", max_people=None)
+    info = report["protocols"]["pairs.txt"]
+    assert info["images_outside_subset"] == 0
+    assert info["missing_images"] == []
+    assert info["unknown_people"] == [
+        f"{pairs_file}:2: unknown person 'Nobody_Here' (no folder in the source, not in lfw-names.txt)",
+        f"{pairs_file}:4: unknown person 'Ghost_Person' (no folder in the source, not in lfw-names.txt)",
+    ]
+
+
+def test_subset_still_counts_real_people_outside_it(lfw_with_unknown_people, tmp_path):
+    report = fetch.assemble([lfw_with_unknown_people], tmp_path / "out", max_people=2)
+    assert report["protocols"]["pairs.txt"]["images_outside_subset"] == 0  # both real people fit in 2
+    # a person listed in lfw-names.txt whose folder is absent is missing, not unknown and not outside
+    (lfw_with_unknown_people / "lfw-names.txt").write_text("Aaron_Peirsol\t4\nAbdullah_Gul\t19\nGhost_Person\t1\n")
+    info = fetch.assemble([lfw_with_unknown_people], tmp_path / "out2")["protocols"]["pairs.txt"]
+    assert info["missing_images"] == ["pairs.txt:4: Ghost_Person/Ghost_Person_0001.jpg"]
+    assert [u.split(": ", 1)[1] for u in info["unknown_people"]] == [
+        "unknown person 'Nobody_Here' (no folder in the source, not in lfw-names.txt)"]
+
+
+def test_fetch_stage_warns_about_unknown_people_with_file_and_line(lfw_with_unknown_people, tmp_path, monkeypatch,
+                                                                    caplog):
+    from stages import fetch as fetch_stage
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "params.yaml").write_text(json.dumps({"data": {"source": str(lfw_with_unknown_people), "sha256": None,
+                                                           "max_people": None}}))
+    monkeypatch.chdir(work)
+    with caplog.at_level(logging.WARNING):
+        fetch_stage.main()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    pairs_file = lfw_with_unknown_people / "pairs.txt"
+    assert f"{pairs_file}:2: unknown person 'Nobody_Here' (no folder in the source, not in lfw-names.txt)" in warnings
+    assert f"{pairs_file}:4: unknown person 'Ghost_Person' (no folder in the source, not in lfw-names.txt)" in warnings

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import simplejpeg
 from tqdm import tqdm
 
 from flup.data import lfw
@@ -64,7 +65,13 @@ def find_protocol_files(roots: list[Path]) -> dict[str, Path]:
 
 
 def decode_problem(data: bytes) -> str | None:
-    """Why these JPEG bytes are unusable, or None when they decode cleanly."""
+    """Why these JPEG bytes are unusable, or None when they decode cleanly.
+
+    OpenCV decodes a JPEG whose scan was cut short (an interrupted copy that still ends in an EOI
+    marker) without an error: libjpeg fills the missing rows flat grey and only prints a warning on
+    stderr. So the bytes are also decoded by libjpeg-turbo in strict mode (simplejpeg), where any
+    libjpeg warning is an error: a file that decodes only with warnings is corrupt.
+    """
     if len(data) < 4 or data[:2] != b"\xff\xd8":
         return "not a JPEG (missing SOI marker)"
     if data.rstrip(b"\x00")[-2:] != b"\xff\xd9":
@@ -72,6 +79,14 @@ def decode_problem(data: bytes) -> str | None:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         return "undecodable JPEG"
+    try:
+        simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
+    except ValueError as strict_error:
+        try:
+            simplejpeg.decode_jpeg(data, colorspace="BGR", strict=False)
+        except ValueError:
+            return None  # a format simplejpeg cannot convert (e.g. CMYK) but OpenCV reads: not a warning
+        return f"corrupt JPEG ({strict_error})"
     return None
 
 
@@ -115,8 +130,9 @@ def assemble(roots: list[Path], out_dir: Path, max_people: int | None = None) ->
     for name in lfw.PEOPLE_FILES:
         if name in protocol_paths:
             lfw.parse_people(protocol_paths[name])
+    named: set[str] = set()  # everyone LFW lists, whether or not this copy has their folder
     if lfw.NAMES_FILE in protocol_paths:
-        lfw.parse_people(protocol_paths[lfw.NAMES_FILE], has_header=False)
+        named = set(lfw.parse_people(protocol_paths[lfw.NAMES_FILE], has_header=False))
 
     people_dirs = {d.name: d for d in _person_dirs(image_root)}
     people = set(people_dirs)
@@ -144,13 +160,18 @@ def assemble(roots: list[Path], out_dir: Path, max_people: int | None = None) ->
     present = {f"{p.parent.name}/{p.name}" for p in images_out.glob("*/*.jpg")}
     protocol_report = {}
     for name, pairs in pairs_by_file.items():
-        missing = []
+        missing, unknown = [], []
         outside_subset = 0
         for pair in pairs:
+            for person in dict.fromkeys(lfw.identity_of(i) for i in (pair.image_a, pair.image_b)):
+                if person not in people_dirs and person not in named:  # a typo or a foreign file
+                    unknown.append(f"{protocol_paths[name]}:{pair.line}: unknown person {person!r} "
+                                   f"(no folder in the source, not in {lfw.NAMES_FILE})")
             for image in (pair.image_a, pair.image_b):
-                if image in present:
+                person = lfw.identity_of(image)
+                if image in present or (person not in people_dirs and person not in named):
                     continue
-                if lfw.identity_of(image) not in people:
+                if person in people_dirs and person not in people:  # left out by data.max_people
                     outside_subset += 1
                 else:
                     missing.append(f"{name}:{pair.line}: {image}")
@@ -159,6 +180,7 @@ def assemble(roots: list[Path], out_dir: Path, max_people: int | None = None) ->
             "same": sum(p.same for p in pairs),
             "missing_images": missing,
             "images_outside_subset": outside_subset,
+            "unknown_people": unknown,
         }
     return {
         "image_root": str(image_root),
