@@ -7,10 +7,11 @@ where), never recomputed with the code under test.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import multiprocessing
 import os
+import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -25,9 +26,14 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
 
 from flup import io as fio
 from flup.data import fetch, sources
+from flup.models import model, training
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -409,8 +415,9 @@ def test_fetch_stage_warns_about_unknown_people_with_file_and_line(lfw_with_unkn
 
     work = tmp_path / "work"
     work.mkdir()
-    (work / "params.yaml").write_text(json.dumps({"data": {"source": str(lfw_with_unknown_people), "sha256": None,
-                                                           "max_people": None}}))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(source=str(lfw_with_unknown_people), sha256=None, max_people=None)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(work)
     with caplog.at_level(logging.WARNING):
         fetch_stage.main()
@@ -418,3 +425,164 @@ def test_fetch_stage_warns_about_unknown_people_with_file_and_line(lfw_with_unkn
     pairs_file = lfw_with_unknown_people / "pairs.txt"
     assert f"{pairs_file}:2: unknown person 'Nobody_Here' (no folder in the source, not in lfw-names.txt)" in warnings
     assert f"{pairs_file}:4: unknown person 'Ghost_Person' (no folder in the source, not in lfw-names.txt)" in warnings
+
+
+# --- model and checkpoint files ---------------------------------------------------------------------
+
+
+class _TinyDual(nn.Module):
+    """A dual-stream stand-in small enough to train in milliseconds (8x8 inputs, 4-d embeddings)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blur_net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
+        self.sharp_net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
+
+    def embed_blurred(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.blur_net(x), dim=1)
+
+    def embed_sharp(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.sharp_net(x), dim=1)
+
+
+class _Pixels(torch.utils.data.Dataset):
+    """Eight fixed quadruplets of random uint8 8x8 images (the same for every epoch)."""
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, key) -> dict:
+        _, index = key if isinstance(key, tuple) else (0, key)
+        out = {}
+        for j, name in enumerate(training.INPUT_KEYS):
+            generator = torch.Generator().manual_seed(4 * index + j)
+            out[name] = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8, generator=generator)
+        return out
+
+
+_CFG = {"epochs": 2, "batch_size": 4, "lr": 1e-2, "seed": 0, "device": "cpu", "feed": "cpu", "num_workers": 0}
+
+
+def _tiny() -> _TinyDual:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        return _TinyDual()
+
+
+def _train(out: Path, epochs: int) -> tuple[_TinyDual, list[dict]]:
+    net = _tiny()
+    history = training.train(net, _Pixels(), None, {**_CFG, "epochs": epochs}, out)
+    return net, history
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def _full_text(error: BaseException | None) -> str:
+    """The messages a user sees of an uncaught error: its own and every chained exception shown."""
+    shown = []
+    while error is not None:
+        shown.append(f"{type(error).__name__}: {error}")
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return "\n".join(shown)
+
+
+@pytest.fixture
+def pickled_checkpoint(tmp_path) -> Path:
+    path = tmp_path / "run" / training.CHECKPOINT
+    path.parent.mkdir()
+    torch.save({"format": training.CHECKPOINT_FORMAT, "epoch": 1, "model": nn.Linear(2, 2)}, path)
+    return path
+
+
+def test_pickle_checkpoint_names_the_file_and_never_suggests_weights_only_false(pickled_checkpoint):
+    # Before: torch's "Re-running `torch.load` with `weights_only` set to `False` will likely succeed".
+    with pytest.raises(model.WeightsFileError) as caught:
+        training.load_checkpoint(pickled_checkpoint)
+    assert str(caught.value).startswith(f"{pickled_checkpoint}: ")
+    assert "refusing to unpickle" in str(caught.value)
+    assert "weights_only" not in _full_text(caught.value)
+
+
+def test_pickle_weights_file_never_suggests_weights_only_false(tmp_path):
+    path = tmp_path / "module.pt"
+    torch.save(nn.Linear(2, 2), path)
+    with pytest.raises(model.WeightsFileError) as caught:
+        model.load_weights(nn.Linear(2, 2), path)
+    assert str(caught.value).startswith(f"{path}: ") and "weights_only" not in _full_text(caught.value)
+
+
+@pytest.mark.parametrize("payload", ["torch", "pickle"])
+def test_pickle_named_model_safetensors_names_the_file(tmp_path, payload):
+    # Before: "SafetensorError: Error while deserializing header: header too large", no file named.
+    path = tmp_path / "model.safetensors"
+    if payload == "torch":
+        torch.save(nn.Linear(2, 2).state_dict(), path)
+    else:
+        path.write_bytes(pickle.dumps({"weight": [1.0, 2.0]}))
+    with pytest.raises(model.WeightsFileError) as caught:
+        model.load_weights(nn.Linear(2, 2), path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not a safetensors file")
+    assert "pickle" in message and "weights_only" not in _full_text(caught.value)
+
+
+def test_truncated_checkpoint_names_the_file(tmp_path):
+    # Before: "PytorchStreamReader failed reading zip archive: failed finding central directory", no file named.
+    _train(tmp_path / "run", 1)
+    path = tmp_path / "run" / training.CHECKPOINT
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(model.WeightsFileError) as caught:
+        training.load_checkpoint(path)
+    assert str(caught.value).startswith(f"{path}: truncated or corrupt")
+    with pytest.raises(model.WeightsFileError, match=re.escape(f"{path}: truncated or corrupt")):
+        model.load_weights(_tiny(), path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "pickle"])
+def test_corrupt_checkpoint_is_discarded_with_a_warning_and_training_starts_over(tmp_path, caplog, damage,
+                                                                                  pickled_checkpoint):
+    # Before: every later run failed on the checkpoint until someone deleted it by hand.
+    fresh, fresh_history = _train(tmp_path / "fresh", 2)
+    out = tmp_path / "run"
+    checkpoint = out / training.CHECKPOINT  # holds the pickle of pickled_checkpoint
+    if damage == "truncated":
+        checkpoint.unlink()
+        _train(out, 1)
+        checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    elif damage == "garbage":
+        checkpoint.write_bytes(b"not a checkpoint at all")
+    bad = checkpoint.read_bytes()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        net, history = _train(out, 2)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{checkpoint}: ") and "training starts over" in warnings[0]
+    assert [h["epoch"] for h in history] == [1, 2] and history == fresh_history
+    assert _same_weights(net, fresh)  # exactly a fresh run, nothing of the damaged file
+    assert (out / (training.CHECKPOINT + ".discarded")).read_bytes() == bad  # moved aside, kept to inspect
+    assert training.load_checkpoint(checkpoint)["epoch"] == 2
+
+
+def test_lowering_epochs_discards_the_longer_trained_checkpoint(tmp_path, caplog):
+    # Before: epochs 3 -> 1 returned the 3-epoch weights ("nothing to train") while meta.json said 1.
+    _train(tmp_path / "run", 3)
+    one, one_history = _train(tmp_path / "one", 1)
+    with caplog.at_level(logging.WARNING):
+        net, history = _train(tmp_path / "run", 1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "epoch 3" in warnings[0] and "train.epochs = 1" in warnings[0]
+    assert history == one_history and _same_weights(net, one)
+    assert training.load_checkpoint(tmp_path / "run" / training.CHECKPOINT)["epoch"] == 1
+
+
+def test_raising_epochs_still_resumes(tmp_path, caplog):
+    _train(tmp_path / "run", 1)
+    two, two_history = _train(tmp_path / "two", 2)
+    with caplog.at_level(logging.INFO, logger="flup.models.training"):
+        net, history = _train(tmp_path / "run", 2)
+    assert any("resuming" in r.getMessage() for r in caplog.records)
+    assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+    assert history == two_history and _same_weights(net, two)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [training.CHECKPOINT]

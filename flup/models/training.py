@@ -171,15 +171,41 @@ def save_checkpoint(
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} training checkpoint")
-    return state
+def load_checkpoint(path: str | os.PathLike, resume_epochs: int | None = None) -> dict | None:
+    """A checkpoint's state (tensors and plain containers only: nothing is unpickled).
+
+    A file that cannot be read raises :class:`flup.models.model.WeightsFileError` naming it. With
+    ``resume_epochs`` (the run's ``train.epochs``) a checkpoint that cannot be resumed instead is moved
+    aside to ``<name>.discarded`` with a warning and None is returned, so training starts over: a
+    truncated or corrupt file, and one trained past ``resume_epochs`` (its weights would be trained
+    longer than asked; raising ``epochs`` still resumes).
+    """
+    from flup.models.model import WeightsFileError, read_torch_file
+
+    path = Path(path)
+    try:
+        state = read_torch_file(path)
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise WeightsFileError(path, f"not a {CHECKPOINT_FORMAT} training checkpoint")
+    except WeightsFileError as error:
+        if resume_epochs is None:
+            raise
+        reason = error.reason
+    else:
+        if resume_epochs is None or int(state["epoch"]) <= resume_epochs:
+            return state
+        reason = (f"checkpoint is at epoch {int(state['epoch'])}, past train.epochs = {resume_epochs}; "
+                  "its weights are trained longer than asked")
+    aside = path.with_name(path.name + ".discarded")
+    os.replace(path, aside)
+    log.warning("%s: %s; moved to %s, training starts over", path, reason, aside.name)
+    return None
 
 
 def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig) -> tuple[int, list]:
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, resume_epochs=cfg.epochs)
+    if state is None:  # unreadable, or trained past cfg.epochs: moved aside, start from scratch
+        return 0, []
     saved = state["config"]
     changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(cfg, k)]
     if changed:
