@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,8 +33,9 @@ import yaml
 from torch import nn
 
 from flup import io as fio
+from flup.config.params import ParamError
 from flup.data import fetch, sources
-from flup.models import model, training
+from flup.models import embedding, model, training
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -586,3 +588,39 @@ def test_raising_epochs_still_resumes(tmp_path, caplog):
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)
     assert history == two_history and _same_weights(net, two)
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [training.CHECKPOINT]
+
+
+# --- small subsets: errors that name data.max_people ------------------------------------------------
+
+
+def _people(counts: dict[str, int]) -> pd.DataFrame:
+    rows = [(f"{person}/{person}_{i:04d}.jpg", person) for person, n in counts.items() for i in range(1, n + 1)]
+    frame = pd.DataFrame(rows, columns=["path", "identity"])
+    frame[["x1", "y1", "x2", "y2"]] = (70.0, 70.0, 180.0, 180.0)
+    return frame
+
+
+def test_too_few_validation_identities_names_max_people_and_val_fraction():
+    # Before: "validation needs >= 2 identities with >= 2 images, got 0", later, naming no parameter.
+    # 4 identities with 2+ images x 0.1 = 0.4, rounds to 0 held out; validation needs 2.
+    frame = _people({"A": 2, "B": 3, "C": 2, "D": 2, "E": 1})
+    with pytest.raises(ParamError) as caught:
+        embedding.split_identities(frame, 0.1, 0)
+    message = str(caught.value)
+    assert "train.val_fraction = 0.1" in message and "data.max_people" in message
+    assert "holds out 0 of the 4 identities with >= 2 images" in message and "raise" in message
+
+
+def test_too_few_training_identities_names_max_people_and_val_fraction():
+    # 3 identities x 0.67 = 2.01 -> 2 held out, 1 left to train on; training needs 2.
+    frame = _people({"A": 2, "B": 2, "C": 2})
+    with pytest.raises(ParamError, match=r"leaves 1 of the 3 identities.*data\.max_people.*attack\.val_fraction"):
+        embedding.split_identities(frame, 0.67, 0, fraction_param="attack.val_fraction")
+
+
+def test_enough_identities_split_as_asked():
+    # 10 identities x 0.2 = 2 held out, 8 kept; the single-image person always trains.
+    frame = _people({**{p: 2 for p in "ABCDEFGHIJ"}, "K": 1})
+    train, val = embedding.split_identities(frame, 0.2, 0)
+    assert val["identity"].nunique() == 2 and train["identity"].nunique() == 9
+    assert set(train["identity"]).isdisjoint(val["identity"]) and "K" in set(train["identity"])

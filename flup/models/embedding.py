@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from flup.config.params import ParamError
 from flup.evaluate import metrics
 from flup.models.sampling import BOX_COLUMNS, Policy, prepare, read_image
 from flup.obfuscate.obfuscation import gaussian_blur
@@ -39,10 +40,32 @@ def embed(
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-def split_identities(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out a seeded ``fraction`` of identities (with >= 2 images) for validation."""
+MIN_IDENTITIES = 2  # validation pairs and training quadruplets each need two people with two images
+
+
+def split_identities(
+    frame: pd.DataFrame, fraction: float, seed: int, fraction_param: str = "train.val_fraction"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out a seeded ``fraction`` of identities (with >= 2 images) for validation.
+
+    Each side needs at least two identities with two images; when the training set is too small for
+    that (a small ``data.max_people``) ParamError says so, naming ``data.max_people`` and
+    ``fraction_param`` (the parameter that set ``fraction``).
+    """
     eligible = sorted(frame.groupby("identity").filter(lambda g: len(g) >= 2)["identity"].unique())
     n_val = int(round(fraction * len(eligible)))
+    fix = (f"raise data.max_people (null = all of LFW) so the training protocol has more people, "
+           f"or change {fraction_param}")
+    if n_val < MIN_IDENTITIES:
+        raise ParamError(
+            f"params.yaml: {fraction_param} = {fraction:g} holds out {n_val} of the {len(eligible)} identities with "
+            f">= 2 images for validation, which needs {MIN_IDENTITIES}; {fix}"
+        )
+    if len(eligible) - n_val < MIN_IDENTITIES:
+        raise ParamError(
+            f"params.yaml: {fraction_param} = {fraction:g} leaves {len(eligible) - n_val} of the {len(eligible)} "
+            f"identities with >= 2 images for training, which needs {MIN_IDENTITIES}; {fix}"
+        )
     held_out = set(np.random.default_rng(seed).permutation(eligible)[:n_val].tolist())
     is_val = frame["identity"].isin(held_out)
     return frame[~is_val].reset_index(drop=True), frame[is_val].reset_index(drop=True)
