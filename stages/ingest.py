@@ -35,10 +35,9 @@ def main(name: str) -> None:
         write_table(staging / "index.csv", index.frame)
         write_table(staging / "pairs.csv", pairs)
         write_json(staging / "report.json", {**summary, "problem_list": index.problems})
-    log.info("%s: %d of %d listed images on disk, %d identities; %d same + %d different pairs "
-             "(%d people); %d problems; %.1f s", name, summary["images_found"], summary["images_listed"],
-             summary["identities"], summary["same_pairs"], summary["different_pairs"], summary["test_people"],
-             summary["problems"], time.monotonic() - started)
+    log.info("%s: %s, %d identities; %d same + %d different pairs (%d people); %d problems; %.1f s", name,
+             index.coverage(), summary["identities"], summary["same_pairs"], summary["different_pairs"],
+             summary["test_people"], summary["problems"], time.monotonic() - started)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ def test_celeba_partial_copy_is_indexed_with_problems_named(celeba):
     assert summary["identities"] == 16 and summary["annotated_boxes"] == 48
     identity_file = root / "Anno" / "identity_CelebA.txt"
     assert f"{identity_file}:6: expected an image name and 1 value(s), got 'this line is malformed'" in index.problems
-    for line, name in zip((50, 51), MISSING_CELEBA_IMAGES, strict=True):
-        assert f"{identity_file}:{line}: {name} is not in {index.root}; skipped" in index.problems
+    # listed images absent from disk are what a partial copy is, counted in index.coverage(), not problems
+    assert not any(name in problem for problem in index.problems for name in MISSING_CELEBA_IMAGES)
     # CelebA boxes are x, y, width, height; the index holds corners.
     first = index.frame.iloc[0]
     assert (first.box_x1, first.box_y1, first.box_x2, first.box_y2) == (75, 65, 175, 185)

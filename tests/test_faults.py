@@ -34,8 +34,9 @@ from torch import nn
 
 from flup import io as fio
 from flup.config.params import ParamError
-from flup.data import fetch, sources
+from flup.data import datasets, fetch, sources
 from flup.models import embedding, model, training
+from tests.conftest import make_celeba
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -624,3 +625,51 @@ def test_enough_identities_split_as_asked():
     train, val = embedding.split_identities(frame, 0.2, 0)
     assert val["identity"].nunique() == 2 and train["identity"].nunique() == 9
     assert set(train["identity"]).isdisjoint(val["identity"]) and "K" in set(train["identity"])
+
+
+# --- a partial CelebA copy: one coverage line, real problems apart ----------------------------------
+
+
+def test_partial_celeba_copy_is_one_coverage_line_not_problems(tmp_path, lfw_root):
+    # Before: each listed image not on disk was a "problem" (196,299 of them for a 6,300-image copy).
+    root = tmp_path / "celeba"
+    make_celeba(root, lfw_root)  # 16 people x 3 images on disk, 2 more listed but absent, 1 malformed line
+    index = datasets.read_celeba(root, "img_celeba")
+    identity_file = root / "Anno" / "identity_CelebA.txt"
+    assert index.problems == [f"{identity_file}:6: expected an image name and 1 value(s), got 'this line is malformed'"]
+    assert index.coverage() == "48 of 50 listed images are on disk"
+
+
+def test_coverage_line_of_a_mostly_absent_copy(tmp_path):
+    images = tmp_path / "Img" / "img_celeba"
+    images.mkdir(parents=True)
+    (tmp_path / "Anno").mkdir()
+    for number in (1, 2, 3):
+        (images / f"{number:06d}.jpg").write_bytes(b"\xff\xd8 not decoded here \xff\xd9")
+    (tmp_path / "Anno" / "identity_CelebA.txt").write_text(
+        "".join(f"{number:06d}.jpg {number % 7}\n" for number in range(1, 2001)) + "000005.jpg 1 2\n")
+    index = datasets.read_celeba(tmp_path, "img_celeba")
+    assert index.coverage() == "3 of 2,000 listed images are on disk"
+    identity_file = tmp_path / "Anno" / "identity_CelebA.txt"
+    assert index.problems == [f"{identity_file}:2001: expected an image name and 1 value(s), got '000005.jpg 1 2'"]
+
+
+def test_ingest_stage_logs_coverage_once_and_only_real_problems(tmp_path, lfw_root, monkeypatch, caplog):
+    from stages import ingest
+
+    make_celeba(tmp_path / "celeba", lfw_root)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["datasets"] = {"celeba": {"format": "celeba", "root": str(tmp_path / "celeba"), "images": "img_celeba",
+                                     "face_rule": "annotated", "same_pairs": 5, "different_pairs": 5,
+                                     "random_seed": 0}}
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path / "work")
+    with caplog.at_level(logging.INFO):
+        ingest.main("celeba")
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records if r.name.startswith("ingest")]
+    assert [m for level, m in messages if level >= logging.WARNING] == [
+        f"{tmp_path / 'celeba' / 'Anno' / 'identity_CelebA.txt'}:6: expected an image name and 1 value(s), "
+        "got 'this line is malformed'"]
+    coverage = [m for _, m in messages if "listed images are on disk" in m]
+    assert len(coverage) == 1 and "48 of 50 listed images are on disk" in coverage[0]

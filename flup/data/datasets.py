@@ -1,9 +1,11 @@
 """Evaluation-only face datasets beside LFW: CelebA and any identity-labelled folder.
 
 Each reader turns a dataset on disk into an :class:`Index`: one row per image that is present,
-with its identity and, where the dataset annotates one, the face box. Problems in the annotation
-files (a malformed line, an image listed but missing) never stop the reading: each is recorded as
-``file:line: message`` in ``Index.problems`` and the row is skipped.
+with its identity and, where the dataset annotates one, the face box. An image that is listed but
+not on disk is the expected case for a partial copy: it is skipped and counted, and
+:meth:`Index.coverage` sums it up in one line. Real problems in the annotation files (a malformed
+line, a repeated image, a box that is not numbers) never stop the reading either: each is recorded
+as ``file:line: message`` in ``Index.problems`` and the row is skipped.
 
 CelebA comes in two layouts, both accepted:
 
@@ -38,6 +40,10 @@ class Index:
     frame: pd.DataFrame  # INDEX_COLUMNS
     listed: int  # images the annotations list (for a folder: images found)
     problems: list[str] = field(default_factory=list)
+
+    def coverage(self) -> str:
+        """One line on how complete the copy is, e.g. ``6,300 of 202,599 listed images are on disk``."""
+        return f"{len(self.frame):,} of {self.listed:,} listed images are on disk"
 
     def summary(self) -> dict:
         return {
@@ -121,9 +127,8 @@ def read_celeba(root: str | Path, image_set: str = "img_celeba") -> Index:
 
     present = {p.name for p in layout.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     rows = []
-    for image, (number, (identity,)) in identities.items():
-        if image not in present:
-            problems.append(f"{layout.identities}:{number}: {image} is not in {layout.images}; skipped")
+    for image, (_, (identity,)) in identities.items():
+        if image not in present:  # a partial copy: counted in Index.coverage(), not a problem
             continue
         box = [float("nan")] * 4
         if image in boxes:
