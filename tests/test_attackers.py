@@ -120,11 +120,22 @@ def test_adapter_improves_held_out_cosine_between_blurred_and_sharp(onnx_path, f
     val = faces_frame[held_out].reset_index(drop=True)
     sharp, blurred = _blurred_embeddings(onnx_path, train, 4, 0)
     val_sharp, val_blurred = _blurred_embeddings(onnx_path, val, 1, 1)
-    net = adapter.EmbeddingAdapter(512, depth=1)
-    adapter.train(net, blurred, sharp, epochs=20, batch_size=32, lr=3e-4, weight_decay=1e-2, seed=0)
     before = np.einsum("ij,ij->i", val_sharp, val_blurred).mean()
-    after = np.einsum("ij,ij->i", val_sharp, adapter.apply(net, val_blurred)).mean()
-    assert after > before + 0.02, (before, after)  # 0.179 -> 0.206 here; an untrained adapter changes nothing
+
+    def gain(targets) -> float:
+        net = adapter.EmbeddingAdapter(512, depth=1)
+        adapter.train(net, blurred, targets, epochs=20, batch_size=32, lr=3e-4, weight_decay=1e-2, seed=0)
+        return float(np.einsum("ij,ij->i", val_sharp, adapter.apply(net, val_blurred)).mean() - before)
+
+    learned = gain(sharp)
+    # The control learns nothing about who is who: each blurred face's target is another sample's sharp face.
+    shuffled = gain(sharp[np.random.default_rng(0).permutation(len(sharp))])
+    # Measured over 8 seeds (training draws, validation draws and adapter seed all varied together): the gain is
+    # 0.030 +- 0.005 (min 0.023, max 0.037); the shuffled control's is -0.014 +- 0.007 (max -0.004); their
+    # difference is never below 0.035. An untrained adapter is the identity (gain 0). The bounds sit ~4 SD below
+    # the learned gain's mean and well above what an adapter that learned nothing reaches.
+    assert learned > 0.01, (before, learned, shuffled)
+    assert learned - shuffled > 0.02, (before, learned, shuffled)
 
 
 def test_finetuned_weights_roundtrip_through_safetensors(onnx_path, faces_frame, tmp_path):
