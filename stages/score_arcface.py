@@ -83,7 +83,7 @@ def score_rendered(params: dict, recognizer: str, embed_sharp: Embedder, embed_o
             if "oracle_box" in modes:
                 oracle_crops[name] = recognition.align(image, landmarks_of(usable.loc[name]))
             if "end_to_end" in modes:
-                found = recognition.redetect(detector, image)
+                found = recognition.redetect(detector, image, usable.loc[name])  # the image's face rule
                 if found is None:
                     not_found.append(name)
                 else:

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,6 +36,9 @@ from torch import nn
 from flup import io as fio
 from flup.config.params import ParamError
 from flup.data import datasets, fetch, sources
+from flup.evaluate import recognition
+from flup.faces import weights
+from flup.faces.detection import BOX_COLUMNS, Detector
 from flup.models import embedding, model, training
 from tests.conftest import make_celeba
 
@@ -673,3 +677,55 @@ def test_ingest_stage_logs_coverage_once_and_only_real_problems(tmp_path, lfw_ro
         "got 'this line is malformed'"]
     coverage = [m for _, m in messages if "listed images are on disk" in m]
     assert len(coverage) == 1 and "48 of 50 listed images are on disk" in coverage[0]
+
+
+# --- end-to-end re-detection follows the dataset's face rule ----------------------------------------
+
+_SMALL = (280, 150, 380, 250)  # x1, y1, x2, y2 of the pasted faces on an 800 x 400 canvas (centre 400, 200)
+_LARGE = (410, 90, 630, 310)
+
+
+@pytest.fixture(scope="module")
+def two_faces(lfw_root) -> np.ndarray:
+    """A small face near the centre (centre x 330) and a large one further out (centre x 520), both inside
+    the middle half of the image (x 200..600, y 100..300): ``central`` picks the small one,
+    ``largest_central`` the large one."""
+    canvas = np.full((400, 800, 3), 128, np.uint8)
+    for person, (x1, y1, x2, y2) in (("Abdullah_Gul", _SMALL), ("Aaron_Eckhart", _LARGE)):
+        image = cv2.imread(str(lfw_root / "lfw-deepfunneled" / person / f"{person}_0001.jpg"))
+        canvas[y1:y2, x1:x2] = cv2.resize(image[60:190, 60:190], (x2 - x1, y2 - y1), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector(weights.resolve("detector", "scrfd_500m", "~/.insightface/models"), 320, 0.5)
+
+
+def _which(landmarks: np.ndarray | None) -> str | None:
+    if landmarks is None:
+        return None
+    x = float(np.mean(landmarks[:, 0]))
+    return "small" if _SMALL[0] <= x <= _SMALL[2] else "large" if _LARGE[0] <= x <= _LARGE[2] else "elsewhere"
+
+
+def _row(rule: str, box=(np.nan,) * 4) -> dict:
+    return {"face_rule": rule, **dict(zip(BOX_COLUMNS, box, strict=True))}
+
+
+@pytest.mark.parametrize(("row", "expected"), [
+    (None, "small"),  # no detection row: LFW's rule, central
+    (_row("central", _LARGE), "small"),  # central ignores boxes
+    (_row("largest_central", _SMALL), "large"),
+    (_row("annotated", _SMALL), "small"),  # the face overlapping the sharp image's face
+    (_row("annotated", _LARGE), "large"),
+    (_row("annotated", (0, 0, 50, 50)), "large"),  # no overlap: largest_central, as detection falls back
+], ids=["default", "central", "largest_central", "annotated_small", "annotated_large", "annotated_fallback"])
+def test_redetection_follows_the_images_face_rule(two_faces, detector, row, expected):
+    # Before: always the central face, so a largest_central dataset embedded another (unobfuscated) person.
+    assert len(detector.detect(two_faces)) == 2
+    assert _which(recognition.redetect(detector, two_faces, row)) == expected
+
+
+def test_redetection_finds_nothing_on_a_blank_image(detector):
+    assert recognition.redetect(detector, np.full((200, 200, 3), 128, np.uint8), _row("largest_central")) is None

@@ -8,11 +8,12 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from flup.faces.detection import Detector, central_face
+from flup.faces.detection import BOX_COLUMNS, Detector, choose_face
 
 MODES = ("end_to_end", "oracle_box")
 FAILED_SCORE = -1.0  # a face that cannot be found scores as the least similar possible
@@ -45,10 +46,22 @@ class ArcFace:
         return features / np.linalg.norm(features, axis=1, keepdims=True)
 
 
-def redetect(detector: Detector, image: np.ndarray) -> np.ndarray | None:
-    """Landmarks of the central face found in ``image``, or None (end-to-end threat model)."""
+def redetect(detector: Detector, image: np.ndarray, face: Mapping | None = None) -> np.ndarray | None:
+    """Landmarks of *the* face found in ``image``, or None (end-to-end threat model).
+
+    The face is chosen by the rule that chose it in the sharp image (:func:`flup.faces.detection.choose_face`),
+    so on a photo of several people the attacker embeds the same person the dataset labels, not whoever is
+    nearest the centre. ``face`` is the image's row of the detection table: its ``face_rule`` and the chosen
+    box ``x1, y1, x2, y2``, which stands in for the annotation under the ``annotated`` rule (that box is the
+    detection that matched the annotation). Without ``face``: ``central``, LFW's rule.
+    """
     faces = detector.detect(image)
-    chosen = central_face(faces, image.shape)
+    rule, reference = "central", None
+    if face is not None:
+        rule = str(face["face_rule"])
+        if all(column in face for column in BOX_COLUMNS):
+            reference = np.array([float(face[column]) for column in BOX_COLUMNS])
+    chosen, _ = choose_face(faces, image.shape, rule, reference)
     return None if chosen is None else faces[chosen].landmarks
 
 
