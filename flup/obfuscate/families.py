@@ -1,0 +1,130 @@
+"""The obfuscation families: one record per kind, read by everything that names, orders, labels or
+validates an obfuscation level.
+
+- ``flup.obfuscate.obfuscation`` validates levels with :func:`check_level` (and kinds with :func:`check_kind`);
+- ``flup.report.figures`` takes panel titles, axis labels and level labels from here;
+- ``flup.report.document`` takes names, level meanings and level phrases from here.
+
+A level's meaning depends on the family; larger is always stronger. A kind not in the registry (an old
+metrics file, say) still gets a plain label from :func:`family`, so reading results never fails on it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Upper bounds on levels, sized for face photos of a few hundred pixels (LFW 250 px, CelebA 178 x 218):
+# beyond them the box holds one flat colour (or the region is the whole image) and larger values only
+# cost time (blur cost grows with sigma: sigma = 1e5 never finishes, 1e9 makes OpenCV raise).
+MAX_SIGMA = 100.0
+MAX_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one kind of obfuscation is named, labelled and validated.
+
+    ``short`` and ``phrase`` are level templates: ``{v}`` is the level (``%g``), ``{cells}`` the number of
+    cells across the face for a cell side of ``level`` x face width.
+    """
+
+    kind: str  # key in params.yaml, file names, metrics
+    name: str  # in prose and report headings: "Gaussian blur"
+    title: str  # in figure panel titles (shorter): "face-sized Gaussian"
+    axis_label: str  # the level axis, with its unit; "" = the level carries no meaning (one level)
+    meaning: str  # what the level is, in words: "Gaussian σ in pixels"
+    short: str  # a level as a panel label: "σ = {v} px"
+    phrase: str  # a level with the family named, in a sentence: "σ = {v} px blur"
+    noun: str  # the level in error messages: "blur sigma"
+    low: float  # the smallest valid level ...
+    low_open: bool  # ... itself excluded (level > low) or not (level >= low)
+    high: float = math.inf  # the largest valid level
+    integer: bool = False
+    identity: float | None = None  # the level that leaves the image as it is
+    identity_short: str = ""  # the panel label at that level
+
+    def check(self, level) -> float | int:
+        """``level`` as a number of this family (int where levels are integers); ValueError if invalid."""
+        number = isinstance(level, numbers.Real) and not isinstance(level, bool)
+        if number and self.integer and not isinstance(level, numbers.Integral) and float(level).is_integer():
+            level = int(level)
+        if number:
+            value = float(level)
+            number = math.isfinite(value) and value <= self.high and (value > self.low if self.low_open
+                                                                       else value >= self.low)
+        if not number or self.integer and not isinstance(level, numbers.Integral):
+            got = f"{float(level)}" if isinstance(level, float) else repr(level)
+            raise ValueError(f"{self.noun} must be {self.expected()}, got {got}")
+        return int(level) if self.integer else value
+
+    def expected(self) -> str:
+        """The valid levels in words: "a finite number >= 0 and <= 100"."""
+        bound = f" and <= {self.high:g}" if math.isfinite(self.high) else ""
+        kind = "an integer" if self.integer else "a finite number"
+        return f"{kind} {'>' if self.low_open else '>='} {self.low:g}{bound}"
+
+    def text(self, level: float, named: bool = False) -> str:
+        """A level as text: short for a panel ("σ = 4 px", "sharp (σ = 0)"), or ``named`` for a sentence
+        ("σ = 4 px blur", "deface, mask scale 1.3")."""
+        value = float(level)
+        if not named and self.identity is not None and value == self.identity and self.identity_short:
+            return self.identity_short
+        cells = str(round(1 / value)) if value > 0 and math.isfinite(1 / value) else "?"
+        return (self.phrase if named else self.short).replace("{v}", f"{value:g}").replace("{cells}", cells)
+
+
+FAMILIES: dict[str, Family] = {f.kind: f for f in (
+    Family("blur", "Gaussian blur", "Gaussian blur", "σ (px)", "Gaussian σ in pixels",
+           "σ = {v} px", "σ = {v} px blur", "blur sigma", 0.0, False, MAX_SIGMA,
+           identity=0.0, identity_short="sharp (σ = 0)"),
+    Family("pixelate", "pixelation", "pixelation", "block (px)", "block side in pixels",
+           "block {v} px", "{v} px pixelation", "pixelate block size", 1, False, MAX_BLOCK, integer=True,
+           identity=1.0, identity_short="sharp (block 1)"),
+    Family("blackbox", "black box", "black box", "", "none (one level)",
+           "black box", "black box", "blackbox level", 0.0, False),
+    Family("deface", "deface (box blur over an enlarged ellipse)", "deface (ellipse box blur)", "mask scale",
+           "deface's --mask-scale", "mask scale {v}", "deface, mask scale {v}", "deface mask scale level",
+           0.5, True, 10.0),
+    Family("face_gaussian", "face-sized Gaussian blur", "face-sized Gaussian", "kernel / face size",
+           "kernel size / face size", "kernel {v} × face", "face-sized Gaussian, kernel {v} × face",
+           "face_gaussian level", 0.0, True, 10.0),
+    Family("face_pixelate", "face-relative pixelation", "face-relative pixelation", "cell / face width",
+           "cell side / face width", "{cells} cells across",
+           "face-relative pixelation, {cells} cells across ({v} × face width)", "face_pixelate level",
+           0.0, True, 1.0),
+)}
+ORDER: tuple[str, ...] = tuple(FAMILIES)
+
+
+def check_kind(kind: str) -> Family:
+    """The registered family of ``kind``; ValueError naming the known kinds otherwise."""
+    if not isinstance(kind, str) or kind not in FAMILIES:
+        raise ValueError(f"unknown obfuscation {kind!r}; expected one of {', '.join(ORDER)}")
+    return FAMILIES[kind]
+
+
+def check_level(kind: str, level) -> float | int:
+    """``level`` validated for ``kind`` (see :meth:`Family.check`)."""
+    return check_kind(kind).check(level)
+
+
+def family(kind: str) -> Family:
+    """The family of ``kind``; for a kind not registered, one that names it plainly ("mosaic 4")."""
+    if kind in FAMILIES:
+        return FAMILIES[kind]
+    return Family(kind, kind, kind, "level", "level", f"{kind} {{v}}", f"{kind} at level {{v}}", f"{kind} level",
+                  -math.inf, False)
+
+
+def level_text(kind: str, level: float, named: bool = False) -> str:
+    """A level as text, short ("σ = 4 px") or ``named`` ("σ = 4 px blur"); see :meth:`Family.text`."""
+    return family(kind).text(level, named)
+
+
+def ordered(kinds: Iterable[str]) -> list[str]:
+    """The distinct ``kinds`` in registry order, unregistered ones after them, alphabetically."""
+    present = list(dict.fromkeys(kinds))
+    return [k for k in ORDER if k in present] + sorted(k for k in present if k not in FAMILIES)

@@ -1,0 +1,23 @@
+"""Order and names shared by the figures and the report (obfuscation families: ``flup.obfuscate.families``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+PROTOCOL_ORDER = ["view1", "view2", "seed"]
+DATASET_ORDER = ["lfw"]  # the study's own dataset first, evaluation-only datasets after it (alphabetically)
+MODE_NAMES = {"end_to_end": "end-to-end", "oracle_box": "oracle box"}
+
+
+def ordered(values: Iterable[str], preferred: Sequence[str]) -> list[str]:
+    """The distinct ``values`` in ``preferred`` order, the others after them, alphabetically."""
+    present = list(dict.fromkeys(values))
+    return [v for v in preferred if v in present] + sorted(v for v in present if v not in preferred)
+
+
+def protocol_rank(protocol: str) -> int:
+    return PROTOCOL_ORDER.index(protocol) if protocol in PROTOCOL_ORDER else len(PROTOCOL_ORDER)
+
+
+def dataset_rank(dataset: str) -> int:
+    return DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER)
