@@ -4,7 +4,8 @@
 - The page ``dvc plots diff`` writes with this repo's DVC config (``.dvc/config`` -> the offline template
   ``.dvc/plots/offline.html``), for two revisions of a tiny synthetic DVC repo: every vega figure drew
   (non-blank canvas), and both revisions are in its legend.
-- Neither page makes a request other than to ``file:``/``data:`` URLs (every request the page issues is
+- ``dvc plots show`` of this project's own plots (dvc.yaml over plots/data/*.csv), as a clone has them.
+- No page makes a request other than to ``file:``/``data:`` URLs (every request the page issues is
   seen through the DevTools protocol's Network domain; name resolution is blocked as well), and no
   script error is raised.
 
@@ -63,6 +64,7 @@ INSPECT_PAGE = """
 (async () => {
   // Share of pixels with ink (neither transparent nor near-white) and the luminance spread.
   const ink = (ctx, w, h) => {
+    if (!w || !h) return {ink: 0, std: 0};
     const d = ctx.getImageData(0, 0, w, h).data;
     let inked = 0, sum = 0, sum2 = 0;
     for (let i = 0; i < d.length; i += 4) {
@@ -381,3 +383,50 @@ def test_dvc_plots_diff_draws_offline(chromium, plots_diff_page, tmp_path):
         assert figure["marks"] > 10, figure
         for revision in revisions:
             assert revision in figure["texts"], f"revision {revision} missing from figure {figure['id']}"
+
+
+# --- this project's own plots page ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def project_plots_page(tmp_path_factory) -> Path:
+    """``dvc plots show`` of this project as a fresh clone has it (dvc.yaml, params.yaml, plots/data/, the DVC
+    config and templates), in a copy, so no lock of the working checkout is taken."""
+    repo = tmp_path_factory.mktemp("project")
+    _run(["git", "init", "-q"], repo)
+    _run([sys.executable, "-m", "dvc", "init", "-q"], repo)
+    for name in ("dvc.yaml", "params.yaml", "plots/data", ".dvc/plots", ".dvc/config"):
+        source, target = REPO / name, repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+    out = repo / "page"
+    subprocess.run([sys.executable, "-m", "dvc", "plots", "show", "--out", str(out)], cwd=repo, capture_output=True,
+                   check=False, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    return out / "index.html"
+
+
+@pytest.fixture(scope="module")
+def project_page(project_plots_page, tmp_path_factory) -> dict:
+    if BROWSER is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    return open_page(project_plots_page, tmp_path_factory.mktemp("profile") / "p")
+
+
+def test_project_plots_draw_offline(chromium, project_page):
+    """The plots dvc.yaml defines over plots/data/*.csv draw, offline."""
+    assert_offline(project_page)
+    assert not project_page["embedErrors"], project_page["embedErrors"]
+    drawn = {f["id"]: f for f in project_page["figures"]}
+    for name in ("auc_vs_level", "mean_cosine_same_vs_level", "detection_rate_vs_level", "roc"):
+        assert drawn[name]["ink"] > 0.005 and drawn[name]["marks"] > 10, f"{name} is blank: {drawn[name]}"
+
+
+@pytest.mark.xfail(reason="dvc.yaml's train@ plots dvclive/<variant>/plots/metrics are cache: false and git-ignored, "
+                          "so a clone (and every revision in dvc plots diff) lacks them: DVC draws empty figures",
+                   strict=False)
+def test_every_project_plot_draws(chromium, project_page):
+    blank = [f["id"] for f in project_page["figures"] if not f["canvas"] or f["ink"] <= 0.005]
+    assert blank == []
