@@ -207,10 +207,11 @@ def download(
 
 
 def _over_cap(url: str, size: int, max_bytes: int, cap_name: str, declared: bool) -> SizeLimitError:
-    what = f"declares {size:,} bytes" if declared else f"sent more than {max_bytes:,} bytes"
+    what = (f"declares {size:,} bytes, over the {max_bytes:,}-byte cap" if declared
+            else f"sent more than the {max_bytes:,}-byte cap allows")
     return SizeLimitError(
-        f"{url}: the server {what}, over the {max_bytes:,}-byte cap ({cap_name}); download stopped "
-        "and the partial file deleted (raise the cap if the file is really that large)"
+        f"{url}: the server {what} ({cap_name}); download stopped and the partial file deleted "
+        "(raise the cap if the file is really that large)"
     )
 
 

@@ -182,6 +182,8 @@ def read_torch_file(path: str | os.PathLike):
             "damaged; refusing to unpickle it, since unpickling can run arbitrary code",
             "save model.state_dict() (or safetensors with flup.models.model.save_weights) instead",
         ) from None
+    except PermissionError:
+        raise
     except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError) as error:
         raise WeightsFileError(
             path,
