@@ -1,3 +1,215 @@
-"""flup: does face obfuscation really hide who someone is? A reproducible study."""
+"""flup: does face obfuscation really hide who someone is? A reproducible study.
+
+Besides the DVC pipeline, four functions let a notebook user try the study's pieces on their own photos::
+
+    import cv2, flup
+
+    image = cv2.imread("photo.jpg")                    # BGR uint8, as OpenCV reads it (a path works too)
+    face = flup.detect(image)                          # flup.Face(box, score, landmarks), or None
+    blurred = flup.obfuscate(image, face.box, "blur", 8)   # any family: blur, pixelate, blackbox, deface, ...
+    sharp = flup.embed(image, face)                    # ArcFace, 512-d, unit norm
+    float(sharp @ flup.embed(blurred, face))           # cosine similarity, oracle-box threat model
+    flup.evaluate(scores, labels)                      # AUC [95% interval], accuracy, TAR@FAR, EER, ...
+
+They use the study's defaults: the embedded SCRFD-500M detector and ArcFace ``w600k_mbf`` recogniser (sha256
+checked; InsightFace's pretrained models are for non-commercial research only), created on first use and kept.
+Importing ``flup`` loads none of them (nor torch, ONNX Runtime or OpenCV).
+
+``flup.obfuscate`` and ``flup.evaluate`` are also the names of subpackages. As attributes of ``flup`` they are the
+functions above, which hand every other attribute to their subpackage: ``flup.evaluate.metrics``,
+``from flup.evaluate import metrics`` and ``import flup.evaluate.metrics as m`` all reach the module.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+import types
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from flup.faces.detection import Face
 
 __version__ = "0.1.0"
+__all__ = ["Face", "detect", "embed", "evaluate", "obfuscate"]
+
+# The defaults of params.yaml's ``detector`` section.
+DET_SIZE = 320
+DET_THRESH = 0.5
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Face":  # lazily, so that ``import flup`` stays cheap
+        from flup.faces.detection import Face
+
+        return Face
+    raise AttributeError(f"module 'flup' has no attribute {name!r}")
+
+
+class _SharedName:
+    """An API function named like a subpackage of flup: calling it calls the function, any other attribute is
+    the subpackage's (importing its submodule if need be). Pickles by name, like the function it wraps."""
+
+    def __init__(self, function):
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args, **kwargs):
+        return self.__wrapped__(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        package = f"{__name__}.{self.__name__}"
+        if name.startswith("_"):
+            raise AttributeError(f"{package} has no attribute {name!r}")
+        try:
+            return getattr(importlib.import_module(package), name)
+        except AttributeError:
+            pass
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{package}.{name}":
+                raise
+            raise AttributeError(f"{package} has no attribute {name!r}") from None
+
+    def __reduce__(self) -> str:
+        return self.__qualname__
+
+    def __repr__(self) -> str:
+        return f"<function {__name__}.{self.__name__}>"
+
+
+class _Flup(types.ModuleType):
+    def __setattr__(self, name: str, value) -> None:
+        # Importing the subpackage flup.obfuscate (or flup.evaluate) would set it as flup's attribute,
+        # replacing the function; the function reaches the subpackage instead (see _SharedName).
+        if isinstance(value, types.ModuleType) and isinstance(self.__dict__.get(name), _SharedName):
+            return
+        super().__setattr__(name, value)
+
+
+def _image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
+    """A BGR uint8 HxWx3 image, read from ``image`` if it is a path."""
+    import cv2
+    import numpy as np
+
+    if isinstance(image, (str, os.PathLike)):
+        pixels = cv2.imread(os.fspath(image), cv2.IMREAD_COLOR)
+        if pixels is None:
+            raise FileNotFoundError(f"{image}: cannot read the image")
+        return pixels
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or not (
+        image.ndim == 2 or image.ndim == 3 and image.shape[2] == 3
+    ):
+        raise ValueError(
+            f"expected a path or an HxWx3 (BGR) or HxW uint8 image, got {type(image).__name__} "
+            f"{getattr(image, 'dtype', '')} shape {getattr(image, 'shape', '')}"
+        )
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+
+@functools.lru_cache(maxsize=4)
+def _detector(det_size: int, det_thresh: float):
+    from flup.faces import weights
+    from flup.faces.detection import Detector
+
+    return Detector(weights.resolve("detector", "scrfd_500m", "~/.insightface/models"), det_size, det_thresh)
+
+
+@functools.lru_cache(maxsize=1)
+def _arcface():
+    from flup.evaluate.recognition import ArcFace
+    from flup.faces import weights
+
+    return ArcFace(weights.resolve("recognizer", "w600k_mbf", "~/.insightface/models", section="arcface"))
+
+
+def detect(image: np.ndarray | str | os.PathLike, rule: str = "central", det_size: int = DET_SIZE,
+           det_thresh: float = DET_THRESH) -> Face | None:
+    """*The* face of ``image``: a :class:`flup.Face` (``box`` x1, y1, x2, y2; ``score``; ``landmarks`` (5, 2):
+    eyes, nose, mouth corners, in pixels), or None if the detector finds no face.
+
+    ``rule`` picks one face among several: ``central`` (nearest the image centre, LFW's convention) or
+    ``largest_central`` (the largest face centred in the middle half of the image). ``det_size``: the detector's
+    input side in px (a multiple of 32; 320 suits LFW's 250 px photos, larger photos with small faces may need
+    640).
+    """
+    from flup.faces.detection import choose_face
+
+    if rule not in ("central", "largest_central"):
+        raise ValueError(f"rule is {rule!r}; expected 'central' or 'largest_central'")
+    if isinstance(det_size, bool) or not isinstance(det_size, int) or det_size <= 0 or det_size % 32:
+        raise ValueError(f"det_size must be a positive multiple of 32, got {det_size!r}")
+    if not 0 < det_thresh < 1:
+        raise ValueError(f"det_thresh must be in (0, 1), got {det_thresh!r}")
+    pixels = _image(image)
+    faces = _detector(det_size, float(det_thresh)).detect(pixels)
+    chosen, _ = choose_face(faces, pixels.shape, rule)
+    return None if chosen is None else faces[chosen]
+
+
+def _box(box: Face | Sequence[float]) -> Sequence[float]:
+    return box.box if hasattr(box, "box") else box
+
+
+@_SharedName
+def obfuscate(image: np.ndarray | str | os.PathLike, box: Face | Sequence[float], kind: str, level: float,
+              box_scale: float = 1.0) -> np.ndarray:
+    """A copy of ``image`` obfuscated inside ``box`` (x1, y1, x2, y2, or a :class:`flup.Face`), as the study
+    renders it: ``kind`` is one of the registered families (``flup.obfuscate.families``): ``blur`` (Gaussian σ,
+    px), ``pixelate`` (block side, px), ``blackbox`` (any level), ``deface`` (mask scale, its default 1.3),
+    ``face_gaussian`` (kernel / face size), ``face_pixelate`` (cell side / face width). ``box_scale`` enlarges
+    the box about its centre. Pixels outside the region the kind changes stay byte-identical (``deface``
+    reaches beyond the box, see ``flup.obfuscate.obfuscation.affected_box``). A bad kind or level raises
+    ValueError naming it and the valid range.
+    """
+    from flup.obfuscate import obfuscation
+
+    return obfuscation.apply(_image(image), _box(box), kind, level, box_scale)
+
+
+def embed(image: np.ndarray | str | os.PathLike, face: Face | np.ndarray | None = None) -> np.ndarray:
+    """ArcFace embedding (512 float32 values, unit norm) of the face in ``image``, aligned to 112 px by its five
+    landmarks: those of ``face`` (a :class:`flup.Face` or a (5, 2) landmark array), else of :func:`detect`'s face.
+
+    On an obfuscated image, ``face=None`` is the study's end-to-end threat model (the attacker re-detects the
+    face; ValueError if none is found) and passing the sharp image's face is the oracle-box model. The cosine
+    similarity of two embeddings is their dot product.
+    """
+    import numpy as np
+
+    from flup.evaluate.recognition import align
+
+    pixels = _image(image)
+    if face is None:
+        face = detect(pixels)
+        if face is None:
+            raise ValueError("no face found in the image; pass the face (or its landmarks) to embed it anyway")
+    landmarks = np.asarray(getattr(face, "landmarks", face), dtype=np.float32)
+    if landmarks.shape != (5, 2) or not np.isfinite(landmarks).all():
+        raise ValueError(f"face landmarks must be a finite (5, 2) array, got shape {landmarks.shape}")
+    return _arcface().embed([align(pixels, landmarks)])[0]
+
+
+@_SharedName
+def evaluate(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
+             folds: Sequence[int] | np.ndarray | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Verification metrics of pair ``scores`` (higher = more alike) against ``labels`` (1 same person, 0 not),
+    as ``metrics/verification.json`` reports them (``flup.evaluate.metrics.summarize``).
+
+    Keys: ``n_pairs``, ``n_same``, ``n_diff``; ``auc`` with its stratified-bootstrap 95% interval ``auc_low``,
+    ``auc_high`` (``n_boot`` replicates, ``seed``); ``accuracy`` at the best threshold, fitted on other folds
+    (``folds``: one fold id per pair, e.g. LFW View 2's ten) or on the other half of a seeded split-half
+    (``accuracy_std`` None); ``tar_far_1e-2``, ``tar_far_1e-3``, ``eer``; ``mean_cos_same``,
+    ``mean_one_minus_cos_diff`` (the seed study's figures).
+    """
+    from flup.evaluate.metrics import summarize
+
+    return summarize(scores, labels, folds, n_boot=n_boot, seed=seed)
+
+
+sys.modules[__name__].__class__ = _Flup
