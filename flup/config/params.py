@@ -1,18 +1,32 @@
-"""Reading params.yaml: one section per stage; errors name the offending parameter."""
+"""The errors a bad parameter raises; the schema is :mod:`flup.config.schema`, the loader :mod:`flup.config.loader`."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
-import yaml
+from collections.abc import Sequence
 
 PARAMS_FILE = "params.yaml"
 
 
 class ParamError(ValueError):
     """A parameter in params.yaml is missing or has a bad value."""
+
+
+class ConfigError(ParamError):
+    """params.yaml (or a profile merged onto it) failed validation: one line per problem,
+    ``<file>:<line>: <dotted.key>: <what was expected>, got <value>``."""
+
+    def __init__(self, problems: Sequence[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+
+# --- the raw-dict reading the stages used before the typed schema (removed once they load the schema) ---
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import yaml  # noqa: E402
 
 
 def load_params(path: str | os.PathLike = PARAMS_FILE) -> dict:
@@ -29,7 +43,6 @@ _MISSING = object()
 
 
 def get(params: dict, dotted: str, default: Any = _MISSING) -> Any:
-    """``get(params, "detect.det_size")``; raise ParamError naming the key if absent."""
     node: Any = params
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:

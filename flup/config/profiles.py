@@ -1,57 +1,141 @@
-"""Parameter profiles: small overlays on params.yaml (profiles/<name>.yaml).
+"""Parameter profiles: small overlays on params.yaml (profiles/<name>.yaml), validated by the same schema.
 
 ``python -m flup.config.profiles cpu`` prints the profile as ``-S key=value`` flags for
-``dvc exp run``; ``python -m flup.config.profiles cpu --write`` merges it into params.yaml instead.
+``dvc exp run``; ``python -m flup.config.profiles cpu --write`` merges it into params.yaml instead,
+rewriting only the keys whose value changes (ruamel.yaml round trip: comments, order, quoting and
+the flow style of lists stay as they were). Either way the merged parameters are validated first;
+an invalid profile prints one line per problem, naming the profile's file and line, and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from flup.config.params import PARAMS_FILE, load_params
+from flup.config.loader import load_config, merge, read_yaml
+from flup.config.params import PARAMS_FILE, ConfigError
+
+__all__ = ["apply_overlay", "load_profile", "main", "merge", "profile_path", "set_flags", "write_profile"]
 
 PROFILES = Path("profiles")
 
 
-def load_profile(name: str) -> dict:
-    path = PROFILES / f"{name}.yaml"
+def profile_path(name: str, folder: Path = PROFILES) -> Path:
+    path = folder / f"{name}.yaml"
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
-        raise FileNotFoundError(f"{path}: no such profile (known: {known})")
-    return yaml.safe_load(path.read_text()) or {}
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        raise ConfigError(f"{path}: no such profile (known: {known or 'none'})")
+    return path
 
 
-def merge(base: dict, overlay: dict) -> dict:
-    """Deep-merge ``overlay`` into a copy of ``base`` (mappings merge, everything else replaces)."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def load_profile(name: str, folder: Path = PROFILES) -> dict:
+    from flup.config.loader import plain
+
+    return plain(read_yaml(profile_path(name, folder)).data)
 
 
-def flatten(overlay: dict, prefix: str = "") -> list[tuple[str, object]]:
+def flatten(overlay: Mapping, prefix: str = "") -> list[tuple[str, object]]:
     """Leaves of a mapping as dotted keys; lists stay whole."""
     leaves = []
     for key, value in overlay.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             leaves.extend(flatten(value, dotted + "."))
         else:
             leaves.append((dotted, value))
     return leaves
 
 
-def set_flags(overlay: dict) -> list[str]:
+def set_flags(overlay: Mapping) -> list[str]:
     """``dvc exp run -S`` flags; values in JSON (which DVC's YAML parser reads back faithfully)."""
     return [f"-S={key}={json.dumps(value, separators=(',', ':'))}" for key, value in flatten(overlay)]
+
+
+def _round_trip() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long line or comment
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.representer.add_representer(
+        type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null"))
+    return yaml
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal values of the same YAML kind (1 and 1.0 and true all differ)."""
+    def kind(value: Any) -> str:
+        for name, types in (("bool", bool), ("int", int), ("float", float), ("str", str), ("map", Mapping),
+                            ("seq", list)):
+            if isinstance(value, types):
+                return name
+        return type(value).__name__
+
+    if kind(old) != kind(new):
+        return False
+    if isinstance(new, Mapping):
+        return old.keys() == new.keys() and all(_same(old[k], new[k]) for k in new)
+    if isinstance(new, list):
+        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
+    return old == new
+
+
+def _node(value: Any, like: Any = None) -> Any:
+    """``value`` as round-trip YAML; a list keeps the flow style of the value it replaces."""
+    if isinstance(value, Mapping):
+        node = CommentedMap((k, _node(v)) for k, v in value.items())
+        return node
+    if isinstance(value, list):
+        node = CommentedSeq(_node(v) for v in value)
+        flow = like.fa.flow_style() if isinstance(like, CommentedSeq) else all(
+            not isinstance(v, (Mapping, list)) for v in value)
+        if flow:
+            node.fa.set_flow_style()
+        return node
+    return value
+
+
+def apply_overlay(document: CommentedMap, overlay: Mapping, prefix: str = "") -> list[str]:
+    """Set ``overlay``'s leaves in a round-trip ``document``; return the dotted keys that changed."""
+    changed = []
+    for key, value in overlay.items():
+        current = document.get(key)
+        if isinstance(value, Mapping) and isinstance(current, CommentedMap):
+            if not value and not current:
+                continue
+            if current.fa.flow_style() and value:  # `datasets: {}` gets block-style entries
+                current.fa.set_block_style()
+            changed += apply_overlay(current, value, f"{prefix}{key}.")
+        elif key not in document or not _same(current, value):
+            document[key] = _node(value, current)
+            changed.append(f"{prefix}{key}")
+    return changed
+
+
+def write_profile(name: str, params: str | os.PathLike = PARAMS_FILE, folder: Path = PROFILES) -> list[str]:
+    """Merge profile ``name`` into ``params`` in place, keeping its comments; return the changed keys."""
+    source = profile_path(name, folder)
+    load_config(params, overlays=[source])  # the merged study must validate before anything is written
+    overlay = load_profile(name, folder)
+    yaml = _round_trip()
+    path = Path(params)
+    document = yaml.load(path.read_text())
+    changed = apply_overlay(document, overlay)
+    if changed:
+        buffer = io.StringIO()
+        yaml.dump(document, buffer)
+        staging = path.with_name(f".{path.name}.tmp")
+        staging.write_text(buffer.getvalue())
+        os.replace(staging, path)
+    return changed
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,12 +143,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("profile")
     parser.add_argument("--write", action="store_true", help="merge the profile into params.yaml")
     args = parser.parse_args(argv)
-    overlay = load_profile(args.profile)
-    if args.write:
-        merged = merge(load_params(), overlay)
-        Path(PARAMS_FILE).write_text(yaml.safe_dump(merged, sort_keys=False))
-    else:
-        sys.stdout.write(" ".join(set_flags(overlay)) + "\n")
+    try:
+        if args.write:
+            changed = write_profile(args.profile)
+            print(f"{PARAMS_FILE}: {len(changed)} key(s) changed by profiles/{args.profile}.yaml"
+                  + (f": {', '.join(changed)}" if changed else ""), file=sys.stderr)
+        else:
+            load_config(PARAMS_FILE, overlays=[profile_path(args.profile)])
+            sys.stdout.write(" ".join(set_flags(load_profile(args.profile))) + "\n")
+    except ConfigError as error:
+        print(f"error: {error}".replace("\n", "\nerror: "), file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,532 @@
+"""The typed schema of params.yaml: one frozen pydantic model per section, every key with its type and range.
+
+Every model refuses unknown keys (``extra="forbid"``), NaN and infinity (``allow_inf_nan=False``) and
+silent conversions (``strict=True``: ``"5"`` is not an integer, ``5.0`` is not one either, ``true`` is
+not a number). Each constrained value carries an :class:`Expect`, the words an error message uses for
+it (:mod:`flup.config.loader` turns validation errors into ``params.yaml:<line>: <key>: expected …``).
+
+Keys that params.yaml always holds are required (params.yaml is the one place their values live);
+optional keys (digests, caps, newer keys) have the defaults written here. The tables ``datasets``,
+``variants`` and ``attackers`` are validated entry by entry, overrides included: a variant's
+``train:`` and an attacker's ``attack:`` are checked against the same field types as the sections
+they override, and :meth:`Study.train_settings` / :meth:`Study.attacker` merge them.
+
+Obfuscation levels (``render.obfuscations``, ``evaluate.roc_levels``, ``plot.gallery_levels``, a
+variant's σ range, an attacker's level range) are checked by the registry the obfuscations themselves
+use, :mod:`flup.obfuscate.families`: finite, and bounded for face photos of a few hundred pixels
+(LFW 250 x 250 px, CelebA 178 x 218 px): σ <= 100 px and blocks <= 256 px, beyond which a face box is one
+flat colour and larger values only cost time (σ = 1e5 never finished, 1e9 made OpenCV raise); the
+tool presets are relative to the face box and bounded at a few face sizes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, create_model, model_validator
+from pydantic_core import PydanticCustomError
+
+from flup.config.params import PARAMS_FILE, ConfigError
+from flup.obfuscate import families
+
+
+class Expect:
+    """What a value must be, in words: Annotated metadata the error messages use."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Expect({self.text!r})"
+
+
+_UNSHOWN = object()
+
+
+def problem(message: str, at: str | tuple[str, ...] | None = None, value: Any = _UNSHOWN) -> PydanticCustomError:
+    """A validation error in our own words (``expected …``); ``at`` names the key below the raising
+    model that the error is about (its line is reported), ``value`` the value found there."""
+    if at is None:
+        return PydanticCustomError("flup", message)
+    context: dict[str, Any] = {"at": (at,) if isinstance(at, str) else tuple(at)}
+    if value is not _UNSHOWN:
+        context["value"] = value
+    return PydanticCustomError("flup", message, context)
+
+
+def integer(expect: str, **bounds: Any) -> Any:
+    return Annotated[int, Field(**bounds), Expect(expect)]
+
+
+def number(expect: str, **bounds: Any) -> Any:
+    return Annotated[float, Field(**bounds), Expect(expect)]
+
+
+def _digest(value: Any) -> Any:
+    # YAML reads an all-digit digest written without quotes as an integer; the loader keeps the
+    # scalar's original text on such numbers (leading zeros included), so the digest is read back as written.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = getattr(value, "text", str(value))
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value.strip()):
+        raise problem("not a digest")
+    return value.strip().lower()
+
+
+# --- value types ---------------------------------------------------------------------------------
+
+PositiveInt = integer("an integer >= 1", ge=1)
+Count = integer("an integer >= 0", ge=0)
+PairCount = integer("an integer >= 1", ge=1)
+Seed = integer("an integer >= 0", ge=0)
+BatchSize = integer("an integer >= 1", ge=1)
+Epochs = integer("an integer >= 1", ge=1)
+Workers = integer("an integer in [1, 256] (processes)", ge=1, le=256)
+LoaderWorkers = integer("an integer in [0, 256] (0 = load in the training process)", ge=0, le=256)
+Fraction = number("a number in (0, 1)", gt=0, lt=1)
+Share = number("a number in [0, 1]", ge=0, le=1)
+LearningRate = number("a number in (0, 1]", gt=0, le=1)
+Positive = number("a finite number > 0", gt=0)
+NonNegative = number("a finite number >= 0", ge=0)
+SizeMB = number("a size in MB, a finite number > 0", gt=0)
+Text = Annotated[str, Field(min_length=1), Expect("a non-empty string")]
+Digest = Annotated[str, BeforeValidator(_digest), Expect("a sha256 digest: 64 hex characters (any case)")]
+Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"),
+                   Expect("auto, cpu, cuda, cuda:<index> or mps")]
+Mode = Literal["end_to_end", "oracle_box"]
+FaceRule = Literal["central", "largest_central", "annotated"]
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+class Section(BaseModel):
+    """Base of every section: frozen, strict, no unknown keys, no NaN or infinity."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def overrides_of(model: type[BaseModel]) -> type[BaseModel]:
+    """The same keys as ``model``, each optional: what an entry of a table may override.
+
+    Each given key is validated with the section's own type and range; ``model_fields_set``
+    (``model_dump(exclude_unset=True)``) tells the given keys from the absent ones.
+    """
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            annotation = overrides_of(annotation)
+        elif info.metadata:
+            annotation = Annotated[(annotation, *info.metadata)]
+        fields[name] = (annotation, Field(default=None, description=info.description))
+    return create_model(f"{model.__name__}Overrides", __base__=Section, __doc__=f"Overrides of {model.__name__}.",
+                        **fields)
+
+
+def _given(overrides: BaseModel | None) -> dict:
+    return {} if overrides is None else overrides.model_dump(exclude_unset=True)
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    return {**base, **{k: _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                       for k, v in overlay.items()}}
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+
+class ExtraSource(Section):
+    location: Text = Field(description="a local folder, a .tgz/.zip archive or an https URL")
+    sha256: Digest | None = Field(None, description="required for URLs; checked for local archives when given")
+
+
+class Data(Section):
+    """Where LFW comes from and how much of it is used."""
+
+    source: Text = Field(description="a local folder (LFW layout), a local .tgz/.zip, or an https URL")
+    sha256: Digest | None = Field(None, description="required for URLs, checked for local archives when given")
+    extra_sources: list[ExtraSource] = Field([], description="more sources, e.g. pair files downloaded separately")
+    max_people: integer("null or an integer >= 2", ge=2) | None = Field(
+        None, description="small-subset mode: keep at most this many people (whole pairs kept)")
+    max_download_mb: SizeMB = Field(20000.0, description="cap on one download (LFW's .tgz is 0.2 GB)")
+    max_member_mb: SizeMB = Field(64.0, description="cap on one archive member (an LFW or CelebA image is < 1 MB)")
+    max_extract_mb: SizeMB = Field(20000.0, description="cap on everything one archive expands to")
+
+
+class Models(Section):
+    root: Text = Field(description="where non-embedded InsightFace packs (buffalo_l) live")
+
+
+class Detector(Section):
+    model: Text = Field(description="scrfd_500m (embedded) | buffalo_l (det_10g); checked by flup.faces.weights")
+    sha256: Digest | None = Field(None, description="digest for a non-embedded detector file")
+    det_size: integer("a positive multiple of 32 px, at most 2048", gt=0, le=2048, multiple_of=32) = Field(
+        description="detector input size; LFW images are 250 px (benchmarks/detect.md: 320 vs 640)")
+    det_thresh: number("a detection score threshold in (0, 1)", gt=0, lt=1)
+
+
+class SeedProtocol(Section):
+    """The original study's split: by image, so test people leak into training."""
+
+    min_images: integer("an integer >= 2 (images per person)", ge=2)
+    test_fraction: Fraction = Field(description="share of the images drawn for testing")
+    same_pairs: PairCount
+    different_pairs: PairCount
+    random_seed: Seed
+
+
+class Protocols(Section):
+    seed: SeedProtocol
+
+
+def expect_level(kind: str) -> str:
+    """A family's valid levels in words, from the registry (flup.obfuscate.families)."""
+    family = families.FAMILIES[kind]
+    low = f"{'>' if family.low_open else '>='} {family.low:g}"
+    high = f" and <= {family.high:g}" if math.isfinite(family.high) else ""
+    return f"a {family.noun}: {'an integer' if family.integer else 'a finite number'} {low}{high}"
+
+
+def level(kind: str) -> Any:
+    """One level of ``kind``, checked by the registry that the obfuscations themselves use."""
+
+    def check(value: Any) -> Any:
+        try:
+            return float(families.check_level(kind, value))
+        except ValueError:
+            raise problem("invalid level") from None
+
+    return Annotated[float, BeforeValidator(check), Expect(expect_level(kind))]
+
+
+class _LevelTable(Section):
+    """Levels per obfuscation kind (absent or [] = none); larger is stronger for every kind.
+
+    One key per family of flup.obfuscate.families (blur: Gaussian σ in px; pixelate: block side in px;
+    blackbox: one level; deface: the tool's --mask-scale; face_gaussian: kernel size / face size;
+    face_pixelate: cell side / face width), each level validated by that registry.
+    """
+
+    _order: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _written_order(cls, data: Any, handler: Any) -> Any:
+        levels = handler(data)
+        if isinstance(data, dict):  # kinds keep the order params.yaml writes them in
+            levels._order = tuple(k for k in data if k in cls.model_fields)
+        return levels
+
+    @model_validator(mode="after")
+    def _each_level_once(self) -> Any:
+        for kind in type(self).model_fields:
+            values = getattr(self, kind)
+            if len(set(values)) != len(values):
+                raise problem("expected each level once", at=kind, value=values)
+        return self
+
+    def kinds(self) -> list[str]:
+        """Every kind, in the order params.yaml lists them (unlisted kinds last)."""
+        return [*self._order, *(k for k in type(self).model_fields if k not in self._order)]
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {kind: list(getattr(self, kind)) for kind in self.kinds()}
+
+    def pairs(self) -> list[tuple[str, float]]:
+        """(kind, level) of every level, kinds in written order."""
+        return [(kind, float(value)) for kind in self.kinds() for value in getattr(self, kind)]
+
+
+Levels = create_model("Levels", __base__=_LevelTable, __doc__=_LevelTable.__doc__,
+                      **{kind: (list[level(kind)], []) for kind in families.ORDER})
+
+
+class Render(Section):
+    protocols: list[Literal["view1", "view2", "seed"]] = Field(min_length=1)
+    obfuscated_side: Literal["a", "b"] = Field(description="the side of each pair that is obfuscated")
+    box_scale: Positive = Field(description="the detected face box is enlarged by this before obfuscating")
+    encoding: Literal["png", "webp", "jpeg"]
+    jpeg_quality: integer("an integer in [1, 100]", ge=1, le=100)
+    workers: Workers
+    obfuscations: Levels
+
+    @model_validator(mode="after")
+    def _something_to_render(self) -> Render:
+        if len(set(self.protocols)) != len(self.protocols):
+            raise problem("expected each protocol once", at="protocols", value=self.protocols)
+        if not self.obfuscations.pairs():
+            raise problem("expected at least one level to render", at="obfuscations")
+        return self
+
+
+class ArcFace(Section):
+    model: Text = Field(description="w600k_mbf (embedded) | buffalo_l (w600k_r50); checked by flup.faces.weights")
+    sha256: Digest | None = Field(None, description="digest for a non-embedded recogniser file")
+    modes: list[Mode] = Field(min_length=1, description="threat models the obfuscated side is scored in")
+    batch_size: BatchSize
+
+    @model_validator(mode="after")
+    def _modes_once(self) -> ArcFace:
+        _once(self.modes, "modes")
+        return self
+
+
+def _once(values: list, key: str) -> None:
+    if len(set(values)) != len(values):
+        raise problem("expected each entry once", at=key, value=values)
+
+
+class Dataset(Section):
+    """An evaluation-only dataset: its pairs are rendered and scored beside LFW's."""
+
+    format: Literal["celeba", "folder"] = Field(description="celeba (official or torchvision layout) | folder "
+                                                            "(<identity>/<image>)")
+    root: Text = Field(description="where the dataset lives")
+    images: Literal["img_celeba", "img_align_celeba"] = Field("img_celeba", description="CelebA's image set")
+    face_rule: FaceRule = Field("largest_central", description="which detected face is scored")
+    same_pairs: PairCount
+    different_pairs: PairCount
+    random_seed: Seed
+
+
+class Evaluate(Section):
+    n_boot: integer("an integer in [1, 100000] (bootstrap replicates)", ge=1, le=100_000)
+    seed: Seed
+    privacy_auc_upper: number("an AUC in [0.5, 1]", ge=0.5, le=1)
+    roc_levels: Levels
+
+
+class Plot(Section):
+    gallery_image: Annotated[str, Field(min_length=1),
+                             Expect("an image name like 'Name/Name_0001.jpg', or null")] | None = None
+    gallery_levels: Levels
+
+
+class Train(Section):
+    """The dual-stream models' training; each variant may override any of these keys."""
+
+    protocol: Literal["view1", "seed"]
+    positive: Literal["other_photo", "same_photo"]
+    head: Literal["flatten", "gap"]
+    input_size: integer("an integer in [32, 1024] (pixels)", ge=32, le=1024)
+    pretrained: Text = Field(description="v1 | v2 | none | a state_dict path")
+    epochs: Epochs
+    batch_size: BatchSize
+    lr: LearningRate
+    margin: Positive
+    approximate_blur: bool
+    samples_per_epoch: PositiveInt | None = Field(description="null = one quadruplet per training image")
+    val_fraction: Fraction = Field(description="training identities held out for validation")
+    val_pairs: PositiveInt
+    num_workers: LoaderWorkers
+    device: Device
+    seed: Seed
+    feed: Literal["auto", "cpu", "device"] = Field("auto", description="where training batches are prepared")
+    precision: Literal["fp32", "bf16"] = "fp32"
+    compile: bool = False
+
+
+TrainOverrides = overrides_of(Train)
+
+
+class PolicySettings(Section):
+    """A variant's crop/blur policy (flup.models.sampling.Policy's fields), approximate_blur resolved."""
+
+    crop: Literal["full", "random", "tight"]
+    blur: Literal["whole_image", "face_box"]
+    sigma_min: level("blur") = 5.0
+    sigma_max: level("blur") = 20.0
+    crop_steps: PositiveInt = 10
+    approximate_blur: bool
+
+
+class Variant(Section):
+    """An entry of the model table: a crop/blur policy plus overrides of ``train:``."""
+
+    crop: Literal["full", "random", "tight"]
+    blur: Literal["whole_image", "face_box"]
+    sigma_min: level("blur") = 5.0
+    sigma_max: level("blur") = 20.0
+    crop_steps: PositiveInt = 10
+    approximate_blur: bool | None = Field(None, description="null = train.approximate_blur")
+    train: TrainOverrides | None = None
+
+    @model_validator(mode="after")
+    def _sigma_order(self) -> Variant:
+        if self.sigma_min > self.sigma_max:
+            raise problem(f"expected sigma_max >= sigma_min ({self.sigma_min:g})", at="sigma_max",
+                          value=self.sigma_max)
+        return self
+
+
+class ScoreModel(Section):
+    batch_size: BatchSize
+    device: Device
+
+
+class Adapter(Section):
+    views: PositiveInt = Field(description="obfuscated draws per training image")
+    target: Literal["same_image", "identity_mean"]
+    depth: PositiveInt
+    hidden: PositiveInt
+    epochs: Epochs
+    batch_size: BatchSize
+    lr: LearningRate
+    weight_decay: NonNegative
+
+
+class Finetune(Section):
+    epochs: Epochs
+    batch_size: BatchSize
+    lr: LearningRate
+    samples_per_epoch: PositiveInt | None = Field(description="null = every training image once per epoch")
+
+
+class Attack(Section):
+    """Blur-aware ArcFace attackers; each entry of ``attackers`` may override any of these keys."""
+
+    protocol: Annotated[Literal["view1"], Expect("view1 (attackers need a protocol whose train and test people "
+                                                 "are disjoint)")]
+    modes: list[Mode] = Field(min_length=1)
+    sharp_fraction: Share
+    val_fraction: Fraction
+    val_pairs: PositiveInt
+    max_images: PositiveInt | None = Field(description="seeded cap on training images (null = all)")
+    batch_size: BatchSize
+    device: Device
+    seed: Seed
+    adapter: Adapter
+    finetune: Finetune
+
+    @model_validator(mode="after")
+    def _modes_once(self) -> Attack:
+        _once(self.modes, "modes")
+        return self
+
+
+AttackOverrides = overrides_of(Attack)
+AttackLevel = number("a finite number >= 0 (σ or block, px)", ge=0)
+
+
+class Attacker(Section):
+    """An entry of the attacker table: a method, the obfuscation it learns and overrides of ``attack:``."""
+
+    method: Literal["adapter", "finetune"]
+    obfuscation: Literal["blur", "pixelate"] = "blur"
+    levels: Annotated[list[AttackLevel], Field(min_length=2, max_length=2), Expect("[low, high]")] = Field(
+        description="the level is drawn uniformly in [low, high]")
+    attack: AttackOverrides | None = None
+
+    @model_validator(mode="after")
+    def _level_range(self) -> Attacker:
+        low, high = self.levels
+        if low > high:
+            raise problem("expected [low, high] with low <= high (equal for one fixed level)", at="levels",
+                          value=self.levels)
+        for index, value in enumerate(self.levels):
+            try:
+                families.check_level(self.obfuscation, value)
+            except ValueError:
+                raise problem(f"expected {expect_level(self.obfuscation)}", at=("levels", index), value=value) from None
+        return self
+
+
+class AttackerSettings(Section):
+    """An attacker's merged settings: its entry plus ``attack:`` with the entry's overrides."""
+
+    name: str
+    method: Literal["adapter", "finetune"]
+    obfuscation: Literal["blur", "pixelate"]
+    low: float
+    high: float
+    attack: Attack
+
+
+class Study(Section):
+    """The whole of params.yaml."""
+
+    data: Data
+    models: Models
+    detector: Detector
+    protocols: Protocols
+    render: Render
+    arcface: ArcFace
+    datasets: dict[str, Dataset] = Field({}, description="evaluation-only datasets scored beside LFW")
+    evaluate: Evaluate
+    plot: Plot
+    train: Train
+    variants: dict[str, Variant] = Field(description="the model table")
+    score_model: ScoreModel
+    attack: Attack
+    attackers: dict[str, Attacker] = Field(description="the attacker table")
+    _source: str = PrivateAttr(default=PARAMS_FILE)
+    _where: dict = PrivateAttr(default_factory=dict)
+    _document: dict = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _tables(self) -> Study:
+        for table in ("datasets", "variants", "attackers"):
+            for name in getattr(self, table):
+                if not NAME.fullmatch(name):
+                    raise problem("expected a name of letters, digits, '_' and '-' (it names stages and folders)",
+                                  at=(table, name))
+        if "lfw" in self.datasets:
+            raise problem("expected another name: lfw is the study's own dataset", at=("datasets", "lfw"))
+        for name in self.attackers:  # both write data/scores/<name>.parquet
+            if name in self.variants or name == "arcface":
+                raise problem("expected a name no variant (nor arcface) uses: both write "
+                              f"data/scores/{name}.parquet", at=("attackers", name))
+        if self.attackers and "view1" not in self.render.protocols:
+            raise problem("expected to include view1: the attackers train and are scored on it",
+                          at=("render", "protocols"), value=self.render.protocols)
+        return self
+
+    # --- lookups by the name a stage is given ----------------------------------------------------
+
+    def _entry(self, table: str, name: str) -> Any:
+        entries = getattr(self, table)
+        if name not in entries:
+            line = self._where.get((table,), (self._source, 1))
+            raise ConfigError(f"{line[0]}:{line[1]}: {table}.{name}: not defined "
+                              f"({table}: {', '.join(entries) or 'none'})")
+        return entries[name]
+
+    def dataset(self, name: str) -> Dataset:
+        return self._entry("datasets", name)
+
+    def variant(self, name: str) -> Variant:
+        return self._entry("variants", name)
+
+    def train_settings(self, name: str) -> Train:
+        """``train:`` with the variant's ``train:`` overrides."""
+        given = _given(self.variant(name).train)
+        return self.train.model_copy(update=given) if given else self.train
+
+    def policy(self, name: str) -> PolicySettings:
+        """The variant's crop/blur policy; approximate_blur defaults to its training settings'."""
+        variant = self.variant(name)
+        approximate = variant.approximate_blur
+        if approximate is None:
+            approximate = self.train_settings(name).approximate_blur
+        return PolicySettings(crop=variant.crop, blur=variant.blur, sigma_min=variant.sigma_min,
+                              sigma_max=variant.sigma_max, crop_steps=variant.crop_steps, approximate_blur=approximate)
+
+    def attacker(self, name: str) -> AttackerSettings:
+        """The attacker entry with ``attack:`` merged under its overrides (sub-tables merge key by key)."""
+        entry = self._entry("attackers", name)
+        merged = Attack.model_validate(_merge(self.attack.model_dump(), _given(entry.attack)))
+        return AttackerSettings(name=name, method=entry.method, obfuscation=entry.obfuscation,
+                                low=entry.levels[0], high=entry.levels[1], attack=merged)
+
+    def document(self) -> dict:
+        """params.yaml as written (plain data, no defaults filled in): what dvc.lock's params compare with."""
+        return self._document
+
+    def where(self, dotted: str) -> str:
+        """``file:line`` of a key (or of its closest written parent)."""
+        from flup.config.loader import location
+
+        return location(self._where, tuple(dotted.split(".")), self._source)
