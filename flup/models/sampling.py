@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -109,21 +109,63 @@ def crop_region(
     return scale_box((x1 - margin, y1 - margin, x2 + margin, y2 + margin), 1.0, shape)
 
 
+def draw_slot(
+    box: Box, shape: tuple[int, ...], policy: Policy, rng: np.random.Generator, blurred: bool
+) -> tuple[float | None, IntBox]:
+    """The random part of :func:`apply_policy`: the blur sigma (None if sharp), then the crop region."""
+    sigma = float(rng.uniform(policy.sigma_min, policy.sigma_max)) if blurred else None
+    return sigma, crop_region(box, shape, policy, rng)
+
+
+def blur_by_policy(image: np.ndarray, box: Box, policy: Policy, sigma: float) -> np.ndarray:
+    if policy.blur == "whole_image":
+        return blur_whole_image(image, sigma, approximate=policy.approximate_blur)
+    return gaussian_blur(image, box, sigma, approximate=policy.approximate_blur)
+
+
 def apply_policy(
     image: np.ndarray, box: Box, policy: Policy, rng: np.random.Generator, blurred: bool
 ) -> np.ndarray:
     """Blur (if ``blurred``, at a random sigma) then crop a training image."""
-    if blurred:
-        sigma = float(rng.uniform(policy.sigma_min, policy.sigma_max))
-        if policy.blur == "whole_image":
-            image = blur_whole_image(image, sigma, approximate=policy.approximate_blur)
-        else:
-            image = gaussian_blur(image, box, sigma, approximate=policy.approximate_blur)
-    return crop_box(image, crop_region(box, image.shape, policy, rng))
+    sigma, region = draw_slot(box, image.shape, policy, rng, blurred)
+    if sigma is not None:
+        image = blur_by_policy(image, box, policy, sigma)
+    return crop_box(image, region)
 
 
-def to_pixels(image: np.ndarray, input_size: int, rng: np.random.Generator | None = None) -> torch.Tensor:
-    """BGR uint8 crop -> RGB CHW uint8 tensor of ``input_size``; random flip/rotation/jitter if ``rng``.
+@dataclass(frozen=True)
+class Augment:
+    """One image's training augmentation: flip, then rotation by ``angle`` degrees, then colour jitter."""
+
+    flip: bool
+    angle: float
+    brightness: float
+    contrast: float
+    saturation: float
+
+
+def draw_augment(rng: np.random.Generator) -> Augment:
+    flip = bool(rng.random() < FLIP_P)
+    angle = float(rng.uniform(-ROTATION_DEG, ROTATION_DEG))
+    brightness, contrast, saturation = rng.uniform(1 - JITTER, 1 + JITTER, size=3).tolist()
+    return Augment(flip, angle, brightness, contrast, saturation)
+
+
+def augment_matrix(augment: Augment, input_size: int) -> np.ndarray:
+    """The 2x3 forward (source -> output pixel) affine map of the flip and rotation, as cv2 takes it."""
+    centre = ((input_size - 1) / 2.0, (input_size - 1) / 2.0)
+    # Positive angles turn the image counter-clockwise, as torchvision's rotate does.
+    matrix = cv2.getRotationMatrix2D(centre, augment.angle, 1.0)
+    if augment.flip:  # flip first, then rotate: x -> (size - 1) - x before the rotation
+        matrix = matrix @ np.array([[-1.0, 0.0, input_size - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return matrix
+
+
+def to_pixels(
+    image: np.ndarray, input_size: int, rng: np.random.Generator | None = None, augment: Augment | None = None
+) -> torch.Tensor:
+    """BGR uint8 crop -> RGB CHW uint8 tensor of ``input_size``; random flip/rotation/jitter if ``rng``
+    (drawn by :func:`draw_augment`) or the given ``augment``.
 
     The augmentation is torchvision's (flip, rotation about the centre with black corners,
     brightness, contrast, saturation on uint8 pixels), written as one cv2 warp and float32
@@ -135,22 +177,17 @@ def to_pixels(image: np.ndarray, input_size: int, rng: np.random.Generator | Non
     interpolation = cv2.INTER_AREA if h > input_size or w > input_size else cv2.INTER_LINEAR
     image = cv2.resize(image, (input_size, input_size), interpolation=interpolation)
     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if rng is not None:
-        flip = rng.random() < FLIP_P
-        angle = float(rng.uniform(-ROTATION_DEG, ROTATION_DEG))
-        brightness, contrast, saturation = rng.uniform(1 - JITTER, 1 + JITTER, size=3).tolist()
-        centre = ((input_size - 1) / 2.0, (input_size - 1) / 2.0)
-        # Positive angles turn the image counter-clockwise, as torchvision's rotate does.
-        matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
-        if flip:  # flip first, then rotate: x -> (size - 1) - x before the rotation
-            matrix = matrix @ np.array([[-1.0, 0.0, input_size - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    if augment is None and rng is not None:
+        augment = draw_augment(rng)
+    if augment is not None:
+        matrix = augment_matrix(augment, input_size)
         rgb = cv2.warpAffine(rgb, matrix, (input_size, input_size), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        pixels = np.clip(rgb.astype(np.float32) * brightness, 0.0, 255.0)
+        pixels = np.clip(rgb.astype(np.float32) * augment.brightness, 0.0, 255.0)
         grey = pixels @ GREY_WEIGHTS
-        pixels = np.clip(contrast * pixels + (1.0 - contrast) * float(grey.mean()), 0.0, 255.0)
+        pixels = np.clip(augment.contrast * pixels + (1.0 - augment.contrast) * float(grey.mean()), 0.0, 255.0)
         grey = pixels @ GREY_WEIGHTS
-        pixels = np.clip(saturation * pixels + (1.0 - saturation) * grey[..., None], 0.0, 255.0)
+        pixels = np.clip(augment.saturation * pixels + (1.0 - augment.saturation) * grey[..., None], 0.0, 255.0)
         rgb = np.rint(pixels).astype(np.uint8)
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
 
@@ -183,6 +220,26 @@ def read_image(path: str) -> np.ndarray:
 
 def _rng(seed: int, stream: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, epoch, index)))
+
+
+SLOTS = ("sharp_a", "blurred_pos_p", "blurred_b", "sharp_pos_q")  # a quadruplet's images; the middle two blurred
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One image of a quadruplet: its row, blur sigma (None = sharp), crop region and augmentation."""
+
+    row: int
+    sigma: float | None
+    region: IntBox
+    augment: Augment
+
+
+@dataclass(frozen=True)
+class Plan:
+    p: int
+    q: int
+    slots: tuple[Slot, Slot, Slot, Slot]
 
 
 class QuadrupletDataset(Dataset):
@@ -248,23 +305,41 @@ class QuadrupletDataset(Dataset):
         q = int(rng.integers(n - 1))
         return p, q + (q >= p), rng
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+    def plan(self, epoch: int, index: int, shape_of: Callable[[int], tuple[int, ...]]) -> Plan:
+        """Every random choice of item ``(epoch, index)``: persons, rows, and per image the blur sigma,
+        the crop region and the augmentation. ``shape_of(row)`` gives an image's (h, w, ...) shape.
+
+        Both feeds render from this plan: the per-sample CPU feed (:meth:`__getitem__`) and the batched
+        device feed (:mod:`flup.models.device_feed`), so they draw the same things for the same key.
+        """
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} samples")
         p, q, rng = self.choose(epoch, index)
         a, pos_p = self._pair(p, rng)
         b, pos_q = self._pair(q, rng)
-        item: dict = {"identity_p": self.identities[p], "identity_q": self.identities[q]}
-        for name, row, blurred in (
-            ("sharp_a", a, False),
-            ("blurred_pos_p", pos_p, True),
-            ("blurred_b", b, True),
-            ("sharp_pos_q", pos_q, False),
-        ):
-            image = apply_policy(read_image(self.paths[row]), self.boxes[row], self.policy, rng, blurred)
-            item[name] = to_pixels(image, self.input_size, rng)
-            item["path_" + name.split("_", 1)[1]] = self.paths[row]
+        slots = []
+        for row, blurred in ((a, False), (pos_p, True), (b, True), (pos_q, False)):
+            sigma, region = draw_slot(self.boxes[row], shape_of(row), self.policy, rng, blurred)
+            slots.append(Slot(row, sigma, region, draw_augment(rng)))
+        return Plan(p, q, tuple(slots))
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        images: dict[int, np.ndarray] = {}
+
+        def shape_of(row: int) -> tuple[int, ...]:
+            if row not in images:
+                images[row] = read_image(self.paths[row])
+            return images[row].shape
+
+        plan = self.plan(epoch, index, shape_of)
+        item: dict = {"identity_p": self.identities[plan.p], "identity_q": self.identities[plan.q]}
+        for name, slot in zip(SLOTS, plan.slots, strict=True):
+            image = images[slot.row]
+            if slot.sigma is not None:
+                image = blur_by_policy(image, self.boxes[slot.row], self.policy, slot.sigma)
+            item[name] = to_pixels(crop_box(image, slot.region), self.input_size, augment=slot.augment)
+            item["path_" + name.split("_", 1)[1]] = self.paths[slot.row]
         return item
 
 

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,16 @@ INPUT_KEYS = ("sharp_a", "blurred_pos_p", "blurred_b", "sharp_pos_q")
 # Changing these invalidates a checkpoint; epochs, workers and device may change on resume.
 _RESUME_KEYS = ("lr", "margin", "batch_size", "seed")
 WORKER_TIMEOUT_S = 300  # a stuck worker fails the run instead of stalling it forever
+FEEDS = ("auto", "cpu", "device")
+PRECISIONS = ("fp32", "bf16")
+# Learning rate for other batch sizes: square-root scaling from the seed's batch 32 (Adam's rule,
+# Malladi et al. 2022: lr ~ sqrt(batch)); params.yaml's train.lr is used as given, see scaled_lr.
+BASE_BATCH = 32
+
+
+def scaled_lr(lr: float, batch_size: int, base_batch: int = BASE_BATCH) -> float:
+    """``lr`` (tuned at ``base_batch``) for ``batch_size``: ``lr * sqrt(batch_size / base_batch)``."""
+    return float(lr) * math.sqrt(batch_size / base_batch)
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,17 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     seed: int = 0
+    feed: str = "auto"  # cpu (per-sample DataLoader) | device (batched on the device) | auto (device on CUDA)
+    precision: str = "fp32"  # fp32 | bf16 (autocast on CUDA only; CPU always runs fp32)
+    compile: bool = False  # torch.compile the loss step (CUDA only)
+
+    def __post_init__(self) -> None:
+        if self.feed not in FEEDS:
+            raise ParamError(f"train.feed is {self.feed!r}; expected one of {', '.join(FEEDS)}")
+        if self.precision not in PRECISIONS:
+            raise ParamError(f"train.precision is {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
+        if not isinstance(self.compile, bool):
+            raise ParamError(f"train.compile must be true or false, got {self.compile!r}")
 
     @classmethod
     def from_params(cls, params: Mapping) -> TrainConfig:
@@ -67,6 +89,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def resolve_feed(name: str, device: torch.device) -> str:
+    return ("device" if device.type == "cuda" else "cpu") if name == "auto" else name
+
+
+def loss_on_inputs(model: nn.Module, x: Mapping, margin: float = 1.0) -> torch.Tensor:
+    """The seed's loss on normalised inputs ``x[k]`` for ``k`` in :data:`INPUT_KEYS` (see loss_on_batch)."""
+    n = x["sharp_a"].shape[0]
+    # One pass per stream: BatchNorm then normalises over both images a stream sees.
+    sharp_a, sharp_pos_q = model.embed_sharp(torch.cat([x["sharp_a"], x["sharp_pos_q"]])).split(n)
+    blurred_pos_p, blurred_b = model.embed_blurred(torch.cat([x["blurred_pos_p"], x["blurred_b"]])).split(n)
+    # The loss in float32 (a no-op without autocast).
+    sharp_a, sharp_pos_q = sharp_a.float(), sharp_pos_q.float()
+    blurred_pos_p, blurred_b = blurred_pos_p.float(), blurred_b.float()
+    triplet = nn.TripletMarginLoss(margin=margin)
+    return triplet(sharp_a, blurred_pos_p, blurred_b) + triplet(blurred_b, sharp_pos_q, sharp_a)
+
+
 def loss_on_batch(model: nn.Module, batch: Mapping, margin: float = 1.0) -> torch.Tensor:
     """The seed's loss, a sum of two triplets (anchor, positive, negative).
 
@@ -75,12 +114,7 @@ def loss_on_batch(model: nn.Module, batch: Mapping, margin: float = 1.0) -> torc
     """
     device = next(model.parameters()).device
     x = {k: normalise(batch[k].to(device, non_blocking=True)) for k in INPUT_KEYS}
-    n = x["sharp_a"].shape[0]
-    # One pass per stream: BatchNorm then normalises over both images a stream sees.
-    sharp_a, sharp_pos_q = model.embed_sharp(torch.cat([x["sharp_a"], x["sharp_pos_q"]])).split(n)
-    blurred_pos_p, blurred_b = model.embed_blurred(torch.cat([x["blurred_pos_p"], x["blurred_b"]])).split(n)
-    triplet = nn.TripletMarginLoss(margin=margin)
-    return triplet(sharp_a, blurred_pos_p, blurred_b) + triplet(blurred_b, sharp_pos_q, sharp_a)
+    return loss_on_inputs(model, x, margin)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -222,6 +256,89 @@ def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig) -> tuple[
     return int(state["epoch"]), list(state["history"])
 
 
+class Trainer:
+    """One model's training state: model and optimiser on the device, the feed, the step.
+
+    :func:`train` drives one; a script may drive several in turn (one epoch each, round robin).
+    ``store`` (a :class:`flup.models.device_feed.ImageStore`) lets several device feeds share the
+    decoded images.
+    """
+
+    def __init__(self, model: nn.Module, dataset, cfg: TrainConfig | Mapping, store=None) -> None:
+        if not isinstance(cfg, TrainConfig):
+            cfg = TrainConfig.from_params(cfg)
+        self.cfg = cfg
+        self.device = device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        if device.type == "cpu":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        else:
+            # Reproducible on the same device and software: fixed (not benchmarked) cuDNN algorithms.
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+        self.model = model.to(device)
+        cuda = device.type == "cuda"
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, **({"fused": True} if cuda else {}))
+        self.feed_kind = resolve_feed(cfg.feed, device)
+        self.autocast = cuda and cfg.precision == "bf16"
+        self.dataset = dataset
+        self.sampler = EpochSampler(len(dataset), seed=cfg.seed)
+        self._store = store
+        self._loader = self._feed = None
+        self._loss = torch.compile(loss_on_inputs) if cfg.compile and cuda else loss_on_inputs
+
+    def _batches(self, epoch: int):
+        self.sampler.set_epoch(epoch)
+        if self.feed_kind == "device":
+            if self._feed is None:
+                from flup.models.device_feed import DeviceFeed
+
+                self._feed = DeviceFeed(self.dataset, self._store, device=self.device,
+                                        workers=max(1, self.cfg.num_workers))
+            return self._feed.batches(self.sampler, self.cfg.batch_size)
+        if self._loader is None:
+            self._loader, self._loader_sampler = make_loader(self.dataset, self.cfg, self.device)
+        self._loader_sampler.set_epoch(epoch)
+        return self._loader
+
+    def step(self, batch: Mapping) -> torch.Tensor:
+        if self.feed_kind == "device":
+            x = batch
+        else:
+            x = {k: normalise(batch[k].to(self.device, non_blocking=True)) for k in INPUT_KEYS}
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
+            loss = self._loss(self.model, x, self.cfg.margin)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def run_epoch(self, epoch: int, progress: bool = True) -> tuple[float, int]:
+        """Train one epoch; returns (mean loss, samples seen). Syncs with the device once, at the end."""
+        self.model.train()
+        batches, samples = 0, 0
+        bar = tqdm(self._batches(epoch), desc=f"epoch {epoch}/{self.cfg.epochs}", unit="batch", leave=False,
+                   total=math.ceil(len(self.dataset) / self.cfg.batch_size), disable=not progress)
+        if self.device.type == "cpu":
+            total = 0.0
+            for batch in bar:
+                total += self.step(batch).item()
+                batches += 1
+                samples += batch["sharp_a"].shape[0]
+                bar.set_postfix(loss=f"{total / batches:.4f}")
+        else:  # accumulate on the device (same float64 sum): no per-step sync stalls the queue
+            running = torch.zeros((), dtype=torch.float64, device=self.device)
+            for batch in bar:
+                running += self.step(batch).double()
+                batches += 1
+                samples += batch["sharp_a"].shape[0]
+            total = float(running)
+        return total / max(batches, 1), samples
+
+    def save(self, path: Path, epoch: int, history: list) -> None:
+        save_checkpoint(path, self.model, self.optimizer, epoch, self.cfg, history)
+
+
 def train(
     model: nn.Module,
     dataset,
@@ -229,46 +346,35 @@ def train(
     cfg: TrainConfig | Mapping,
     out_dir: str | os.PathLike,
     live=None,
+    *,
+    store=None,
+    deadline: float | None = None,
 ) -> list[dict]:
     """Train for ``cfg.epochs`` epochs (1-based), resuming from ``out_dir/checkpoint.pt`` if present.
 
     ``val_pairs_fn(model) -> AUC`` runs after each epoch in eval mode under ``no_grad``. Returns the
     full history (including epochs from a resumed checkpoint); ``live`` (a dvclive ``Live``) gets
-    ``train/loss`` and ``val/auc`` per epoch, with its step set to ``epoch - 1``.
+    ``train/loss`` and ``val/auc`` per epoch, with its step set to ``epoch - 1``. ``deadline``
+    (``time.monotonic()`` seconds) stops cleanly, checkpoint saved, before an epoch that would end
+    after it (judged by the last epoch's time). ``store``: see :class:`Trainer`.
     """
-    if not isinstance(cfg, TrainConfig):
-        cfg = TrainConfig.from_params(cfg)
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    else:
-        torch.backends.cudnn.benchmark = False
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    trainer = Trainer(model, dataset, cfg, store=store)
+    cfg = trainer.cfg
     checkpoint = Path(out_dir) / CHECKPOINT
     done, history = (0, [])
     if checkpoint.exists():
-        done, history = _resume(checkpoint, model, optimizer, cfg)
+        done, history = _resume(checkpoint, model, trainer.optimizer, cfg)
     if done >= cfg.epochs:
         log.info("checkpoint already at epoch %d of %d: nothing to train", done, cfg.epochs)
         return history
 
-    loader, sampler = make_loader(dataset, cfg, device)
+    last_epoch_s = 0.0
     for epoch in range(done + 1, cfg.epochs + 1):
-        sampler.set_epoch(epoch)
-        model.train()
-        total, batches = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
-        for batch in bar:
-            loss = loss_on_batch(model, batch, cfg.margin)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            batches += 1
-            bar.set_postfix(loss=f"{total / batches:.4f}")
-        mean_loss = total / max(batches, 1)
+        if deadline is not None and time.monotonic() + last_epoch_s > deadline:
+            log.info("deadline: stopping after epoch %d of %d", epoch - 1, cfg.epochs)
+            break
+        started = time.monotonic()
+        mean_loss, _ = trainer.run_epoch(epoch)
         val_auc = None
         if val_pairs_fn is not None:
             model.eval()
@@ -276,7 +382,8 @@ def train(
                 val_auc = float(val_pairs_fn(model))
         history.append({"epoch": epoch, "loss": mean_loss, "val_auc": val_auc})
         log.info("epoch %d/%d: loss %.4f, val AUC %s", epoch, cfg.epochs, mean_loss, val_auc)
-        save_checkpoint(checkpoint, model, optimizer, epoch, cfg, history)
+        trainer.save(checkpoint, epoch, history)
+        last_epoch_s = time.monotonic() - started
         if live is not None:
             live.step = epoch - 1
             live.log_metric("train/loss", mean_loss)
