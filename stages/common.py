@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from flup.config.params import ParamError, choice, get
+from flup.config import Study
+from flup.config.params import ParamError
 from flup.faces import detection as faces
 from flup.faces import weights
 from flup.io import read_json, read_table
@@ -22,7 +23,6 @@ FACES = Path("data/faces/lfw.parquet")
 PROTOCOLS = Path("data/protocols")
 LFW = "lfw"
 EVALUATION_PROTOCOL = "pairs"
-DATASET_KEYS = {"format", "root", "images", "face_rule", "same_pairs", "different_pairs", "random_seed"}
 
 
 @dataclass(frozen=True)
@@ -35,41 +35,16 @@ class DatasetPaths:
     scores: Path  # folder of this dataset's score tables
 
 
-def dataset_entry(params: dict, name: str) -> dict:
-    """The ``datasets.<name>`` entry, checked: known keys, a format and a root."""
-    table = get(params, "datasets", {}) or {}
-    if name not in table:
-        raise ParamError(f"params.yaml: datasets.{name} is not defined (datasets: {', '.join(table) or 'none'})")
-    entry = dict(table[name] or {})
-    unknown = sorted(set(entry) - DATASET_KEYS)
-    if unknown:
-        raise ParamError(f"params.yaml: datasets.{name} has unknown key(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(DATASET_KEYS))}")
-    for key in ("format", "root"):
-        if key not in entry:
-            raise ParamError(f"params.yaml: datasets.{name}.{key} is missing")
-    choice({"d": entry}, "d.format", ("celeba", "folder"))
-    entry.setdefault("face_rule", "largest_central")
-    if entry["face_rule"] not in faces.FACE_RULES:
-        raise ParamError(f"params.yaml: datasets.{name}.face_rule is {entry['face_rule']!r}; "
-                         f"expected one of {', '.join(faces.FACE_RULES)}")
-    for key in ("same_pairs", "different_pairs", "random_seed"):
-        value = entry.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ParamError(f"params.yaml: datasets.{name}.{key} must be an integer >= 0, got {value!r}")
-    return entry
-
-
-def dataset_paths(params: dict, name: str | None = None) -> DatasetPaths:
+def dataset_paths(cfg: Study, name: str | None = None) -> DatasetPaths:
     """Where a dataset's images, detections, pairs, renders and scores live (``None`` = LFW)."""
     if name in (None, LFW):
-        protocols = {p: PROTOCOLS / p / "pairs.csv" for p in get(params, "render.protocols")}
+        protocols = {p: PROTOCOLS / p / "pairs.csv" for p in cfg.render.protocols}
         return DatasetPaths(LFW, Path("data/raw/lfw/images"), FACES, protocols, Path("data/render"),
                             Path("data/scores"))
-    entry = dataset_entry(params, name)
+    entry = cfg.dataset(name)
     folder = Path("data/datasets") / name
     index = read_json(folder / "source" / "report.json") if (folder / "source" / "report.json").exists() else None
-    images = Path(index["root"]) if index else Path(entry["root"]).expanduser()
+    images = Path(index["root"]) if index else Path(entry.root).expanduser()
     return DatasetPaths(name, images, folder / "faces.parquet",
                         {EVALUATION_PROTOCOL: folder / "source" / "pairs.csv"}, folder / "render",
                         Path("data/scores") / name)
@@ -79,10 +54,9 @@ def dataset_paths(params: dict, name: str | None = None) -> DatasetPaths:
 GALLERY_PAIRS = PROTOCOLS / "view1" / "pairs.csv"
 
 
-def build_detector(params: dict) -> faces.Detector:
-    model = weights.resolve("detector", get(params, "detector.model"), get(params, "models.root"),
-                            get(params, "detector.sha256", None))
-    return faces.Detector(model, int(get(params, "detector.det_size")), float(get(params, "detector.det_thresh")))
+def build_detector(cfg: Study) -> faces.Detector:
+    model = weights.resolve("detector", cfg.detector.model, cfg.models.root, cfg.detector.sha256)
+    return faces.Detector(model, cfg.detector.det_size, cfg.detector.det_thresh)
 
 
 @dataclass(frozen=True)
@@ -93,8 +67,8 @@ class TestSet:
     sharp_images: list[str]  # sharp-side images that can be embedded
 
 
-def load_test_set(params: dict, paths: DatasetPaths) -> TestSet:
-    obfuscated_side = choice(params, "render.obfuscated_side", ("a", "b"))
+def load_test_set(cfg: Study, paths: DatasetPaths) -> TestSet:
+    obfuscated_side = cfg.render.obfuscated_side
     sharp_side = "a" if obfuscated_side == "b" else "b"
     pairs = {protocol: read_table(path) for protocol, path in paths.protocols.items()}
     detections = read_table(paths.faces).set_index("image")
@@ -103,16 +77,10 @@ def load_test_set(params: dict, paths: DatasetPaths) -> TestSet:
     return TestSet(pairs, sharp_side, usable, sharp_images)
 
 
-def gallery_image(params: dict) -> str:
-    name = get(params, "plot.gallery_image", None)
-    if name is not None:
-        if not isinstance(name, str) or not name:
-            raise ParamError(
-                f"params.yaml: 'plot.gallery_image' must be an image name like 'Name/Name_0001.jpg' or null, "
-                f"got {name!r}"
-            )
-        return name
-    side = choice(params, "render.obfuscated_side", ("a", "b"), "b")
+def gallery_image(cfg: Study) -> str:
+    if cfg.plot.gallery_image is not None:
+        return cfg.plot.gallery_image
+    side = cfg.render.obfuscated_side
     pairs = read_table(GALLERY_PAIRS)
     if pairs.empty:
         raise ValueError(f"{GALLERY_PAIRS}: no pairs; set plot.gallery_image in params.yaml")

@@ -15,18 +15,18 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from flup.config.params import load_params
+from flup.config import Study, load_config, run_stage
 from flup.faces import detection as faces
 from flup.io import read_table, write_table
 from flup.log import get_logger
-from stages.common import LFW, build_detector, dataset_entry, dataset_paths
+from stages.common import LFW, build_detector, dataset_paths
 
 BOX_ANNOTATION = ["box_x1", "box_y1", "box_x2", "box_y2"]
 
 
-def images_to_detect(params: dict, name: str) -> pd.DataFrame:
+def images_to_detect(cfg: Study, name: str) -> pd.DataFrame:
     """``image``, ``identity`` and the annotated box (NaN if none) of every image to detect."""
-    paths = dataset_paths(params, name)
+    paths = dataset_paths(cfg, name)
     if name == LFW:
         images = sorted(f"{p.parent.name}/{p.name}" for p in paths.images.glob("*/*.jpg"))
         if not images:
@@ -41,11 +41,11 @@ def images_to_detect(params: dict, name: str) -> pd.DataFrame:
 
 def main(name: str = LFW) -> None:
     log = get_logger("detect" if name == LFW else f"detect@{name}")
-    params = load_params()
-    paths = dataset_paths(params, name)
-    rule = "central" if name == LFW else dataset_entry(params, name)["face_rule"]
-    detector = build_detector(params)
-    todo = images_to_detect(params, name)
+    cfg = load_config()
+    paths = dataset_paths(cfg, name)
+    rule = "central" if name == LFW else cfg.dataset(name).face_rule
+    detector = build_detector(cfg)
+    todo = images_to_detect(cfg, name)
     started = time.monotonic()
     rows = []
     for item in tqdm(todo.itertuples(index=False), total=len(todo), desc="detect", unit="img", mininterval=2.0):
@@ -70,4 +70,4 @@ def main(name: str = LFW) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    run_stage(main, *sys.argv[1:2])

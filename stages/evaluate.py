@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from flup.config.params import ParamError, get, load_params
+from flup.config import load_config, run_stage
 from flup.evaluate import evaluation
 from flup.io import read_table, write_json, write_table
 from flup.log import get_logger
@@ -36,34 +36,13 @@ def read_scores(folder: Path = SCORES, datasets: list[str] = ()) -> tuple[pd.Dat
     return pd.concat([read_table(f) for f in files], ignore_index=True), files
 
 
-def read_evaluate_params(params: dict) -> dict:
-    n_boot = get(params, "evaluate.n_boot")
-    if not isinstance(n_boot, int) or isinstance(n_boot, bool) or n_boot < 1:
-        raise ParamError(f"params.yaml: 'evaluate.n_boot' must be an integer >= 1, got {n_boot!r}")
-    seed = get(params, "evaluate.seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ParamError(f"params.yaml: 'evaluate.seed' must be an integer >= 0, got {seed!r}")
-    bound = get(params, "evaluate.privacy_auc_upper")
-    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not 0.5 <= bound <= 1:
-        raise ParamError(f"params.yaml: 'evaluate.privacy_auc_upper' must be a number in [0.5, 1], got {bound!r}")
-    roc_levels = get(params, "evaluate.roc_levels")
-    if not isinstance(roc_levels, dict) or not all(
-        isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-        for v in roc_levels.values()
-    ):
-        raise ParamError(
-            "params.yaml: 'evaluate.roc_levels' must map each obfuscation to a list of levels, "
-            f"got {roc_levels!r}"
-        )
-    return {"n_boot": n_boot, "seed": seed, "privacy_bound": float(bound), "roc_levels": roc_levels}
-
-
 def main() -> None:
     log = get_logger("evaluate")
     start = time.monotonic()
-    params = load_params()
-    options = read_evaluate_params(params)
-    scores, files = read_scores(SCORES, list(get(params, "datasets", {}) or {}))
+    cfg = load_config()
+    options = {"n_boot": cfg.evaluate.n_boot, "seed": cfg.evaluate.seed,
+               "privacy_bound": cfg.evaluate.privacy_auc_upper, "roc_levels": cfg.evaluate.roc_levels.as_dict()}
+    scores, files = read_scores(SCORES, list(cfg.datasets))
 
     def progress(groups, total):
         return tqdm(groups, total=total, desc="evaluate", unit="group")
@@ -86,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

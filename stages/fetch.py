@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flup.config.params import ParamError, get, load_params
+from flup.config import load_config, run_stage
 from flup.data import fetch, sources
 from flup.io import atomic_path, write_json
 from flup.log import get_logger
@@ -16,27 +16,16 @@ CACHE = Path("data/cache")
 
 def main() -> None:
     log = get_logger("fetch")
-    params = load_params()
+    data = load_config().data
     started = time.monotonic()
-    try:
-        limits = sources.SizeLimits(get(params, "data.max_download_mb", 20000), get(params, "data.max_member_mb", 64),
-                                    get(params, "data.max_extract_mb", 20000))
-    except ValueError as error:
-        raise ParamError(f"params.yaml: {error}") from None
-    roots = [sources.resolve_source(get(params, "data.source"), get(params, "data.sha256", None), CACHE,
-                                    limits=limits)]
-    for index, extra in enumerate(get(params, "data.extra_sources", []) or []):
-        if not isinstance(extra, dict) or "location" not in extra:
-            raise ParamError(f"params.yaml: data.extra_sources[{index}] must be a mapping with 'location'")
+    limits = sources.SizeLimits(data.max_download_mb, data.max_member_mb, data.max_extract_mb)
+    roots = [sources.resolve_source(data.source, data.sha256, CACHE, limits=limits)]
+    for index, extra in enumerate(data.extra_sources):
         name = f"data.extra_sources[{index}].location"
-        roots.append(sources.resolve_source(extra["location"], extra.get("sha256"), CACHE, param_name=name,
-                                            limits=limits))
-    max_people = get(params, "data.max_people", None)
-    if max_people is not None and (not isinstance(max_people, int) or max_people < 2):
-        raise ParamError(f"params.yaml: data.max_people must be null or an integer >= 2, got {max_people!r}")
+        roots.append(sources.resolve_source(extra.location, extra.sha256, CACHE, param_name=name, limits=limits))
 
     with atomic_path(OUT) as staging:
-        report = fetch.assemble(roots, staging, max_people)
+        report = fetch.assemble(roots, staging, data.max_people)
         write_json(staging / "report.json", report)
     for item in report["unreadable"]:
         log.warning("excluded unreadable image %s: %s", item["image"], item["reason"])
@@ -58,4 +47,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -6,27 +6,24 @@ import sys
 import time
 from pathlib import Path
 
-from flup.config.params import load_params
+from flup.config import load_config, run_stage
 from flup.data import datasets, protocols
 from flup.io import atomic_path, write_json, write_table
 from flup.log import get_logger
-from stages.common import dataset_entry
 
 MAX_PROBLEMS_LOGGED = 20
 
 
 def main(name: str) -> None:
     log = get_logger(f"ingest@{name}")
-    params = load_params()
-    entry = dataset_entry(params, name)
+    entry = load_config().dataset(name)
     started = time.monotonic()
-    index = datasets.read_dataset(entry)
+    index = datasets.read_dataset(entry.model_dump())
     for problem in index.problems[:MAX_PROBLEMS_LOGGED]:
         log.warning("%s", problem)
     if len(index.problems) > MAX_PROBLEMS_LOGGED:
         log.warning("... and %d more problems (all in report.json)", len(index.problems) - MAX_PROBLEMS_LOGGED)
-    pairs = protocols.evaluation_pairs(index.frame, entry["same_pairs"], entry["different_pairs"],
-                                       entry["random_seed"])
+    pairs = protocols.evaluation_pairs(index.frame, entry.same_pairs, entry.different_pairs, entry.random_seed)
     if pairs.empty:
         raise ValueError(f"{index.root}: no pairs could be drawn from {len(index.frame)} images "
                          f"of {index.frame['identity'].nunique()} identities")
@@ -43,4 +40,4 @@ def main(name: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m stages.ingest <name from params.yaml datasets>")
-    main(sys.argv[1])
+    run_stage(main, sys.argv[1])

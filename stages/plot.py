@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flup.config.params import ParamError, get, load_params
+from flup.config import load_config, run_stage
 from flup.io import read_table
 from flup.log import get_logger
-from flup.obfuscate.obfuscation import OBFUSCATIONS
 from flup.report import figures
 from stages.common import FACES, face_box, gallery_image
 
@@ -20,26 +19,13 @@ OUT = Path("plots")
 ROC_PROTOCOLS = ("view1", "view2", "seed")
 
 
-def gallery_levels(params: dict) -> dict[str, list[float]]:
-    levels = get(params, "plot.gallery_levels")
-    if not isinstance(levels, dict) or not all(
-        isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-        for v in levels.values()
-    ):
-        raise ParamError(f"params.yaml: 'plot.gallery_levels' must map obfuscations to lists of levels, got {levels!r}")
-    unknown = sorted(set(levels) - set(OBFUSCATIONS))
-    if unknown:
-        raise ParamError(f"params.yaml: 'plot.gallery_levels' names unknown obfuscations {unknown}")
-    return levels
-
-
 def main() -> None:
     log = get_logger("plot")
     start = time.monotonic()
-    params = load_params()
-    bound = float(get(params, "evaluate.privacy_auc_upper"))
-    levels = gallery_levels(params)
-    name = gallery_image(params)
+    cfg = load_config()
+    bound = cfg.evaluate.privacy_auc_upper
+    levels = cfg.plot.gallery_levels.as_dict()
+    name = gallery_image(cfg)
     curves = read_table(CURVES)
     roc = read_table(ROC)
 
@@ -58,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flup.config.params import ParamError, get, load_params
+from flup.config import load_config, run_stage
 from flup.data import lfw, protocols
 from flup.io import read_table, write_json, write_table
 from flup.log import get_logger
@@ -17,7 +17,7 @@ SUMMARY = Path("metrics/protocols.json")
 
 def main() -> None:
     log = get_logger("protocols")
-    params = load_params()
+    seed = load_config().protocols.seed
     faces = read_table(FACES)
     images_by_person = faces.groupby("identity")["image"].apply(sorted).to_dict()
 
@@ -39,14 +39,8 @@ def main() -> None:
     pairs, dropped = protocols.view2(lfw.parse_pairs(protocol_file("pairs.txt")), images_by_person)
     outputs["view2"] = (None, pairs, protocols.describe(None, pairs, dropped))
 
-    seed = get(params, "protocols.seed")
-    try:
-        train, pairs, info = protocols.seed_protocol(
-            images_by_person, int(seed["min_images"]), float(seed["test_fraction"]),
-            int(seed["same_pairs"]), int(seed["different_pairs"]), int(seed["random_seed"]),
-        )
-    except KeyError as missing:
-        raise ParamError(f"params.yaml: missing parameter 'protocols.seed.{missing.args[0]}'") from None
+    train, pairs, info = protocols.seed_protocol(images_by_person, seed.min_images, seed.test_fraction,
+                                                 seed.same_pairs, seed.different_pairs, seed.random_seed)
     outputs["seed"] = (train, pairs, {**protocols.describe(train, pairs, 0), **info})
 
     summary = {}
@@ -60,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -10,46 +10,19 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import cv2
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from flup.config.params import ParamError, choice, get, load_params
+from flup.config import load_config, run_stage
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import atomic_path, read_table, write_json, write_table
 from flup.log import get_logger
 from flup.obfuscate import render
 from stages.common import LFW, DatasetPaths, dataset_paths
 
-_PROBE = np.zeros((16, 16, 3), dtype=np.uint8)
 
-
-def obfuscation_grid(params: dict) -> list[tuple[str, float]]:
-    grid = get(params, "render.obfuscations")
-    tasks = []
-    for kind, levels in grid.items():
-        if kind not in render.obfuscation.OBFUSCATIONS:
-            raise ParamError(f"params.yaml: render.obfuscations.{kind} is not an obfuscation "
-                             f"({', '.join(render.obfuscation.OBFUSCATIONS)})")
-        # An empty list skips the kind: profiles merge into params.yaml and cannot delete a key.
-        if not isinstance(levels, list):
-            raise ParamError(f"params.yaml: render.obfuscations.{kind} must be a list of levels ([] = none)")
-        for level in levels:
-            if isinstance(level, bool) or not isinstance(level, (int, float)):
-                raise ParamError(f"params.yaml: render.obfuscations.{kind} has a non-numeric level {level!r}")
-            try:  # a bad level fails here, naming the parameter, not in a render worker
-                render.obfuscation.apply(_PROBE, (2, 2, 14, 14), kind, float(level))
-            except ValueError as error:
-                raise ParamError(f"params.yaml: render.obfuscations.{kind}: {error}") from None
-            tasks.append((kind, float(level)))
-    if not tasks:
-        raise ParamError("params.yaml: render.obfuscations lists no level at all")
-    return tasks
-
-
-def obfuscated_images(params: dict, paths: DatasetPaths) -> pd.DataFrame:
-    """The obfuscated side of every pair of the dataset's protocols (deduplicated across protocols)."""
-    side = choice(params, "render.obfuscated_side", ("a", "b"))
+def obfuscated_images(side: str, paths: DatasetPaths) -> pd.DataFrame:
+    """The obfuscated ``side`` of every pair of the dataset's protocols (deduplicated across protocols)."""
     names = []
     for pairs_file in paths.protocols.values():
         pairs = read_table(pairs_file)
@@ -72,14 +45,14 @@ def _render_level(job) -> tuple[str, float, int, int]:
 
 def main(name: str = LFW) -> None:
     log = get_logger("render" if name == LFW else f"render@{name}")
-    params = load_params()
-    paths = dataset_paths(params, name)
+    cfg = load_config()
+    paths = dataset_paths(cfg, name)
     started = time.monotonic()
-    encoding = render.Encoding(get(params, "render.encoding"), int(get(params, "render.jpeg_quality")))
-    box_scale = float(get(params, "render.box_scale"))
-    tasks = obfuscation_grid(params)
+    encoding = render.Encoding(cfg.render.encoding, cfg.render.jpeg_quality)
+    box_scale = cfg.render.box_scale
+    tasks = cfg.render.obfuscations.pairs()
 
-    wanted = obfuscated_images(params, paths)
+    wanted = obfuscated_images(cfg.render.obfuscated_side, paths)
     faces = read_table(paths.faces)
     manifest = wanted.merge(faces[["image", "status", *BOX_COLUMNS]], on="image", how="left")
     manifest["status"] = manifest["status"].fillna("missing")
@@ -91,8 +64,7 @@ def main(name: str = LFW) -> None:
             render.store_path(staging, kind, level).parent.mkdir(parents=True, exist_ok=True)
         jobs = [(kind, level, rows, box_scale, encoding, paths.images, staging) for kind, level in tasks]
         total_bytes = 0
-        workers = int(get(params, "render.workers"))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=cfg.render.workers) as pool:
             for _, _, _, size in tqdm(pool.map(_render_level, jobs), total=len(jobs), desc="render", unit="level"):
                 total_bytes += size
         write_table(staging / "manifest.csv", manifest[["image", "status"]])
@@ -106,4 +78,4 @@ def main(name: str = LFW) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    run_stage(main, *sys.argv[1:2])

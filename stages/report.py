@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from flup.config.params import get, load_params
+from flup.config import load_config, run_stage
 from flup.io import atomic_path, read_json, read_table
 from flup.log import get_logger
 from flup.obfuscate import obfuscation
@@ -77,15 +77,16 @@ def render_gallery(image: np.ndarray, box, levels: Mapping[str, list[float]], bo
     return images
 
 
-def write_report(params: dict, image: np.ndarray, box, source: str, plots: Path = PLOTS,
+def write_report(params: Mapping, image: np.ndarray, box, source: str, plots: Path = PLOTS,
                  verification_path: Path = VERIFICATION, privacy_path: Path = PRIVACY,
-                 lock_path: Path = LOCK) -> str:
-    """Build and write the report from the files; return the markdown."""
+                 lock_path: Path = LOCK, *, box_scale: float) -> str:
+    """Build and write the report from the files; return the markdown. ``params`` is params.yaml as written
+    (``Study.document()``), compared with the params dvc.lock recorded; ``box_scale`` is render.box_scale."""
     verification, privacy = read_json(verification_path), read_json(privacy_path)
     lock = yaml.safe_load(lock_path.read_text()) if lock_path.exists() else None
     bound = float(privacy["privacy_auc_upper"])
     levels = report.gallery_levels(report.findings(verification, bound))
-    gallery = render_gallery(image, box, levels, float(get(params, "render.box_scale")), plots / GALLERY.name)
+    gallery = render_gallery(image, box, levels, box_scale, plots / GALLERY.name)
     figures = figure_list(verification, plots)
     current = {str(VERIFICATION): md5_file(verification_path), str(PRIVACY): md5_file(privacy_path)}
     markdown = report.build_markdown(verification, privacy, params, lock, current, figures, source)
@@ -101,16 +102,16 @@ def write_report(params: dict, image: np.ndarray, box, source: str, plots: Path 
 def main() -> None:
     log = get_logger("report")
     start = time.monotonic()
-    params = load_params()
-    name = gallery_image(params)
+    cfg = load_config()
+    name = gallery_image(cfg)
     box = face_box(read_table(FACES), name)
     image = cv2.imread(str(IMAGES / name), cv2.IMREAD_COLOR)
     if image is None:
         raise FileNotFoundError(f"{IMAGES / name}: cannot read the gallery image (plot.gallery_image)")
-    markdown = write_report(params, image, box, name)
+    markdown = write_report(cfg.document(), image, box, name, box_scale=cfg.render.box_scale)
     log.info("%s (%d lines) and %s written; gallery from %s; %.1fs",
              MARKDOWN, markdown.count("\n"), HTML, name, time.monotonic() - start)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from flup.config.params import ParamError, get, load_params
+from flup.config import Study, load_config, run_stage
 from flup.evaluate import recognition
 from flup.evaluate.scoring import score_pairs
 from flup.faces import weights
@@ -37,13 +37,7 @@ def embed_in_batches(embed: Embedder, crops: dict[str, np.ndarray], batch_size: 
     return out
 
 
-def check_modes(modes: list[str], section: str) -> None:
-    for mode in modes:
-        if mode not in recognition.MODES:
-            raise ParamError(f"params.yaml: {section}.modes has {mode!r}; expected {', '.join(recognition.MODES)}")
-
-
-def score_rendered(params: dict, recognizer: str, embed_sharp: Embedder, embed_obfuscated: Embedder,
+def score_rendered(cfg: Study, recognizer: str, embed_sharp: Embedder, embed_obfuscated: Embedder,
                    modes: list[str], batch_size: int, protocols: list[str] | None = None,
                    paths: DatasetPaths | None = None) -> pd.DataFrame:
     """Score the rendered pairs with any embedding of aligned 112x112 crops, in the ArcFace threat models.
@@ -52,9 +46,9 @@ def score_rendered(params: dict, recognizer: str, embed_sharp: Embedder, embed_o
     aligned on re-detected landmarks; oracle box: on the sharp image's). ``protocols`` limits the pairs
     scored (default: all of the dataset's); ``paths`` picks the dataset (default: LFW).
     """
-    paths = paths or dataset_paths(params)
-    detector = build_detector(params) if "end_to_end" in modes else None
-    test = load_test_set(params, paths)
+    paths = paths or dataset_paths(cfg)
+    detector = build_detector(cfg) if "end_to_end" in modes else None
+    test = load_test_set(cfg, paths)
     pairs = {p: t for p, t in test.pairs.items() if protocols is None or p in protocols}
     sharp_side, usable = test.sharp_side, test.faces
     obfuscated_side = "a" if sharp_side == "b" else "b"
@@ -105,15 +99,13 @@ def score_rendered(params: dict, recognizer: str, embed_sharp: Embedder, embed_o
 
 def main(name: str = LFW) -> None:
     log = get_logger("score_arcface" if name == LFW else f"score_arcface@{name}")
-    params = load_params()
-    paths = dataset_paths(params, name)
+    cfg = load_config()
+    paths = dataset_paths(cfg, name)
     started = time.monotonic()
-    modes = get(params, "arcface.modes")
-    check_modes(modes, "arcface")
-    batch_size = int(get(params, "arcface.batch_size"))
-    model = recognition.ArcFace(weights.resolve("recognizer", get(params, "arcface.model"), get(params, "models.root"),
-                                                get(params, "arcface.sha256", None), section="arcface"))
-    scores = score_rendered(params, "arcface", model.embed, model.embed, modes, batch_size, paths=paths)
+    arcface = cfg.arcface
+    model = recognition.ArcFace(weights.resolve("recognizer", arcface.model, cfg.models.root, arcface.sha256,
+                                                section="arcface"))
+    scores = score_rendered(cfg, "arcface", model.embed, model.embed, arcface.modes, arcface.batch_size, paths=paths)
     write_table(paths.scores / "arcface.parquet", scores)
     counts = scores["status"].value_counts().to_dict()
     log.info("%d pair scores (%s); %.0f s", len(scores), ", ".join(f"{k}={v}" for k, v in counts.items()),
@@ -121,4 +113,4 @@ def main(name: str = LFW) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    run_stage(main, *sys.argv[1:2])

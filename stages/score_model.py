@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from flup.config.params import get, load_params
+from flup.config import load_config, run_stage
 from flup.evaluate.scoring import score_pairs
 from flup.faces.detection import box_of
 from flup.io import read_json, read_table, write_table
@@ -27,22 +27,22 @@ from stages.common import LFW, dataset_paths, load_test_set
 
 def main(name: str, dataset: str = LFW) -> None:
     log = get_logger(f"score_model@{name}" + ("" if dataset == LFW else f"-{dataset}"))
-    params = load_params()
-    paths = dataset_paths(params, dataset)
+    cfg = load_config()
+    paths = dataset_paths(cfg, dataset)
     started = time.monotonic()
     meta = read_json(Path("data/models") / name / "meta.json")
     policy = Policy.from_params(meta["policy"])
     size = int(meta["input_size"])
     net = model.build_dual_stream(meta["head"], size, "none")
     model.load_weights(net, Path("data/models") / name / "model.safetensors")
-    device = training.resolve_device(get(params, "score_model.device"))
+    device = training.resolve_device(cfg.score_model.device)
     net.to(device).eval()
-    batch = int(get(params, "score_model.batch_size"))
+    batch = cfg.score_model.batch_size
 
     def vectors(images, boxes, stream):
         return embedding.embed(net, images, boxes, policy, size, stream, batch_size=batch, device=device)
 
-    test = load_test_set(params, paths)
+    test = load_test_set(cfg, paths)
     pairs, sharp_side, usable, sharp_names = test.pairs, test.sharp_side, test.faces, test.sharp_images
     boxes = {name_: box_of(usable.loc[name_]) for name_ in usable.index}
     sharp = dict(zip(sharp_names, vectors([cv2.imread(str(paths.images / n)) for n in sharp_names],
@@ -70,4 +70,4 @@ if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
         raise SystemExit("usage: python -m stages.score_model <name from params.yaml variants> [dataset]")
     torch.set_grad_enabled(False)
-    main(*sys.argv[1:3])
+    run_stage(main, *sys.argv[1:3])

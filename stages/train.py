@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from flup.config.params import ParamError, choice, get, load_params
+from flup.config import load_config, run_stage
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import read_table, write_json
 from flup.log import get_logger
@@ -21,25 +21,6 @@ from flup.models.sampling import Policy, QuadrupletDataset
 IMAGES = Path("data/raw/lfw/images")
 FACES = Path("data/faces/lfw.parquet")
 PROTOCOLS = Path("data/protocols")
-
-
-def model_settings(params: dict, name: str) -> tuple[Policy, dict]:
-    """The model's crop/blur policy and its training settings (``train`` + the model's overrides)."""
-    table = get(params, "variants")
-    if name not in table:
-        raise ParamError(f"params.yaml: variants.{name} is not defined (variants: {', '.join(table)})")
-    entry = dict(table[name])
-    overrides = entry.pop("train", {}) or {}
-    unknown = set(overrides) - set(get(params, "train"))
-    if unknown:
-        raise ParamError(f"params.yaml: variants.{name}.train has unknown key(s) {', '.join(sorted(unknown))}")
-    settings = {**get(params, "train"), **overrides}
-    entry.setdefault("approximate_blur", get({"train": settings}, "train.approximate_blur"))
-    try:
-        policy = Policy.from_params(entry)
-    except ParamError as error:
-        raise ParamError(f"params.yaml: variants.{name}: {error}") from None
-    return policy, settings
 
 
 def training_frame(protocol: str) -> pd.DataFrame:
@@ -62,25 +43,25 @@ def data_digest(*frames: pd.DataFrame) -> str:
 
 def main(name: str) -> None:
     log = get_logger(f"train@{name}")
-    params = load_params()
-    policy, settings = model_settings(params, name)
-    protocol = choice({"train": settings}, "train.protocol", ("view1", "seed"))
+    cfg = load_config()
+    settings = cfg.train_settings(name)  # train: with the variant's overrides
+    policy = Policy(**cfg.policy(name).model_dump())
+    protocol = settings.protocol
     started = time.monotonic()
 
     frame = training_frame(protocol)
-    train_frame, val_frame = embedding.split_identities(frame, float(settings["val_fraction"]), int(settings["seed"]))
-    dataset = QuadrupletDataset(train_frame, policy, int(settings["input_size"]), seed=int(settings["seed"]),
-                                positive=settings["positive"], samples_per_epoch=settings["samples_per_epoch"])
-    net = model.build_dual_stream(settings["head"], int(settings["input_size"]), settings["pretrained"],
-                                  seed=int(settings["seed"]))
-    device = training.resolve_device(settings["device"])
-    validate = embedding.validation_auc_fn(val_frame, policy, int(settings["input_size"]),
-                                           int(settings["val_pairs"]), int(settings["seed"]), device=device)
+    train_frame, val_frame = embedding.split_identities(frame, settings.val_fraction, settings.seed)
+    dataset = QuadrupletDataset(train_frame, policy, settings.input_size, seed=settings.seed,
+                                positive=settings.positive, samples_per_epoch=settings.samples_per_epoch)
+    net = model.build_dual_stream(settings.head, settings.input_size, settings.pretrained, seed=settings.seed)
+    device = training.resolve_device(settings.device)
+    validate = embedding.validation_auc_fn(val_frame, policy, settings.input_size, settings.val_pairs, settings.seed,
+                                           device=device)
 
     checkpoints = Path("data/checkpoints") / name
     # A checkpoint is resumed only when everything but the epoch count, the workers and the device
     # matches: same settings, same policy and the same training images and boxes.
-    fingerprint = {k: v for k, v in settings.items() if k not in ("epochs", "num_workers", "device")}
+    fingerprint = {k: v for k, v in settings.model_dump().items() if k not in ("epochs", "num_workers", "device")}
     fingerprint["policy"] = vars(policy)
     fingerprint["data_sha256"] = data_digest(train_frame, val_frame)
     stamp = checkpoints / "settings.json"
@@ -101,13 +82,14 @@ def main(name: str) -> None:
             if record["val_auc"] is not None:
                 live.log_metric("val/auc", record["val_auc"])
             live.next_step()
-        history = training.train(net, dataset, validate, settings, checkpoints, live=live)
+        history = training.train(net, dataset, validate, training.TrainConfig.from_params(settings.model_dump()),
+                                 checkpoints, live=live)
 
     out = Path("data/models") / name
     model.save_weights(net.cpu(), out / "model.safetensors")
     write_json(out / "meta.json", {
-        "name": name, "policy": vars(policy), "head": settings["head"], "input_size": int(settings["input_size"]),
-        "protocol": protocol, "positive": settings["positive"], "epochs": int(settings["epochs"]),
+        "name": name, "policy": vars(policy), "head": settings.head, "input_size": settings.input_size,
+        "protocol": protocol, "positive": settings.positive, "epochs": settings.epochs,
         "train_identities": int(train_frame["identity"].nunique()), "train_images": len(train_frame),
         "val_identities": int(val_frame["identity"].nunique()), "history": history,
     })
@@ -120,4 +102,4 @@ def main(name: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m stages.train <name from params.yaml variants>")
-    main(sys.argv[1])
+    run_stage(main, sys.argv[1])

@@ -29,7 +29,8 @@ from flup.attack.attack_data import (
     validation_scores,
     validation_set,
 )
-from flup.config.params import ParamError, get, load_params
+from flup.config import load_config, run_stage
+from flup.config.schema import Attack
 from flup.evaluate import recognition
 from flup.faces import weights
 from flup.io import atomic_path, read_table, write_json, write_table
@@ -42,42 +43,6 @@ IMAGES = Path("data/raw/lfw/images")
 FACES = Path("data/faces/lfw.parquet")
 PROTOCOLS = Path("data/protocols")
 OUT = Path("data/attackers")
-METHODS = ("adapter", "finetune")
-PROTOCOLS_ALLOWED = ("view1",)  # identity-disjoint train/test; the seed split puts test people in training
-ENTRY_KEYS = ("method", "obfuscation", "levels", "attack")
-
-
-def attacker_settings(params: dict, name: str) -> dict:
-    """``attack`` merged with the entry's ``attack`` overrides, plus the entry's method, obfuscation and levels."""
-    table = get(params, "attackers")
-    if name not in table:
-        raise ParamError(f"params.yaml: attackers.{name} is not defined (attackers: {', '.join(table)})")
-    entry = dict(table[name])
-    where = f"params.yaml: attackers.{name}"
-    unknown = set(entry) - set(ENTRY_KEYS)
-    if unknown:
-        raise ParamError(f"{where} has unknown key(s) {', '.join(sorted(unknown))} (expected {', '.join(ENTRY_KEYS)})")
-    if entry.get("method") not in METHODS:
-        raise ParamError(f"{where}.method is {entry.get('method')!r}; expected one of {', '.join(METHODS)}")
-    levels = entry.get("levels")
-    if not (isinstance(levels, list) and len(levels) == 2 and float(levels[0]) <= float(levels[1])):
-        raise ParamError(f"{where}.levels is {levels!r}; expected [low, high] (equal for one fixed level)")
-    common = get(params, "attack")
-    overrides = entry.get("attack") or {}
-    unknown = set(overrides) - set(common)
-    if unknown:
-        raise ParamError(f"{where}.attack has unknown key(s) {', '.join(sorted(unknown))}")
-    settings = {k: ({**v, **overrides[k]} if isinstance(v, dict) and k in overrides else overrides.get(k, v))
-                for k, v in common.items()}
-    if settings["protocol"] not in PROTOCOLS_ALLOWED:
-        raise ParamError(f"{where}: attack.protocol is {settings['protocol']!r}; attackers train on "
-                         f"{', '.join(PROTOCOLS_ALLOWED)} only (its train and test people are disjoint)")
-    try:
-        sampler = LevelSampler(entry.get("obfuscation", "blur"), float(levels[0]), float(levels[1]),
-                               float(settings["sharp_fraction"]))
-    except ValueError as error:
-        raise ParamError(f"{where}: {error}") from None
-    return {**settings, "method": entry["method"], "sampler": sampler}
 
 
 def cap_images(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
@@ -116,49 +81,46 @@ def adapter_embeddings(faces: AttackFaces, model: recognition.ArcFace, views: in
             "sharp": sharp, "obfuscated": obfuscated, "levels": levels}
 
 
-def train_adapter(settings, faces, val, onnx_path, out: Path) -> dict:
-    cfg = settings["adapter"]
-    seed = int(settings["seed"])
+def train_adapter(settings: Attack, faces, val, onnx_path, out: Path) -> dict:
+    cfg = settings.adapter
+    seed = settings.seed
     model = recognition.ArcFace(onnx_path)
-    batch = int(settings["batch_size"])
-    cache = adapter_embeddings(faces, model, int(cfg["views"]), batch)
+    batch = settings.batch_size
+    cache = adapter_embeddings(faces, model, cfg.views, batch)
     with open(out / "embeddings.npz", "wb") as handle:
         np.savez(handle, **cache)
     views = cache["obfuscated"].shape[1]
-    if cfg["target"] == "identity_mean":
+    if cfg.target == "identity_mean":
         targets = adapter.identity_means(cache["sharp"], cache["identities"])
-    elif cfg["target"] == "same_image":
+    else:  # same_image
         targets = cache["sharp"]
-    else:
-        raise ParamError(f"params.yaml: attack.adapter.target is {cfg['target']!r}; "
-                         "expected identity_mean or same_image")
     inputs = cache["obfuscated"].reshape(-1, 512)
     targets = np.repeat(targets, views, axis=0)
 
     val_sharp, val_obf = embed_crops(model, val.sharp, batch), embed_crops(model, val.obfuscated, batch)
-    net = adapter.EmbeddingAdapter(512, int(cfg["hidden"]), int(cfg["depth"]))
+    net = adapter.EmbeddingAdapter(512, cfg.hidden, cfg.depth)
 
     def validate(a):
         return validation_scores(val, val_sharp, adapter.apply(a, val_obf))
 
     before = validate(net)
-    history = adapter.train(net, inputs, targets, int(cfg["epochs"]), int(cfg["batch_size"]), float(cfg["lr"]),
-                            float(cfg["weight_decay"]), seed, validate)
+    history = adapter.train(net, inputs, targets, cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, seed,
+                            validate)
     save_weights(net, out / "adapter.safetensors")
-    return {"hidden": int(cfg["hidden"]), "depth": int(cfg["depth"]), "samples": len(inputs),
+    return {"hidden": cfg.hidden, "depth": cfg.depth, "samples": len(inputs),
             "val_before": before, "history": history}
 
 
-def train_finetune(settings, faces, val, onnx_path, out: Path) -> dict:
-    cfg = settings["finetune"]
-    seed = int(settings["seed"])
-    batch = int(settings["batch_size"])
+def train_finetune(settings: Attack, faces, val, onnx_path, out: Path) -> dict:
+    cfg = settings.finetune
+    seed = settings.seed
+    batch = settings.batch_size
     model = recognition.ArcFace(onnx_path)
     teacher = np.zeros((len(faces), 512), dtype=np.float32)
     for start in tqdm(range(0, len(faces), batch), desc="teacher embeddings", unit="batch", mininterval=2.0):
         chunk = [faces.sharp(i) for i in range(start, min(len(faces), start + batch))]
         teacher[start:start + len(chunk)] = model.embed(chunk)
-    device = resolve_device(settings["device"])
+    device = resolve_device(settings.device)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     student = arcface_torch.convert(onnx_path).to(device)
@@ -168,31 +130,30 @@ def train_finetune(settings, faces, val, onnx_path, out: Path) -> dict:
                                  arcface_torch.embed(m, val.obfuscated, batch, device))
 
     before = validate(student)
-    history = arcface_torch.finetune(student, faces, teacher, int(cfg["epochs"]), int(cfg["batch_size"]),
-                                     float(cfg["lr"]), cfg["samples_per_epoch"], seed, device, validate)
+    history = arcface_torch.finetune(student, faces, teacher, cfg.epochs, cfg.batch_size, cfg.lr,
+                                     cfg.samples_per_epoch, seed, device, validate)
     save_weights(student.cpu(), out / "model.safetensors")
     return {"val_before": before, "history": history}
 
 
 def main(name: str) -> None:
     log = get_logger(f"train_attacker@{name}")
-    params = load_params()
-    settings = attacker_settings(params, name)
+    cfg = load_config()
+    attacker = cfg.attacker(name)  # its entry, with attack: merged under the entry's overrides
+    settings = attacker.attack
     started = time.monotonic()
-    seed = int(settings["seed"])
-    protocol = settings["protocol"]
-    sampler: LevelSampler = settings["sampler"]
-    box_scale = float(get(params, "render.box_scale"))
-    onnx_path = weights.resolve("recognizer", get(params, "arcface.model"), get(params, "models.root"),
-                                get(params, "arcface.sha256", None), section="arcface")
+    seed, protocol, box_scale = settings.seed, settings.protocol, cfg.render.box_scale
+    sampler = LevelSampler(attacker.obfuscation, attacker.low, attacker.high, settings.sharp_fraction)
+    onnx_path = weights.resolve("recognizer", cfg.arcface.model, cfg.models.root, cfg.arcface.sha256,
+                                section="arcface")
 
     frame = training_faces(read_table(PROTOCOLS / protocol / "train.csv"), read_table(FACES), IMAGES)
     pairs_file = PROTOCOLS / protocol / "pairs.csv"
     check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
-    train_frame, val_frame = split_identities(frame, float(settings["val_fraction"]), seed)
-    train_frame = cap_images(train_frame, settings["max_images"], seed)
+    train_frame, val_frame = split_identities(frame, settings.val_fraction, seed)
+    train_frame = cap_images(train_frame, settings.max_images, seed)
     faces = AttackFaces(train_frame, sampler, seed, box_scale)
-    val = validation_set(val_frame, sampler, int(settings["val_pairs"]), seed, box_scale)
+    val = validation_set(val_frame, sampler, settings.val_pairs, seed, box_scale)
 
     out = OUT / name
     with atomic_path(out) as staging:
@@ -200,16 +161,16 @@ def main(name: str) -> None:
         identities = pd.concat([pd.DataFrame({"identity": sorted(faces.identities), "split": "train"}),
                                 pd.DataFrame({"identity": sorted(set(val_frame["identity"])), "split": "val"})])
         write_table(staging / "identities.csv", identities)
-        train = train_adapter if settings["method"] == "adapter" else train_finetune
+        train = train_adapter if attacker.method == "adapter" else train_finetune
         result = train(settings, faces, val, onnx_path, staging)
         write_json(staging / "meta.json", {
-            "name": name, "method": settings["method"], "protocol": protocol, "obfuscation": sampler.kind,
+            "name": name, "method": attacker.method, "protocol": protocol, "obfuscation": sampler.kind,
             "levels": [sampler.low, sampler.high], "sharp_fraction": sampler.sharp_fraction,
             "train_identities": len(faces.identities), "train_images": len(faces),
             "val_identities": int(val_frame["identity"].nunique()), **result,
         })
     last = result["history"][-1] if result["history"] else {}
-    log.info("%s (%s, %s %s): %d identities, %d images; val before %s, after %s; %.0f s", name, settings["method"],
+    log.info("%s (%s, %s %s): %d identities, %d images; val before %s, after %s; %.0f s", name, attacker.method,
              sampler.kind, [sampler.low, sampler.high], len(faces.identities), len(faces), result["val_before"], last,
              time.monotonic() - started)
 
@@ -217,4 +178,4 @@ def main(name: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m stages.train_attacker <name from params.yaml attackers>")
-    main(sys.argv[1])
+    run_stage(main, sys.argv[1])

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from flup.attack import adapter, arcface_torch
 from flup.attack.attack_data import AttackFaces, LevelSampler, aligned_pair, check_disjoint, pair_identities
@@ -15,6 +14,7 @@ from flup.evaluate import recognition
 from flup.faces import weights
 from flup.faces.detection import LANDMARK_COLUMNS, Detector, face_row
 from flup.models.model import save_weights
+from tests.conftest import REPO, write_params
 
 N_TRAIN_PEOPLE = 8
 N_TEST_PAIRS = 6
@@ -196,7 +196,8 @@ def test_attackers_never_load_test_identities(mini_lfw, monkeypatch, name):
     from stages import train_attacker
 
     monkeypatch.chdir(mini_lfw)
-    (mini_lfw / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    (mini_lfw / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    write_params(mini_lfw, PARAMS)
     train_attacker.main(name)
     out = mini_lfw / "data/attackers" / name
     test_people = pair_identities(pd.read_csv(mini_lfw / "data/protocols/view1/pairs.csv"))

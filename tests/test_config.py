@@ -7,7 +7,10 @@ missing key, for its parent section), never by asking the code under test.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import get_args
 
@@ -479,3 +482,23 @@ def test_invalid_profile_is_not_written(tmp_path):
     with pytest.raises(ConfigError, match=r"bad\.yaml:2: render\.workers: expected an integer in \[1, 256\]"):
         write_profile("bad", params, tmp_path / "profiles")
     assert params.read_text() == PARAMS
+
+
+# --- a stage with a bad parameter stops before writing anything ---------------------------------
+
+
+def test_stage_with_a_bad_parameter_exits_with_one_line_and_writes_nothing(tmp_path):
+    text = set_value("render.box_scale", "0")(PARAMS)
+    (tmp_path / "params.yaml").write_text(text)
+    data = tmp_path / "data"
+    (data / "render").mkdir(parents=True)
+    (data / "render" / "summary.json").write_text('{"levels": []}')
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "stages.render"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().split("\n") == [
+        f"error: params.yaml:{marked_line(text)}: render.box_scale: expected a finite number > 0, got 0"]
+    assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "params.yaml"]

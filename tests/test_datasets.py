@@ -10,10 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flup.config.params import ParamError
 from flup.data import datasets, protocols
 from flup.faces import detection as faces
-from stages.common import dataset_entry
 from tests.conftest import MISSING_CELEBA_IMAGES, make_celeba, make_identity_folder
 
 
@@ -186,19 +184,3 @@ def test_face_rules():
         faces.choose_face(candidates, shape, "biggest")
 
 
-@pytest.mark.parametrize(("entry", "message"), [
-    ({"root": "x"}, r"datasets\.d\.format is missing"),
-    ({"format": "celeba"}, r"datasets\.d\.root is missing"),
-    ({"format": "imagenet", "root": "x"}, r"d\.format"),
-    ({"format": "folder", "root": "x", "same_pairs": 5, "different_pairs": 5, "random_seed": 0, "pairs": 3},
-     r"datasets\.d has unknown key\(s\) pairs"),
-    ({"format": "folder", "root": "x", "same_pairs": -1, "different_pairs": 5, "random_seed": 0},
-     r"datasets\.d\.same_pairs must be an integer >= 0"),
-    ({"format": "folder", "root": "x", "same_pairs": 5, "different_pairs": 5, "random_seed": 0, "face_rule": "big"},
-     r"datasets\.d\.face_rule is 'big'"),
-])
-def test_dataset_entries_name_the_parameter(entry, message):
-    with pytest.raises(ParamError, match=message):
-        dataset_entry({"datasets": {"d": entry}}, "d")
-    with pytest.raises(ParamError, match=r"datasets\.e is not defined"):
-        dataset_entry({"datasets": {"d": entry}}, "e")

@@ -5,11 +5,11 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from sklearn.metrics import roc_auc_score
 
 from flup.evaluate import evaluation as ev
 from flup.report import figures
+from tests.conftest import REPO, write_params
 
 N_PAIRS = 1200  # 600 same, 600 different: at chance the bootstrap upper bound is about 0.53
 N_BOOT = 200
@@ -300,7 +300,8 @@ def _strict_json(path):
 
 
 def _write_inputs(root, scores):
-    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    (root / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    write_params(root, PARAMS)
     (root / "data/scores").mkdir(parents=True)
     for recognizer, frame in scores.groupby("recognizer"):
         frame.to_parquet(root / f"data/scores/{recognizer}.parquet", index=False)
@@ -310,7 +311,8 @@ def test_evaluate_stage_needs_scores(tmp_path, monkeypatch):
     from stages import evaluate as stage
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    write_params(tmp_path, PARAMS)
     with pytest.raises(FileNotFoundError, match="data/scores"):
         stage.main()
 

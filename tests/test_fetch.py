@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tarfile
 
@@ -10,6 +9,7 @@ import pytest
 
 from flup.config.params import ParamError
 from flup.data import fetch, lfw, sources
+from tests.conftest import REPO, write_params
 
 PEOPLE = ["Abdullah_Gul", "Abdel_Nasser_Assidi", "Aaron_Peirsol", "Abdullatif_Sener"]
 
@@ -76,7 +76,8 @@ def test_subset_keeps_whole_pairs_of_both_kinds(lfw_root):
 def test_fetch_stage_names_the_parameter_when_the_source_is_missing(tmp_path, monkeypatch):
     from stages import fetch as fetch_stage
 
-    (tmp_path / "params.yaml").write_text(json.dumps({"data": {"source": "no/such/lfw", "sha256": None}}))
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    write_params(tmp_path, {"data": {"source": "no/such/lfw", "sha256": None}})
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ParamError, match=r"data\.source.*no/such/lfw"):
         fetch_stage.main()

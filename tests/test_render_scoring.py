@@ -70,20 +70,3 @@ def test_failure_scores_as_non_match_and_missing_sharp_face_is_excluded():
     assert table["score"].iloc[:3].tolist() == pytest.approx([0.6, FAILED_SCORE, -1.0])
     assert np.isnan(table["score"].iloc[3])
     assert (table["recognizer"] == "arcface").all() and (table["level"] == 8.0).all()
-
-
-def test_obfuscation_grid_accepts_presets_and_names_bad_params():
-    from flup.config.params import ParamError
-    from stages.render import obfuscation_grid
-
-    grid = {"blur": [0, 8], "pixelate": [], "deface": [1.3], "face_gaussian": [0.5], "face_pixelate": [0.1]}
-    assert obfuscation_grid({"render": {"obfuscations": grid}}) == [
-        ("blur", 0.0), ("blur", 8.0), ("deface", 1.3), ("face_gaussian", 0.5), ("face_pixelate", 0.1)]
-    with pytest.raises(ParamError, match=r"render\.obfuscations lists no level"):
-        obfuscation_grid({"render": {"obfuscations": {"blur": []}}})
-    with pytest.raises(ParamError, match=r"render\.obfuscations\.mosaic is not an obfuscation"):
-        obfuscation_grid({"render": {"obfuscations": {"mosaic": [1]}}})
-    with pytest.raises(ParamError, match=r"render\.obfuscations\.face_pixelate: face_pixelate level must be"):
-        obfuscation_grid({"render": {"obfuscations": {"face_pixelate": [0]}}})
-    with pytest.raises(ParamError, match=r"render\.obfuscations\.deface: deface mask scale"):
-        obfuscation_grid({"render": {"obfuscations": {"deface": [0.4]}}})

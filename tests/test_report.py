@@ -91,7 +91,7 @@ def build(root: Path, params: dict) -> tuple[str, str]:
     image = np.random.default_rng(0).integers(0, 256, size=(120, 100, 3), dtype=np.uint8)
     markdown = stage.write_report(params, image, (30, 30, 70, 90), "Fake/Fake_0001.jpg", plots=root / "plots",
                                   verification_path=root / "verification.json", privacy_path=root / "privacy.json",
-                                  lock_path=root / "dvc.lock")
+                                  lock_path=root / "dvc.lock", box_scale=params["render"]["box_scale"])
     assert (root / "plots/report.md").read_text() == markdown
     return markdown, (root / "plots/report.html").read_text()
 
@@ -200,7 +200,8 @@ def test_stage_on_the_committed_metrics(tmp_path, lfw_root):
     image = cv2.imread(str(lfw_root / "lfw-deepfunneled/Abdullah_Gul/Abdullah_Gul_0013.jpg"))
     markdown = stage.write_report(params, image, (85.3, 60.8, 170.2, 190.6), "Abdullah_Gul/Abdullah_Gul_0013.jpg",
                                   plots=plots, verification_path=REPO / "metrics/verification.json",
-                                  privacy_path=REPO / "metrics/privacy.json", lock_path=REPO / "dvc.lock")
+                                  privacy_path=REPO / "metrics/privacy.json", lock_path=REPO / "dvc.lock",
+                                  box_scale=params["render"]["box_scale"])
     privacy = json.loads((REPO / "metrics/privacy.json").read_text())
     assert "disagree" not in markdown
     for recognizer in {r["recognizer"] for r in privacy["thresholds"]}:
