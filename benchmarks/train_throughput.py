@@ -1,18 +1,26 @@
-"""Training throughput: the real data pipeline versus the model alone, side by side in one run.
+"""Training throughput: model alone vs the CPU feed vs the device feed, by batch size and precision.
 
-    python -m benchmarks.train_throughput [--input-size 224] [--head flatten] [--workers 2] [--steps 30]
+    python -m benchmarks.train_throughput [--input-size 224] [--head flatten] [--batch-sizes 64,128,256,512]
+        [--precisions fp32,bf16] [--feeds model,device,cpu] [--cpu-feed-batch 256] [--workers 12] [--steps 10]
 
-(A) full steps fed by the real pipeline (QuadrupletDataset: JPEG decode, blur/crop policy,
-augmentation, in DataLoader workers) with the exact training blur, (A') the same with the
-approximate blur the study trains with (train.approximate_blur), and (B) the same steps on one
-pre-made batch already on the device, timed before and after A and A'. The pipeline's cost is
-1 - A'/max(B). Results are checked in as
-benchmarks/train_throughput.md.
+Rows, each timed over ``--steps`` optimiser steps after ``--warmup`` untimed ones (quadruplets/s):
+
+- ``model``: the step alone, on one pre-rendered batch already on the device;
+- ``device``: the batched device feed (flup/models/device_feed.py: images decoded once onto the
+  device, blur/crop/resize/flip/rotation/jitter rendered there per batch) plus the step;
+- ``cpu``: the per-sample CPU feed (QuadrupletDataset in DataLoader workers, approximate blur) plus
+  the step, at ``--cpu-feed-batch`` only (it is the slow one).
+
+Feed cost = 1 - feed row / model row of the same batch size and precision. ``--compile`` adds a
+torch.compile row (compile time measured separately); ``--cudnn-benchmark`` adds a row with cuDNN's
+autotuner on (faster, but not bit-reproducible). Policy ``random_crop_blur`` (the most expensive).
+Results: benchmarks/train_throughput.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -20,10 +28,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from torch.utils.data import default_collate
 
 from flup.models import model, training
-from flup.models.sampling import Policy, QuadrupletDataset
+from flup.models.device_feed import DeviceFeed, ImageStore
+from flup.models.sampling import SLOTS, VARIANTS, Policy, QuadrupletDataset
 
 REPO = Path(__file__).resolve().parents[1]
 LFW = REPO.parent / "shared" / "data" / "lfw" / "lfw-deepfunneled"
@@ -48,26 +56,36 @@ def training_frame(images: Path, faces: Path, max_people: int) -> pd.DataFrame:
     return frame[frame["identity"].isin(keep)].reset_index(drop=True)
 
 
-def timed_steps(net, optimizer, batches, steps: int, warmup: int, device) -> float:
-    """Samples per second over ``steps`` optimiser steps after ``warmup`` untimed ones."""
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(trainer: training.Trainer, batches, steps: int, warmup: int, cpu_feed: bool = False) -> float:
+    """Quadruplets per second over ``steps`` steps after ``warmup``; ``batches`` yields feed batches."""
+    device = trainer.device
     iterator = iter(batches)
     done = 0
     for step in range(warmup + steps):
         if step == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            sync(device)
             started = time.perf_counter()
         batch = next(iterator)
-        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-        loss = training.loss_on_batch(net, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        trainer.step(batch) if not cpu_feed else _cpu_step(trainer, batch)
         if step >= warmup:
             done += batch["sharp_a"].shape[0]
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     return done / (time.perf_counter() - started)
+
+
+def _cpu_step(trainer: training.Trainer, batch) -> None:
+    # The CPU feed hands uint8 pixels; Trainer.step normalises them when its feed is the CPU's.
+    kind = trainer.feed_kind
+    trainer.feed_kind = "cpu"
+    try:
+        trainer.step(batch)
+    finally:
+        trainer.feed_kind = kind
 
 
 def main() -> None:
@@ -76,65 +94,125 @@ def main() -> None:
     parser.add_argument("--faces", type=Path, default=FACES)
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--head", default="flatten")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=None,
-                        help="untimed steps; default 2 * workers + 3, so the batches the workers prefetched "
-                             "while the model warmed up are used before the clock starts")
+    parser.add_argument("--batch-sizes", default="64,128,256,512")
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--feeds", default="model,device,cpu")
+    parser.add_argument("--cpu-feed-batch", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=2, help="CPU-feed loader workers (and decode threads)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--policy", default="random_crop_blur")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--pretrained", default="v1", help="v1 | none | path to a mobilenet_v2 state_dict")
+    parser.add_argument("--pretrained", default="none", help="v1 | none | a mobilenet_v2 state_dict (speed alike)")
     parser.add_argument("--max-people", type=int, default=400)
+    parser.add_argument("--compile", action="store_true", help="add a torch.compile row (bf16, largest batch)")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="add a cudnn.benchmark row (bf16, largest)")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
-    if args.warmup is None:
-        args.warmup = 2 * args.workers + 3
-
-    from flup.models.sampling import VARIANTS
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    precisions = args.precisions.split(",")
+    feeds = args.feeds.split(",")
 
     device = training.resolve_device(args.device)
-    torch.manual_seed(0)
     frame = training_frame(args.images, args.faces, args.max_people)
-    cfg = training.TrainConfig(epochs=1, batch_size=args.batch_size, num_workers=args.workers, device=str(device))
-
-    def dataset_for(approximate_blur: bool) -> QuadrupletDataset:
-        policy = Policy.from_params({**VARIANTS[args.policy], "approximate_blur": approximate_blur})
-        return QuadrupletDataset(frame, policy, args.input_size, seed=0,
-                                 samples_per_epoch=args.batch_size * (args.steps + args.warmup))
-
-    def loader_for(approximate_blur: bool):
-        loader, sampler = training.make_loader(dataset_for(approximate_blur), cfg, device)
-        sampler.set_epoch(1)
-        return loader
-
-    net = model.build_dual_stream(args.head, args.input_size, args.pretrained).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=2e-4)
+    policy = Policy.from_params({**VARIANTS[args.policy], "approximate_blur": True})
+    samples = max(batch_sizes + [args.cpu_feed_batch]) * (args.steps + max(args.warmup, 2 * args.workers + 3) + 1)
+    dataset = QuadrupletDataset(frame, policy, args.input_size, seed=0, samples_per_epoch=samples)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     print(f"device: {name}; torch {torch.__version__}; python {platform.python_version()}; "
           f"{len(frame)} images of {frame['identity'].nunique()} people")
-    print(f"config: input {args.input_size}px, head {args.head}, batch {args.batch_size}, "
-          f"{args.workers} loader workers, policy {args.policy}, {args.steps} timed steps after {args.warmup}\n")
+    print(f"config: input {args.input_size}px, head {args.head}, policy {args.policy}, {args.steps} timed steps "
+          f"after {args.warmup}; CPU feed: {args.workers} workers\n", flush=True)
+    started = time.perf_counter()
+    store = ImageStore(sorted({dataset.paths[r] for photos in dataset.photos for r in photos}), device, args.workers)
+    print(f"image store: {len(store.paths)} images, {store.nbytes / 2**20:.0f} MiB on {device}, "
+          f"{time.perf_counter() - started:.1f} s\n", flush=True)
+    net = model.build_dual_stream(args.head, args.input_size, args.pretrained)
+    rows = []
 
-    # One batch made in this process, before any loader worker exists; the model alone is timed on it
-    # first (nothing else running) and again last (the loaders' idle workers still alive), and the
-    # pipeline's cost is taken against the faster of the two.
-    dataset = dataset_for(approximate_blur=True)
-    fixed = default_collate([dataset[(1, i)] for i in range(args.batch_size)])
-    fixed = {k: v.to(device) if torch.is_tensor(v) else v for k, v in fixed.items()}
-    alone_first = timed_steps(net, optimizer, iter(lambda: fixed, None), args.steps, args.warmup, device)
-    exact = timed_steps(net, optimizer, loader_for(False), args.steps, args.warmup, device)
-    approximate = timed_steps(net, optimizer, loader_for(True), args.steps, args.warmup, device)
-    alone_last = timed_steps(net, optimizer, iter(lambda: fixed, None), args.steps, args.warmup, device)
-    alone = max(alone_first, alone_last)
-    print("| feed | samples/s | images/s (4 per sample) | pipeline cost |")
-    print("|---|---|---|---|")
-    for name, rate in (("pre-made batch (model alone), timed first", alone_first),
-                       ("real data pipeline, exact blur", exact),
-                       ("real data pipeline, approximate blur (the default)", approximate),
-                       ("pre-made batch (model alone), timed last", alone_last)):
-        print(f"| {name} | {rate:.1f} | {4 * rate:.0f} | {100 * (1 - rate / alone):.1f}% |")
-    ratio = approximate / alone
-    print(f"\npipeline/model-alone ratio: {ratio:.3f} (the data pipeline costs {100 * (1 - ratio):.1f}%)")
+    def trainer_for(batch: int, precision: str, feed: str = "device", compile_: bool = False) -> training.Trainer:
+        cfg = training.TrainConfig(epochs=1, batch_size=batch, num_workers=args.workers, device=str(device),
+                                   feed=feed, precision=precision, compile=compile_)
+        return training.Trainer(net, dataset, cfg, store=store)
+
+    def record(batch, precision, feed, rate, note=""):
+        alone = next((r["quadruplets_per_s"] for r in rows if r["batch"] == batch and r["precision"] == precision
+                      and r["feed"] == "model"), None)
+        cost = None if alone is None or feed == "model" else 1 - rate / alone
+        rows.append({"batch": batch, "precision": precision, "feed": feed, "quadruplets_per_s": rate,
+                     "feed_cost": cost, "note": note})
+        print(f"| {batch} | {precision} | {feed} | {rate:.1f} | {4 * rate:.0f} | "
+              f"{'' if cost is None else f'{100 * cost:.1f}%'} | {note} |", flush=True)
+
+    def run_config(batch: int, precision: str) -> None:
+        trainer = trainer_for(batch, precision)
+        feed = DeviceFeed(dataset, store)
+        keys = list(range(batch))
+        if "model" in feeds:
+            fixed = feed.batch(1, keys)
+            record(batch, precision, "model", timed(trainer, iter(lambda: fixed, None), args.steps, args.warmup))
+        if "device" in feeds:
+            gen = (feed.batch(1, [(step * batch + i) % len(dataset) for i in keys]) for step in range(10**9))
+            record(batch, precision, "device", timed(trainer, gen, args.steps, args.warmup))
+        if "cpu" in feeds and batch == args.cpu_feed_batch:
+            loader, sampler = training.make_loader(dataset, trainer.cfg, device)
+            sampler.set_epoch(1)
+            warm = max(args.warmup, 2 * args.workers + 3)
+            record(batch, precision, "cpu", timed(trainer, loader, args.steps, warm, cpu_feed=True),
+                   f"{args.workers} workers")
+
+    print("| batch | precision | feed | quadruplets/s | images/s | feed cost | note |")
+    print("|---|---|---|---|---|---|---|")
+    for precision in precisions:
+        for batch in batch_sizes:
+            try:
+                run_config(batch, precision)
+            except torch.cuda.OutOfMemoryError:
+                print(f"| {batch} | {precision} | - | out of memory | | | |", flush=True)
+                rows.append({"batch": batch, "precision": precision, "feed": "-", "quadruplets_per_s": None,
+                             "feed_cost": None, "note": "out of memory"})
+                torch.cuda.empty_cache()
+    if "device" in feeds:  # the feed alone, no model step: its share of a step
+        batch = max(batch_sizes)
+        feed = DeviceFeed(dataset, store)
+        for _ in range(2):
+            feed.batch(1, range(batch))
+        sync(device)
+        started = time.perf_counter()
+        for step in range(args.steps):
+            feed.batch(1, [(step * batch + i) % len(dataset) for i in range(batch)])
+        sync(device)
+        rate = args.steps * batch / (time.perf_counter() - started)
+        rows.append({"batch": batch, "precision": "-", "feed": "device feed alone", "quadruplets_per_s": rate,
+                     "feed_cost": None, "note": "render only"})
+        print(f"| {batch} | - | device feed alone | {rate:.1f} | {4 * rate:.0f} | | render only, no model |",
+              flush=True)
+    largest = max(batch_sizes)
+    if args.cudnn_benchmark and device.type == "cuda":
+        trainer = trainer_for(largest, "bf16")
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
+        fixed = DeviceFeed(dataset, store).batch(1, range(largest))
+        record(largest, "bf16", "model", timed(trainer, iter(lambda: fixed, None), args.steps, args.warmup),
+               "cudnn.benchmark on, not deterministic")
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    if args.compile:
+        trainer = trainer_for(largest, "bf16", compile_=True)
+        fixed = DeviceFeed(dataset, store).batch(1, range(largest))
+        started = time.perf_counter()
+        trainer.step(fixed)
+        sync(device)
+        compile_s = time.perf_counter() - started
+        rate = timed(trainer, iter(lambda: fixed, None), args.steps, args.warmup)
+        rows.append({"batch": largest, "precision": "bf16", "feed": "model, compiled", "quadruplets_per_s": rate,
+                     "feed_cost": None, "note": f"compile {compile_s:.0f} s"})
+        print(f"| {largest} | bf16 | model, torch.compile | {rate:.1f} | {4 * rate:.0f} | | "
+              f"first step (compile) {compile_s:.1f} s |", flush=True)
+    if device.type == "cuda":
+        print(f"\nmax GPU memory allocated: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    if args.json:
+        args.json.write_text(json.dumps({"device": name, "torch": torch.__version__, "args": {
+            k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
+    print(f"slots: {', '.join(SLOTS)}; total {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
