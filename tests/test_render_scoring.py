@@ -1,14 +1,19 @@
-"""Render stores (lossless, exact pixels) and the per-pair score table."""
+"""Render stores (lossless, exact pixels, shared re-detections), the scoring engine and the per-pair score table."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
-from flup.evaluate.recognition import FAILED_SCORE
-from flup.evaluate.scoring import score_pairs
+from flup.evaluate import engine, recognition
+from flup.evaluate.scoring import FAILURE_SCORE, score_pairs
+from flup.faces import weights
+from flup.faces.detection import BOX_COLUMNS, LANDMARK_COLUMNS, Detector, central_face, landmarks_of
 from flup.obfuscate import obfuscation, render
 
 
@@ -67,6 +72,170 @@ def test_failure_scores_as_non_match_and_missing_sharp_face_is_excluded():
     table = score_pairs(pairs, "a", sharp, obfuscated, dataset="lfw", protocol="view1", recognizer="arcface",
                         mode="end_to_end", obfuscation="blur", level=8.0)
     assert table["status"].tolist() == ["ok", "not_detected", "ok", "excluded"]
-    assert table["score"].iloc[:3].tolist() == pytest.approx([0.6, FAILED_SCORE, -1.0])
+    assert table["score"].iloc[:3].tolist() == pytest.approx([0.6, FAILURE_SCORE, -1.0])
     assert np.isnan(table["score"].iloc[3])
     assert (table["recognizer"] == "arcface").all() and (table["level"] == 8.0).all()
+
+
+def test_png_patches_are_fast_lossless_png():
+    patch = np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    data = render.Encoding("png").encode(patch)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert np.array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), patch)
+
+
+def test_store_keeps_the_re_detections_and_refuses_an_old_store(tmp_path):
+    points = np.arange(10, dtype=np.float64).reshape(5, 2) + 0.25
+    encoding = render.Encoding("png")
+    render.save_store(tmp_path / "s.npz", ["a.jpg", "b.jpg"], [(0, 0, 0, 0)] * 2, [b"", b""], encoding, [points, None])
+    store = render.RenderStore(tmp_path / "s.npz")
+    assert np.array_equal(store.landmarks("a.jpg"), points) and store.landmarks("b.jpg") is None
+    with open(tmp_path / "old.npz", "wb") as handle:  # a store written before re-detections were kept
+        np.savez(handle, names=np.array(["a.jpg"]), boxes=np.zeros((1, 4), np.int32), offsets=np.zeros(2, np.int64),
+                 payload=np.zeros(0, np.uint8), encoding=np.array("png"))
+    with pytest.raises(ValueError, match="rerun the render stage"):
+        render.RenderStore(tmp_path / "old.npz").landmarks("a.jpg")
+
+
+def test_in_batches_keeps_order_and_batch_size():
+    seen = []
+
+    def embed(chunk):
+        seen.append(len(chunk))
+        return np.array([[float(x)] for x in chunk])
+
+    out = engine.in_batches(embed, list(range(10)), 4)
+    assert out[:, 0].tolist() == list(range(10)) and seen == [4, 4, 2]
+    assert engine.in_batches(embed, [], 4).shape == (0, 512)
+    with pytest.raises(ValueError, match="batch size"):
+        engine.in_batches(embed, [1], 0)
+
+
+def test_deduplicated_embeds_each_distinct_crop_once_and_forgets_finished_levels():
+    calls = []
+
+    def embed(crops):
+        calls.append(len(crops))
+        return np.stack([c.reshape(-1)[:3].astype(np.float32) for c in crops])
+
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.integers(0, 256, (112, 112, 3), dtype=np.uint8) for _ in range(3))
+    dedup = engine.Deduplicated(embed)
+    assert np.array_equal(dedup([a, b, a.copy()]), embed([a, b, a]))
+    dedup.keep()
+    calls.clear()
+    assert np.array_equal(dedup([b, c, c]), embed([b, c, c]))
+    assert calls[0] == 1  # only c was new
+    dedup.release()
+    assert len(dedup.known) == 2  # a and b kept, c forgotten
+
+
+def test_onnx_arcface_gives_each_crop_the_same_bits_in_any_batch_and_thread_count():
+    """What lets the engine regroup, deduplicate and parallelise ArcFace without changing a score."""
+    path = weights.resolve("recognizer", "w600k_mbf", "~")
+    crops = list(np.random.default_rng(1).integers(0, 256, (7, 112, 112, 3), dtype=np.uint8))
+    reference = recognition.ArcFace(path).embed(crops)
+    one_thread = recognition.ArcFace(path, threads=1)
+    assert np.array_equal(np.concatenate([one_thread.embed([c]) for c in crops]), reference)
+    assert np.array_equal(one_thread.embed(crops[::-1])[::-1], reference)
+    assert np.array_equal(engine.in_batches(one_thread.embed, crops, 3), reference)
+
+
+# --- the engine against a brute-force reference ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TestSet:
+    pairs: dict
+    sharp_side: str
+    faces: pd.DataFrame
+    sharp_images: list
+
+
+def _cell_colours(crops):
+    """A stand-in recogniser: a crop's mean colour per 16x16 cell, unit length (every pixel block counts)."""
+    rows = np.stack([c.reshape(7, 16, 7, 16, 3).mean(axis=(1, 3)).reshape(-1) for c in crops]).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def mini_study(tmp_path_factory, lfw_root):
+    """Six LFW images detected for real, three pairs, rendered at three levels with the real detector."""
+    folder = lfw_root / "lfw-deepfunneled"
+    names = [f"{p.name}/{sorted(p.glob('*.jpg'))[0].name}" for p in sorted(folder.iterdir())[:6]]
+    detector_path = weights.resolve("detector", "scrfd_500m", "~")
+    detector = Detector(detector_path, 320, 0.5)
+    rows = []
+    for name in names:
+        image = cv2.imread(str(folder / name))
+        faces = detector.detect(image)
+        face = faces[central_face(faces, image.shape)]
+        rows.append({"image": name, "status": "ok", "face_rule": "central",
+                     **dict(zip(BOX_COLUMNS, face.box, strict=True)),
+                     **dict(zip(LANDMARK_COLUMNS, face.landmarks.reshape(-1), strict=True))})
+    faces = pd.DataFrame(rows).set_index("image", drop=False)
+    pairs = pd.DataFrame({"pair_id": [0, 1, 2], "fold": [0, 0, 0], "label": [1, 0, 0],
+                          "image_a": names[:3], "image_b": names[3:]})
+    tasks = [("blur", 0.0), ("blur", 24.0), ("pixelate", 8.0)]
+    out = tmp_path_factory.mktemp("render")
+    jobs = [(n, tuple(faces.loc[n, BOX_COLUMNS]), faces.loc[n].to_dict()) for n in names[3:]]
+    finder = partial(engine.FaceFinder, detector_path, 320, 0.5, 1)
+    render.render_levels(tasks, jobs, folder, out, 1.0, render.Encoding("png"), 1, finder)
+    pd.DataFrame({"image": names[3:], "status": "ok"}).to_csv(out / "manifest.csv", index=False)
+    (out / "summary.json").write_text(
+        '{"levels": [' + ", ".join(f'{{"obfuscation": "{k}", "level": {v}}}' for k, v in tasks) + "]}")
+    return folder, out, _TestSet({"view1": pairs}, "a", faces.drop(columns="image"), names[:3]), tasks, detector
+
+
+def test_render_stores_what_the_detector_finds_in_the_obfuscated_image(mini_study):
+    folder, out, test, tasks, detector = mini_study
+    for kind, level in tasks:
+        store = render.RenderStore(render.store_path(out, kind, level))
+        for name in test.pairs["view1"]["image_b"]:
+            sharp = cv2.imread(str(folder / name))
+            obfuscated = obfuscation.apply(sharp, tuple(test.faces.loc[name, BOX_COLUMNS]), kind, level)
+            assert np.array_equal(store.obfuscated(name, sharp), obfuscated)
+            expected, found = recognition.redetect(detector, obfuscated, test.faces.loc[name]), store.landmarks(name)
+            assert (found is None) == (expected is None)
+            assert found is None or np.array_equal(found, expected)
+
+
+def test_engine_scores_equal_a_brute_force_reference(mini_study):
+    """Every score recomputed directly: obfuscate, detect (or take the sharp landmarks), align, embed, dot."""
+    folder, out, test, tasks, detector = mini_study
+    recognizer = engine.Recognizer("stand-in", _cell_colours, _cell_colours, batch_size=2)
+    table = engine.score_rendered(test, folder, out, "lfw", recognizer, ["oracle_box", "end_to_end"])
+    assert len(table) == len(tasks) * 2 * 3
+    by_id = test.pairs["view1"].set_index("pair_id")
+    for row in table.itertuples():
+        pair = by_id.loc[row.pair_id]
+        sharp = cv2.imread(str(folder / pair.image_a))
+        sharp_vector = _cell_colours([recognition.align(sharp, landmarks_of(test.faces.loc[pair.image_a]))])[0]
+        image = obfuscation.apply(cv2.imread(str(folder / pair.image_b)),
+                                  tuple(test.faces.loc[pair.image_b, BOX_COLUMNS]), row.obfuscation, row.level)
+        landmarks = (landmarks_of(test.faces.loc[pair.image_b]) if row.mode == "oracle_box"
+                     else recognition.redetect(detector, image, test.faces.loc[pair.image_b]))
+        if landmarks is None:
+            assert (row.status, row.score) == ("not_detected", FAILURE_SCORE)
+            continue
+        expected = float(np.dot(sharp_vector, _cell_colours([recognition.align(image, landmarks)])[0]))
+        assert row.status == "ok" and row.score == expected
+    assert set(table["status"]) == {"ok", "not_detected"}  # sigma 24 hides some faces from the detector
+
+
+def test_saved_embeddings_are_reused_for_the_same_model_only(tmp_path):
+    rng = np.random.default_rng(2)
+    a, b = (rng.integers(0, 256, (112, 112, 3), dtype=np.uint8) for _ in range(2))
+    computed = []
+
+    def embed(crops):
+        computed.extend(crops)
+        return np.stack([np.full(512, float(c[0, 0, 0]), dtype=np.float32) for c in crops])
+
+    first = engine.Deduplicated(embed, record=True)
+    first([a, b])
+    first.save(tmp_path / "e.npz", "model.onnx:abc")
+    computed.clear()
+    again = engine.Deduplicated(embed, known=engine.load_embeddings(tmp_path / "e.npz", "model.onnx:abc"))
+    assert np.array_equal(again([b, a]), embed([b, a])[:2]) and len(computed) == 2  # only the check above
+    assert engine.load_embeddings(tmp_path / "e.npz", "other.onnx:def") == {}

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from flup.attack.attack_data import AttackFaces
+from flup.evaluate.engine import in_batches
 from flup.models.model import load_weights
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,9 @@ def to_tensor(crops: Sequence[np.ndarray]) -> torch.Tensor:
 @torch.no_grad()
 def embed(module: nn.Module, crops: Sequence[np.ndarray], batch_size: int = 64, device="cpu") -> np.ndarray:
     """L2-normalised embeddings (n, 512) of aligned BGR crops."""
-    if not len(crops):
-        return np.zeros((0, 512), dtype=np.float32)
     module.eval()
-    out = [F.normalize(module(to_tensor(crops[i:i + batch_size]).to(device)), dim=1).float().cpu().numpy()
-           for i in range(0, len(crops), batch_size)]
-    return np.concatenate(out)
+    return in_batches(lambda chunk: F.normalize(module(to_tensor(chunk).to(device)), dim=1).float().cpu().numpy(),
+                      crops, batch_size)
 
 
 def cosine_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

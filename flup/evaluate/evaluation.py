@@ -25,11 +25,7 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from flup.evaluate import metrics
-
-GROUP_KEYS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "level"]
-SCORE_COLUMNS = [*GROUP_KEYS, "pair_id", "fold", "label", "score", "status"]
-STATUSES = ("ok", "not_detected", "excluded")
-FAILURE_SCORE = -1.0
+from flup.evaluate.scoring import FAILURE_SCORE, GROUP_KEYS, SCORE_COLUMNS, STATUSES  # noqa: F401 (re-exported)
 
 CURVE_METRICS = [
     "auc", "auc_low", "auc_high", "accuracy", "tar_far_1e-2", "tar_far_1e-3", "eer",

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flup.faces.detection import BOX_COLUMNS, Detector, choose_face
+from flup.faces.detection import BOX_COLUMNS, Detector, choose_face, session_options
 
 MODES = ("end_to_end", "oracle_box")
-FAILED_SCORE = -1.0  # a face that cannot be found scores as the least similar possible
 
 # insightface's norm_crop calls a scikit-image method deprecated in 0.26; the result is unchanged.
 warnings.filterwarnings("ignore", category=FutureWarning, module="insightface.utils.face_align")
@@ -30,12 +29,16 @@ def align(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 
 class ArcFace:
-    def __init__(self, model_path: Path, providers: list[str] | None = None):
+    """ONNX ArcFace. An embedding depends on its own crop only: the same numbers in any batch and with any
+    thread count (checked in tests/test_render_scoring.py), so the scoring engine may batch and reuse freely."""
+
+    def __init__(self, model_path: Path, providers: list[str] | None = None, threads: int | None = None):
         import onnxruntime
         from insightface.model_zoo import get_model
 
         onnxruntime.set_default_logger_severity(3)
-        self.model = get_model(str(model_path), providers=providers or ["CPUExecutionProvider"])
+        self.model = get_model(str(model_path), providers=providers or ["CPUExecutionProvider"],
+                               sess_options=session_options(threads))
         if self.model is None or not hasattr(self.model, "get_feat"):
             raise ValueError(f"{model_path}: not a recogniser InsightFace can load")
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flup.evaluate.recognition import FAILED_SCORE
-
-SCORE_COLUMNS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "level",
-                 "pair_id", "fold", "label", "score", "status"]
+# The one definition of the score table, read by evaluation.py.
+GROUP_KEYS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "level"]
+SCORE_COLUMNS = [*GROUP_KEYS, "pair_id", "fold", "label", "score", "status"]
+STATUSES = ("ok", "not_detected", "excluded")
+FAILURE_SCORE = -1.0  # a face that cannot be found scores as the least similar possible
 
 
 def score_pairs(
@@ -36,7 +37,7 @@ def score_pairs(
             scores.append(np.nan)
             statuses.append("excluded")
         elif obfuscated[obf_image] is None:
-            scores.append(FAILED_SCORE)
+            scores.append(FAILURE_SCORE)
             statuses.append("not_detected")
         else:
             scores.append(float(np.dot(sharp[sharp_image], obfuscated[obf_image])))

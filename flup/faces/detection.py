@@ -91,14 +91,31 @@ def _quiet_onnxruntime() -> None:
     onnxruntime.set_default_logger_severity(3)
 
 
+def session_options(threads: int | None = None):
+    """ONNX Runtime options: ``threads`` intra-op threads (None = one per core), no busy-waiting.
+
+    Idle ORT threads spin by default, which on a small shared CPU burns a core's worth of time
+    other work needs (benchmarks/render_score.md). Thread count and spinning leave results unchanged.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class Detector:
     """SCRFD / RetinaFace-style detector from InsightFace's model zoo, on CPU or CUDA."""
 
-    def __init__(self, model_path: Path, det_size: int, det_thresh: float, providers: list[str] | None = None):
+    def __init__(self, model_path: Path, det_size: int, det_thresh: float, providers: list[str] | None = None,
+                 threads: int | None = None):
         _quiet_onnxruntime()
         from insightface.model_zoo import get_model
 
-        self.model = get_model(str(model_path), providers=providers or ["CPUExecutionProvider"])
+        self.model = get_model(str(model_path), providers=providers or ["CPUExecutionProvider"],
+                               sess_options=session_options(threads))
         if self.model is None:
             raise ValueError(f"{model_path}: not a detector InsightFace can load")
         self.model.prepare(ctx_id=-1, input_size=(det_size, det_size), det_thresh=det_thresh)

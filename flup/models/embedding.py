@@ -7,37 +7,74 @@ each cropped by the model's own policy around the face box found on the sharp im
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from flup.config.params import ParamError
-from flup.evaluate import metrics
+from flup.evaluate import engine, metrics
+from flup.evaluate.scoring import score_pairs
+from flup.faces.detection import box_of
 from flup.models.sampling import BOX_COLUMNS, Policy, prepare, read_image
+from flup.obfuscate import render
 from flup.obfuscate.obfuscation import gaussian_blur
 
 STREAMS = ("blurred", "sharp")
 
 
+def prepare_all(images: Sequence[np.ndarray], boxes: Sequence, policy: Policy, input_size: int) -> list[torch.Tensor]:
+    """Each BGR image cropped by the policy around its box, as the model's input tensor."""
+    return [prepare(image, box, policy, input_size) for image, box in zip(images, boxes, strict=True)]
+
+
 @torch.no_grad()
+def embed_prepared(model, inputs: Sequence[torch.Tensor], stream: str, batch_size: int = 64,
+                   device: torch.device | str = "cpu") -> np.ndarray:
+    """L2-normalised embeddings (n, dim) of prepared inputs (:func:`prepare_all`) through one stream."""
+    if stream not in STREAMS:
+        raise ValueError(f"stream is {stream!r}; expected one of {', '.join(STREAMS)}")
+    model.eval()
+    forward = model.embed_blurred if stream == "blurred" else model.embed_sharp
+    return engine.in_batches(lambda chunk: forward(torch.stack(list(chunk)).to(device)).float().cpu().numpy(),
+                             inputs, batch_size, dim=0)
+
+
 def embed(
     model, images: Sequence[np.ndarray], boxes: Sequence, policy: Policy, input_size: int, stream: str,
     batch_size: int = 64, device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """L2-normalised embeddings (n, dim) of BGR images through one stream."""
-    if stream not in STREAMS:
-        raise ValueError(f"stream is {stream!r}; expected one of {', '.join(STREAMS)}")
-    model.eval()
-    forward = model.embed_blurred if stream == "blurred" else model.embed_sharp
-    out = []
-    for start in range(0, len(images), batch_size):
-        batch = torch.stack([
-            prepare(image, box, policy, input_size)
-            for image, box in zip(images[start:start + batch_size], boxes[start:start + batch_size], strict=True)
-        ])
-        out.append(forward(batch.to(device)).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+    return embed_prepared(model, prepare_all(images, boxes, policy, input_size), stream, batch_size, device)
+
+
+def score_rendered(model, policy: Policy, input_size: int, test, images: Path, render_dir: Path, dataset: str,
+                   name: str, batch_size: int = 64, device: torch.device | str = "cpu") -> pd.DataFrame:
+    """The per-pair score table of a dual-stream model over every rendered level (oracle box: each side
+    cropped around the sharp image's face box). ``test`` as for :func:`flup.evaluate.engine.score_rendered`;
+    the next level's images are decoded and cropped in a background thread while this one is embedded."""
+    boxes = {image: box_of(test.faces.loc[image]) for image in test.faces.index}
+    sharp_names = list(test.sharp_images)
+    sharp_inputs = prepare_all([engine.read_image(images, n) for n in sharp_names], [boxes[n] for n in sharp_names],
+                               policy, input_size)
+    sharp = dict(zip(sharp_names, embed_prepared(model, sharp_inputs, "sharp", batch_size, device), strict=True))
+    levels, names = engine.rendered_levels(render_dir)
+
+    def level_inputs(level: tuple[str, float]) -> list[torch.Tensor]:
+        store = render.RenderStore(render.store_path(render_dir, *level))
+        return prepare_all([store.obfuscated(n, engine.read_image(images, n)) for n in names],
+                           [boxes[n] for n in names], policy, input_size)
+
+    tables = []
+    for (kind, level), inputs in tqdm(engine.prefetched(levels, level_inputs), total=len(levels),
+                                      desc=f"score {name}", unit="level"):
+        obfuscated = dict(zip(names, embed_prepared(model, inputs, "blurred", batch_size, device), strict=True))
+        for protocol, table in test.pairs.items():
+            tables.append(score_pairs(table, test.sharp_side, sharp, obfuscated, dataset=dataset, protocol=protocol,
+                                      recognizer=name, mode="oracle_box", obfuscation=kind, level=float(level)))
+    return pd.concat(tables, ignore_index=True)
 
 
 MIN_IDENTITIES = 2  # validation pairs and training quadruplets each need two people with two images

@@ -1,0 +1,48 @@
+"""A trained attacker as a recogniser the scoring engine (flup/evaluate/engine.py) can use.
+
+- adapter: the sharp side is plain ArcFace; the obfuscated side is ArcFace passed through the adapter;
+- finetune: the fine-tuned recogniser embeds both sides.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from flup.attack import adapter, arcface_torch
+from flup.evaluate import engine, recognition
+from flup.models.model import load_weights
+
+log = logging.getLogger(__name__)
+
+
+def load(name: str, folder: Path, meta: dict, onnx_path: Path, batch_size: int, device: torch.device,
+         arcface_embeddings: Path | None = None) -> engine.Recognizer:
+    """The attacker trained into ``folder`` (its ``meta.json`` as ``meta``) as an engine recogniser.
+
+    ``arcface_embeddings``: what score_arcface saved (:meth:`engine.Deduplicated.save`); an adapter
+    takes every ArcFace embedding of a crop found there instead of computing it again.
+    """
+    if meta["method"] == "adapter":
+        # ONNX ArcFace depends on each crop alone, so a crop embedded before (here or by score_arcface)
+        # is not embedded again; the adapter still gets the engine's batches whole.
+        known = {}
+        if arcface_embeddings is not None and arcface_embeddings.exists():
+            known = engine.load_embeddings(arcface_embeddings, engine.model_id(onnx_path))
+            log.info("%s: %d ArcFace embeddings reused from %s", name, len(known), arcface_embeddings)
+        arcface = engine.Deduplicated(recognition.ArcFace(onnx_path).embed, known=known)
+        net = load_weights(adapter.EmbeddingAdapter(512, int(meta["hidden"]), int(meta["depth"])),
+                           folder / "adapter.safetensors")
+
+        def embed_obfuscated(crops):
+            return adapter.apply(net, arcface(crops))
+
+        return engine.Recognizer(name, arcface, embed_obfuscated, batch_size)
+    module = arcface_torch.load(onnx_path, folder / "model.safetensors").to(device)
+
+    def embed(crops):
+        return arcface_torch.embed(module, crops, batch_size, device)
+
+    return engine.Recognizer(name, embed, embed, batch_size)

@@ -1,0 +1,295 @@
+"""The scoring engine: every recogniser scores the rendered pairs through this one code path.
+
+A recogniser is two embedders of aligned 112x112 BGR crops (sharp side, obfuscated side). For each
+obfuscation x level of the render, the obfuscated side is aligned two ways (the threat models of
+:mod:`flup.evaluate.recognition`): on the sharp image's landmarks (oracle box), or on the face the
+detector re-found in the obfuscated image (end to end; the render stage ran that detector once, so
+every recogniser sees the same detections). Sharp-side embeddings are computed once per image.
+
+Speed, with identical numbers (benchmarks/render_score.md):
+
+- crops of the next level are decoded and aligned in a background thread while the current level is
+  embedded (OpenCV and ONNX Runtime release the GIL);
+- :class:`Deduplicated` embeds each distinct crop once per stage, for embedders whose output depends on
+  the crop alone (ONNX ArcFace: same bits in any batch, any thread count). At an identity level
+  (sigma 0) the oracle-box crop is the sharp crop of the same image, and re-detection usually finds
+  the same landmarks, so that level costs almost nothing;
+- other embedders (torch models) get exactly the batches they always got: the sharp images in order,
+  then per level and mode the obfuscated images in order, ``batch_size`` at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from flup.evaluate import recognition
+from flup.evaluate.scoring import score_pairs
+from flup.faces.detection import Detector, landmarks_of
+from flup.io import atomic_path, read_json, read_table, sha256_file
+from flup.obfuscate import render
+
+Embedder = Callable[[Sequence[np.ndarray]], np.ndarray]  # aligned 112x112 BGR crops -> (n, dim) unit rows
+SHARP_BLOCK = 8  # batches of sharp crops aligned ahead of the embedder
+DIGEST_SIZE = 20  # bytes of a crop's blake2b digest
+log = logging.getLogger(__name__)
+
+
+def in_batches(embed: Callable[[Sequence[Any]], Any], items: Sequence[Any], batch_size: int,
+               dim: int = 512, desc: str | None = None) -> np.ndarray:
+    """``embed`` over ``items`` ``batch_size`` at a time, rows concatenated in item order ((0, dim) if none).
+
+    The one batching loop of the project: scoring, attacker training and the dual-stream models use it.
+    ``desc`` shows a progress bar of batches.
+    """
+    batch_size = int(batch_size)
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    starts = range(0, len(items), batch_size)
+    if desc is not None:
+        starts = tqdm(starts, desc=desc, unit="batch", mininterval=2.0)
+    parts = [np.asarray(embed(items[start:start + batch_size])) for start in starts]
+    return np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
+
+
+class Deduplicated:
+    """An embedder that embeds each distinct crop once (by content digest) and remembers the result.
+
+    Only for embedders whose output row depends on that row's crop alone (not on the batch it came in).
+    ``known``: digests embedded before (e.g. by another stage: :func:`load_embeddings`); ``record``:
+    keep every newly computed embedding for :meth:`save`.
+    """
+
+    def __init__(self, embed: Embedder, known: dict[bytes, np.ndarray] | None = None, record: bool = False):
+        self.embed = embed
+        self.known: dict[bytes, np.ndarray] = dict(known or {})
+        self.kept: set[bytes] = set(self.known)
+        self.recorded: dict[bytes, np.ndarray] | None = {} if record else None
+        self.calls = 0  # crops asked for
+        self.computed = 0  # crops actually embedded
+
+    def keep(self) -> None:
+        """Remember what is known now (the sharp side) for good; :meth:`release` forgets the rest."""
+        self.kept = set(self.known)
+
+    def release(self) -> None:
+        """Forget everything embedded since :meth:`keep` (a finished level), bounding memory."""
+        self.known = {k: v for k, v in self.known.items() if k in self.kept}
+
+    def save(self, path: Path, model: str) -> None:
+        """Write the recorded embeddings (crop digest -> vector) of ``model`` (see :func:`model_id`)."""
+        recorded = self.recorded or {}
+        keys = np.frombuffer(b"".join(recorded), dtype=np.uint8).reshape(len(recorded), DIGEST_SIZE)
+        vectors = np.stack(list(recorded.values())) if recorded else np.zeros((0, 512), dtype=np.float32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as staging, open(staging, "wb") as handle:
+            np.savez(handle, keys=keys, vectors=vectors, model=np.array(model))
+
+    @staticmethod
+    def key(crop: np.ndarray) -> bytes:
+        crop = np.ascontiguousarray(crop)
+        shape = repr((crop.shape, crop.dtype.str)).encode()
+        return hashlib.blake2b(crop.tobytes() + shape, digest_size=DIGEST_SIZE).digest()
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        keys = [self.key(c) for c in crops]
+        todo: dict[bytes, np.ndarray] = {}
+        for k, crop in zip(keys, crops, strict=True):
+            if k not in self.known and k not in todo:
+                todo[k] = crop
+        if todo:
+            for k, vector in zip(todo, self.embed(list(todo.values())), strict=True):
+                self.known[k] = vector
+                if self.recorded is not None:
+                    self.recorded[k] = vector
+        self.calls += len(crops)
+        self.computed += len(todo)
+        if not keys:
+            return self.embed([])
+        return np.stack([self.known[k] for k in keys])
+
+
+def model_id(model_path: Path) -> str:
+    """A recogniser file's identity for saved embeddings: its name and sha256."""
+    return f"{Path(model_path).name}:{sha256_file(Path(model_path))}"
+
+
+def load_embeddings(path: Path, model: str) -> dict[bytes, np.ndarray]:
+    """Embeddings :meth:`Deduplicated.save` wrote for the same ``model`` (``{}`` for another model)."""
+    with np.load(path, allow_pickle=False) as archive:
+        if str(archive["model"]) != model:
+            return {}
+        return {key.tobytes(): vector for key, vector in zip(archive["keys"], archive["vectors"], strict=True)}
+
+
+@dataclass(frozen=True)
+class Recognizer:
+    name: str
+    embed_sharp: Embedder
+    embed_obfuscated: Embedder
+    batch_size: int
+
+
+def arcface(model_path: Path, batch_size: int, name: str = "arcface", threads: int | None = None,
+            record: bool = False) -> Recognizer:
+    """Plain ArcFace (ONNX) on both sides, each distinct crop embedded once (``record``: kept for saving)."""
+    embed = Deduplicated(recognition.ArcFace(model_path, threads=threads).embed, record=record)
+    return Recognizer(name, embed, embed, batch_size)
+
+
+def score_arcface(test, images: Path, render_dir: Path, dataset: str, model_path: Path, batch_size: int,
+                  modes: Sequence[str], embeddings_out: Path | None = None) -> pd.DataFrame:
+    """Plain ArcFace's score table; ``embeddings_out``: also save every embedding it computed, for the
+    adapter attackers, whose obfuscated side starts from the same ArcFace embeddings."""
+    recognizer = arcface(model_path, batch_size, record=embeddings_out is not None)
+    scores = score_rendered(test, images, render_dir, dataset, recognizer, modes)
+    embed = recognizer.embed_sharp
+    log.info("ArcFace embedded %d distinct crops of the %d scored (identical crops embedded once)",
+             embed.computed, embed.calls)
+    if embeddings_out is not None:
+        embed.save(embeddings_out, model_id(model_path))
+    return scores
+
+
+class FaceFinder:
+    """The end-to-end attacker's re-detection, built once per render worker process (picklable by its args)."""
+
+    def __init__(self, model_path: Path, det_size: int, det_thresh: float, threads: int | None = 1):
+        self.detector = Detector(model_path, det_size, det_thresh, threads=threads)
+
+    def __call__(self, image: np.ndarray, face: dict) -> np.ndarray | None:
+        # ``face``: the image's row of the detection table (its face rule, the sharp face's box).
+        return recognition.redetect(self.detector, image, face)
+
+
+# --- the level loop ---------------------------------------------------------------------------------
+
+
+def rendered_levels(render_dir: Path) -> tuple[list[tuple[str, float]], list[str]]:
+    """The render's (obfuscation, level) list and the images it rendered (status ok), in its order."""
+    summary = read_json(render_dir / "summary.json")
+    manifest = read_table(render_dir / "manifest.csv")
+    levels = [(entry["obfuscation"], float(entry["level"])) for entry in summary["levels"]]
+    return levels, list(manifest.loc[manifest["status"] == "ok", "image"])
+
+
+def prefetched(items: Sequence[Any], prepare: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
+    """(item, prepare(item)) for each item; the next item is prepared in a background thread while the
+    caller works on the current one (OpenCV, NumPy and ONNX Runtime release the GIL)."""
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = worker.submit(prepare, items[0])
+        for i, item in enumerate(items):
+            ready = pending.result()
+            if i + 1 < len(items):
+                pending = worker.submit(prepare, items[i + 1])
+            yield item, ready
+
+
+def read_image(images: Path, name: str) -> np.ndarray:
+    pixels = cv2.imread(str(images / name), cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise FileNotFoundError(f"{images / name}: cannot read the image")
+    return pixels
+
+
+@dataclass
+class LevelCrops:
+    oracle_box: dict[str, np.ndarray]
+    end_to_end: dict[str, np.ndarray]
+    not_found: list[str]
+
+
+def level_crops(store: render.RenderStore, names: Sequence[str], images: Path, landmarks: dict[str, np.ndarray],
+                modes: Sequence[str]) -> LevelCrops:
+    """The obfuscated images of one level, aligned in each threat model (``landmarks``: the sharp image's)."""
+    crops = LevelCrops({}, {}, [])
+    for name in names:
+        image = store.obfuscated(name, read_image(images, name))
+        if "oracle_box" in modes:
+            crops.oracle_box[name] = recognition.align(image, landmarks[name])
+        if "end_to_end" in modes:
+            found = store.landmarks(name)
+            if found is None:
+                crops.not_found.append(name)
+            else:
+                crops.end_to_end[name] = recognition.align(image, found)
+    return crops
+
+
+def embed_named(embed: Embedder, crops: dict[str, np.ndarray], batch_size: int) -> dict[str, np.ndarray]:
+    return dict(zip(crops, in_batches(embed, list(crops.values()), batch_size), strict=True))
+
+
+def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognizer: Recognizer,
+                   modes: Sequence[str], protocols: Sequence[str] | None = None) -> pd.DataFrame:
+    """The per-pair score table (:mod:`flup.evaluate.scoring`) of one recogniser over every rendered level.
+
+    ``test``: the dataset's test set (``pairs``: protocol -> pairs table, ``sharp_side``, ``faces``:
+    detections indexed by image, ``sharp_images``); ``protocols`` limits the pairs scored (default: all).
+    """
+    unknown = [mode for mode in modes if mode not in recognition.MODES]
+    if unknown:
+        raise ValueError(f"unknown threat model(s) {unknown}; expected {', '.join(recognition.MODES)}")
+    pairs = {p: t for p, t in test.pairs.items() if protocols is None or p in protocols}
+    sharp_side = test.sharp_side
+    obfuscated_side = "a" if sharp_side == "b" else "b"
+    wanted_sharp = {i for table in pairs.values() for i in table[f"image_{sharp_side}"]}
+    wanted_obf = {i for table in pairs.values() for i in table[f"image_{obfuscated_side}"]}
+    batch = recognizer.batch_size
+
+    sharp_names = [n for n in test.sharp_images if n in wanted_sharp]
+    levels, rendered = rendered_levels(render_dir)
+    names = [n for n in rendered if n in wanted_obf]
+    landmarks = {name: landmarks_of(test.faces.loc[name]) for name in {*sharp_names, *names}}
+
+    # The sharp side in blocks of whole batches (the embedder sees the batches it always saw), the next
+    # block aligned while this one is embedded.
+    blocks = [sharp_names[i:i + SHARP_BLOCK * batch] for i in range(0, len(sharp_names), SHARP_BLOCK * batch)]
+    sharp: dict[str, np.ndarray] = {}
+    def align_sharp(block: list[str]) -> dict[str, np.ndarray]:
+        return {name: recognition.align(read_image(images, name), landmarks[name]) for name in block}
+
+    for _, crops in tqdm(prefetched(blocks, align_sharp), total=len(blocks), desc="embed sharp side", unit="block",
+                         mininterval=2.0):
+        sharp.update(embed_named(recognizer.embed_sharp, crops, batch))
+    caches = [e for e in {id(e): e for e in (recognizer.embed_sharp, recognizer.embed_obfuscated)}.values()
+              if isinstance(e, Deduplicated)]
+    for cache in caches:
+        cache.keep()
+
+    def prepare(level: tuple[str, float]) -> LevelCrops:
+        store = render.RenderStore(render.store_path(render_dir, *level))
+        return level_crops(store, names, images, landmarks, modes)
+
+    tables = []
+    progress = tqdm(total=len(levels) * len(names), desc=f"score {recognizer.name}", unit="img", mininterval=2.0)
+    for (kind, level), crops in prefetched(levels, prepare):
+        by_mode = {}
+        if "oracle_box" in modes:
+            by_mode["oracle_box"] = embed_named(recognizer.embed_obfuscated, crops.oracle_box, batch)
+        if "end_to_end" in modes:
+            by_mode["end_to_end"] = {**embed_named(recognizer.embed_obfuscated, crops.end_to_end, batch),
+                                     **dict.fromkeys(crops.not_found)}
+        for mode in modes:
+            for protocol, table in pairs.items():
+                tables.append(score_pairs(
+                    table, sharp_side, sharp, by_mode[mode], dataset=dataset, protocol=protocol,
+                    recognizer=recognizer.name, mode=mode, obfuscation=kind, level=float(level),
+                ))
+        for cache in caches:
+            cache.release()
+        progress.update(len(names))
+    progress.close()
+    return pd.concat(tables, ignore_index=True)
