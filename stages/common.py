@@ -21,6 +21,7 @@ from flup.io import read_json, read_table
 
 FACES = Path("data/faces/lfw.parquet")
 PROTOCOLS = Path("data/protocols")
+ARCFACE_EMBEDDINGS = Path("data/embeddings/arcface.npz")  # score_arcface's embeddings, reused by adapter attackers
 LFW = "lfw"
 EVALUATION_PROTOCOL = "pairs"
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
-import cv2
 import pandas as pd
-from tqdm import tqdm
 
 from flup.config import load_config, run_stage
+from flup.evaluate.engine import FaceFinder
+from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import atomic_path, read_table, write_json, write_table
 from flup.log import get_logger
@@ -30,19 +30,6 @@ def obfuscated_images(side: str, paths: DatasetPaths) -> pd.DataFrame:
     return pd.DataFrame({"image": sorted(set(names))})
 
 
-def _render_level(job) -> tuple[str, float, int, int]:
-    kind, level, rows, box_scale, encoding, images, out = job
-    names, boxes, payloads = [], [], []
-    for image, box in rows:
-        pixels = cv2.imread(str(images / image), cv2.IMREAD_COLOR)
-        patch_box, data = render.render_one(pixels, box, kind, level, box_scale, encoding)
-        names.append(image)
-        boxes.append(patch_box)
-        payloads.append(data)
-    render.save_store(render.store_path(out, kind, level), names, boxes, payloads, encoding)
-    return kind, level, len(names), sum(len(p) for p in payloads)
-
-
 def main(name: str = LFW) -> None:
     log = get_logger("render" if name == LFW else f"render@{name}")
     cfg = load_config()
@@ -57,16 +44,16 @@ def main(name: str = LFW) -> None:
     manifest = wanted.merge(faces[["image", "status", *BOX_COLUMNS]], on="image", how="left")
     manifest["status"] = manifest["status"].fillna("missing")
     renderable = manifest[manifest["status"] == "ok"]
-    rows = [(r.image, (r.x1, r.y1, r.x2, r.y2)) for r in renderable.itertuples()]
+    detections = faces.drop(columns=["faces"], errors="ignore").set_index("image", drop=False)
+    rows = [(r.image, (r.x1, r.y1, r.x2, r.y2), detections.loc[r.image].to_dict()) for r in renderable.itertuples()]
+    # The end-to-end attacker's detector runs here, once per obfuscated image, for every recogniser.
+    detector = cfg.detector
+    find_face = partial(FaceFinder, weights.resolve("detector", detector.model, cfg.models.root, detector.sha256),
+                        detector.det_size, detector.det_thresh, render.threads_per_worker(cfg.render.workers))
 
     with atomic_path(paths.render) as staging:
-        for kind, level in tasks:
-            render.store_path(staging, kind, level).parent.mkdir(parents=True, exist_ok=True)
-        jobs = [(kind, level, rows, box_scale, encoding, paths.images, staging) for kind, level in tasks]
-        total_bytes = 0
-        with ProcessPoolExecutor(max_workers=cfg.render.workers) as pool:
-            for _, _, _, size in tqdm(pool.map(_render_level, jobs), total=len(jobs), desc="render", unit="level"):
-                total_bytes += size
+        total_bytes = render.render_levels(tasks, rows, paths.images, staging, box_scale, encoding,
+                                           cfg.render.workers, find_face)
         write_table(staging / "manifest.csv", manifest[["image", "status"]])
         write_json(staging / "summary.json", {
             "images": len(manifest), "rendered": len(rows), "not_rendered": int((manifest["status"] != "ok").sum()),

@@ -1,9 +1,8 @@
 """score_attacker@<name>: a trained attacker scores the rendered pairs -> data/scores/<name>.parquet.
 
 It scores only its training protocol's test pairs (other protocols share people with its training set),
-in the same threat models and through the same code path as plain ArcFace:
-- adapter: the sharp side is plain ArcFace; the obfuscated side is ArcFace passed through the adapter;
-- finetune: the fine-tuned recogniser embeds both sides.
+in the same threat models and through the same code path as plain ArcFace (flup/evaluate/engine.py);
+flup/attack/recognizer.py turns the trained adapter or fine-tuned model into a recogniser.
 """
 
 from __future__ import annotations
@@ -14,16 +13,15 @@ from pathlib import Path
 
 import torch
 
-from flup.attack import adapter, arcface_torch
+from flup.attack import recognizer
 from flup.config import load_config, run_stage
 from flup.config.params import ParamError
-from flup.evaluate import recognition
+from flup.evaluate import engine
 from flup.faces import weights
 from flup.io import read_json, write_table
 from flup.log import get_logger
-from flup.models.model import load_weights
 from flup.models.training import resolve_device
-from stages.score_arcface import score_rendered
+from stages.common import ARCFACE_EMBEDDINGS, dataset_paths, load_test_set
 
 MODELS = Path("data/attackers")
 
@@ -40,24 +38,11 @@ def main(name: str) -> None:
                          f"the protocol {name} trained on, got {cfg.render.protocols}")
     onnx_path = weights.resolve("recognizer", cfg.arcface.model, cfg.models.root, cfg.arcface.sha256,
                                 section="arcface")
-    if meta["method"] == "adapter":
-        arcface = recognition.ArcFace(onnx_path)
-        net = load_weights(adapter.EmbeddingAdapter(512, int(meta["hidden"]), int(meta["depth"])),
-                           MODELS / name / "adapter.safetensors")
-
-        def embed_obfuscated(crops):
-            return adapter.apply(net, arcface.embed(crops))
-
-        embed_sharp = arcface.embed
-    else:
-        device = resolve_device(attack.device)
-        module = arcface_torch.load(onnx_path, MODELS / name / "model.safetensors").to(device)
-
-        def embed_sharp(crops):
-            return arcface_torch.embed(module, crops, batch_size, device)
-
-        embed_obfuscated = embed_sharp
-    scores = score_rendered(cfg, name, embed_sharp, embed_obfuscated, modes, batch_size, protocols=[protocol])
+    attacker = recognizer.load(name, MODELS / name, meta, onnx_path, batch_size, resolve_device(attack.device),
+                               ARCFACE_EMBEDDINGS)
+    paths = dataset_paths(cfg)
+    scores = engine.score_rendered(load_test_set(cfg, paths), paths.images, paths.render, paths.name, attacker,
+                                   modes, protocols=[protocol])
     write_table(Path("data/scores") / f"{name}.parquet", scores)
     log.info("%d pair scores on %s (%s); %.0f s", len(scores), protocol,
              ", ".join(f"{k}={v}" for k, v in scores["status"].value_counts().items()), time.monotonic() - started)

@@ -31,7 +31,7 @@ from flup.attack.attack_data import (
 )
 from flup.config import load_config, run_stage
 from flup.config.schema import Attack
-from flup.evaluate import recognition
+from flup.evaluate import engine, recognition
 from flup.faces import weights
 from flup.io import atomic_path, read_table, write_json, write_table
 from flup.log import get_logger
@@ -54,8 +54,7 @@ def cap_images(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFram
 
 
 def embed_crops(model: recognition.ArcFace, crops: list[np.ndarray], batch_size: int) -> np.ndarray:
-    return np.concatenate([model.embed(crops[i:i + batch_size]) for i in range(0, len(crops), batch_size)] or
-                          [np.zeros((0, 512), dtype=np.float32)])
+    return engine.in_batches(model.embed, crops, batch_size)
 
 
 def adapter_embeddings(faces: AttackFaces, model: recognition.ArcFace, views: int, batch_size: int) -> dict:
@@ -116,10 +115,8 @@ def train_finetune(settings: Attack, faces, val, onnx_path, out: Path) -> dict:
     seed = settings.seed
     batch = settings.batch_size
     model = recognition.ArcFace(onnx_path)
-    teacher = np.zeros((len(faces), 512), dtype=np.float32)
-    for start in tqdm(range(0, len(faces), batch), desc="teacher embeddings", unit="batch", mininterval=2.0):
-        chunk = [faces.sharp(i) for i in range(start, min(len(faces), start + batch))]
-        teacher[start:start + len(chunk)] = model.embed(chunk)
+    teacher = engine.in_batches(lambda rows: model.embed([faces.sharp(i) for i in rows]), range(len(faces)), batch,
+                                desc="teacher embeddings")
     device = resolve_device(settings.device)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
