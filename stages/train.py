@@ -74,7 +74,9 @@ def main(name: str) -> None:
     from dvclive import Live
 
     checkpoint = checkpoints / training.CHECKPOINT
-    earlier = training.load_checkpoint(checkpoint)["history"] if checkpoint.exists() else []
+    # A checkpoint that cannot be resumed (corrupt, or trained past train.epochs) is moved aside here, with a warning.
+    state = training.load_checkpoint(checkpoint, resume_epochs=settings.epochs) if checkpoint.exists() else None
+    earlier = state["history"] if state else []
     with Live(dir=f"dvclive/{name}", resume=False, save_dvc_exp=False, dvcyaml=False) as live:
         for record in earlier:  # a resumed run logs its earlier epochs again, so the curves are whole
             live.step = record["epoch"] - 1

@@ -147,7 +147,7 @@ def main(name: str) -> None:
     frame = training_faces(read_table(PROTOCOLS / protocol / "train.csv"), read_table(FACES), IMAGES)
     pairs_file = PROTOCOLS / protocol / "pairs.csv"
     check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
-    train_frame, val_frame = split_identities(frame, settings.val_fraction, seed)
+    train_frame, val_frame = split_identities(frame, settings.val_fraction, seed, fraction_param="attack.val_fraction")
     train_frame = cap_images(train_frame, settings.max_images, seed)
     faces = AttackFaces(train_frame, sampler, seed, box_scale)
     val = validation_set(val_frame, sampler, settings.val_pairs, seed, box_scale)
