@@ -72,9 +72,12 @@ def _current_hash(item) -> str | None:
 
 
 def _lock_entries(lock_path: Path) -> dict:
+    """The lock's stages, read as DVC reads them: YAML 1.2 (PyYAML's 1.1 reads DVC's ``5e-05`` as a string)."""
+    from dvc.utils.serialize import parse_yaml
+
     if not lock_path.is_file():
         return {}
-    return (yaml.safe_load(lock_path.read_text()) or {}).get("stages") or {}
+    return (parse_yaml(lock_path.read_text(), str(lock_path)) or {}).get("stages") or {}
 
 
 def _differences(path: str, before, after) -> list[tuple[str, str, str]]:

@@ -45,6 +45,7 @@ stages:
       - src/lib
     params:
       - scale
+      - lr
     outs:
       - out/gen.txt
   summary:
@@ -60,7 +61,8 @@ stages:
         - results/summary_${item}.json:
             cache: false
 """
-PARAMS = {"scale": 2, "nested": {"x": 1, "y": [1, 2]}, "items": ["a", "b"]}
+# lr: PyYAML writes 5.0e-05, DVC's lock 5e-05 (which YAML 1.1 would read as a string): the same value
+PARAMS = {"scale": 2, "lr": 5e-05, "nested": {"x": 1, "y": [1, 2]}, "items": ["a", "b"]}
 STAGES = ["gen", "summary@a", "summary@b"]
 
 
@@ -88,6 +90,7 @@ def projects(tmp_path_factory) -> tuple[Path, Path]:
     (run / ".dvcignore").write_text("__pycache__/\n")
     dvc(run, "repro", "-q")
     assert json.loads((run / "results/summary_b.json").read_text()) == {"item": "b", "value": 43}
+    assert "lr: 5.0e-05" in (run / "params.yaml").read_text() and "lr: 5e-05" in (run / "dvc.lock").read_text()
     git(run, "add", "-A")
     git(run, "commit", "-qm", "consistent lock")
     clone = run.with_name("clone")
