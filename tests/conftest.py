@@ -79,15 +79,17 @@ def tiny_study(tmp_path_factory, lfw_root) -> Path:
     tiny = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
     write_params(project, tiny)
     write_params(project, {"data": {"source": str(lfw_root)}})
-    # Two evaluation-only datasets built from LFW people the 80-person subset does not reach.
-    extra = tmp_path_factory.mktemp("datasets")
-    make_celeba(extra / "celeba", lfw_root)
-    make_identity_folder(extra / "folder", lfw_root)
+    # Two evaluation-only datasets built from LFW people the 80-person subset does not reach. They live inside
+    # the project, named relative to it (stages run there), so a copy of the study is whole: a test may move
+    # them in its copy without touching what other tests see.
+    extra = "extra_datasets"
+    make_celeba(project / extra / "celeba", lfw_root)
+    make_identity_folder(project / extra / "folder", lfw_root)
     pairs = {"same_pairs": 12, "different_pairs": 12, "random_seed": 0}
     write_params(project, {"datasets": {
-        "celeba": {"format": "celeba", "root": str(extra / "celeba"), "images": "img_celeba",
+        "celeba": {"format": "celeba", "root": f"{extra}/celeba", "images": "img_celeba",
                    "face_rule": "annotated", **pairs},
-        "folder": {"format": "folder", "root": str(extra / "folder"), "face_rule": "largest_central", **pairs},
+        "folder": {"format": "folder", "root": f"{extra}/folder", "face_rule": "largest_central", **pairs},
     }})
     # dvclive (training) needs a repository with a commit, as any clone has
     subprocess.run(["git", "add", "-A"], cwd=project, check=True, capture_output=True)
@@ -95,6 +97,18 @@ def tiny_study(tmp_path_factory, lfw_root) -> Path:
                     "tiny study"], cwd=project, check=True)
     project.joinpath("first_repro.log").write_text(dvc(project, "repro").stdout)
     return project
+
+
+def copy_study(study: Path, dest: Path, cache: bool = True) -> Path:
+    """A private copy of a finished study (git, params, data, outputs; the DVC cache hard-linked, since DVC never
+    writes into a cache file), for a test that edits or reruns it: the session's study stays as `dvc repro`
+    left it, whatever the order of the tests."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(study, dest, symlinks=True, ignore=lambda folder, names: [
+        *ignore(folder, names), *(["cache"] if Path(folder) == study / ".dvc" else [])])
+    if cache and (study / ".dvc/cache").is_dir():
+        shutil.copytree(study / ".dvc/cache", dest / ".dvc/cache", copy_function=os.link)
+    return dest
 
 
 # --- evaluation-only dataset fixtures, built from LFW images ---------------------------------------
