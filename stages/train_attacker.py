@@ -1,175 +1,31 @@
 """train_attacker@<name>: a blur-aware ArcFace attacker of the `attackers` table -> data/attackers/<name>/.
 
-Both kinds learn from the protocol's training identities only (checked against its test pairs):
-- adapter: a residual MLP on ArcFace embeddings of obfuscated faces, pulled towards sharp embeddings;
-  the embeddings are computed once and kept in ``embeddings.npz``;
-- finetune: the embedded ArcFace converted to PyTorch, distilled on obfuscated faces towards the frozen
-  model's embeddings of the same images' sharp faces.
-Outputs: ``meta.json``, ``identities.csv`` (every identity the attacker loaded, train or val) and
-``adapter.safetensors`` or ``model.safetensors``.
+The adapter and fine-tuning attackers are trained by flup/attack/training.py.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import torch
-from tqdm import tqdm
-
-from flup.attack import adapter, arcface_torch
-from flup.attack.attack_data import (
-    AttackFaces,
-    LevelSampler,
-    check_disjoint,
-    training_faces,
-    validation_scores,
-    validation_set,
-)
+from flup.attack.training import train_attacker
 from flup.config import load_config, run_stage
-from flup.config.schema import Attack
-from flup.evaluate import engine, recognition
-from flup.faces import weights
-from flup.io import atomic_path, read_table, write_json, write_table
+from flup.data.paths import ATTACKERS
+from flup.io import atomic_path
 from flup.log import get_logger
-from flup.models.embedding import split_identities
-from flup.models.model import save_weights
-from flup.models.training import resolve_device
-
-IMAGES = Path("data/raw/lfw/images")
-FACES = Path("data/faces/lfw.parquet")
-PROTOCOLS = Path("data/protocols")
-OUT = Path("data/attackers")
-
-
-def cap_images(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
-    """A seeded subset of at most ``limit`` rows (null = all), in the frame's order."""
-    if limit is None or len(frame) <= int(limit):
-        return frame
-    keep = np.sort(np.random.default_rng([seed, 2]).choice(len(frame), size=int(limit), replace=False))
-    return frame.iloc[keep].reset_index(drop=True)
-
-
-def embed_crops(model: recognition.ArcFace, crops: list[np.ndarray], batch_size: int) -> np.ndarray:
-    return engine.in_batches(model.embed, crops, batch_size)
-
-
-def adapter_embeddings(faces: AttackFaces, model: recognition.ArcFace, views: int, batch_size: int) -> dict:
-    """ArcFace embeddings of every training image sharp, and of ``views`` obfuscated draws of it."""
-    n = len(faces)
-    sharp = np.zeros((n, 512), dtype=np.float32)
-    obfuscated = np.zeros((n, views, 512), dtype=np.float32)
-    levels = np.zeros((n, views), dtype=np.float32)
-    for start in tqdm(range(0, n, batch_size), desc="embed training faces", unit="batch", mininterval=2.0):
-        rows = range(start, min(n, start + batch_size))
-        sharp_crops, obf_crops = [], []
-        for i in rows:
-            for view in range(views):
-                s, o, level = faces.sample(i, view)
-                if view == 0:
-                    sharp_crops.append(s)
-                obf_crops.append(o)
-                levels[i, view] = level
-        sharp[start:start + len(rows)] = model.embed(sharp_crops)
-        obfuscated[start:start + len(rows)] = model.embed(obf_crops).reshape(len(rows), views, 512)
-    return {"images": faces.frame["image"].to_numpy(dtype=str),
-            "identities": faces.frame["identity"].to_numpy(dtype=str),
-            "sharp": sharp, "obfuscated": obfuscated, "levels": levels}
-
-
-def train_adapter(settings: Attack, faces, val, onnx_path, out: Path) -> dict:
-    cfg = settings.adapter
-    seed = settings.seed
-    model = recognition.ArcFace(onnx_path)
-    batch = settings.batch_size
-    cache = adapter_embeddings(faces, model, cfg.views, batch)
-    with open(out / "embeddings.npz", "wb") as handle:
-        np.savez(handle, **cache)
-    views = cache["obfuscated"].shape[1]
-    if cfg.target == "identity_mean":
-        targets = adapter.identity_means(cache["sharp"], cache["identities"])
-    else:  # same_image
-        targets = cache["sharp"]
-    inputs = cache["obfuscated"].reshape(-1, 512)
-    targets = np.repeat(targets, views, axis=0)
-
-    val_sharp, val_obf = embed_crops(model, val.sharp, batch), embed_crops(model, val.obfuscated, batch)
-    net = adapter.EmbeddingAdapter(512, cfg.hidden, cfg.depth)
-
-    def validate(a):
-        return validation_scores(val, val_sharp, adapter.apply(a, val_obf))
-
-    before = validate(net)
-    history = adapter.train(net, inputs, targets, cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, seed,
-                            validate)
-    save_weights(net, out / "adapter.safetensors")
-    return {"hidden": cfg.hidden, "depth": cfg.depth, "samples": len(inputs),
-            "val_before": before, "history": history}
-
-
-def train_finetune(settings: Attack, faces, val, onnx_path, out: Path) -> dict:
-    cfg = settings.finetune
-    seed = settings.seed
-    batch = settings.batch_size
-    model = recognition.ArcFace(onnx_path)
-    teacher = engine.in_batches(lambda rows: model.embed([faces.sharp(i) for i in rows]), range(len(faces)), batch,
-                                desc="teacher embeddings")
-    device = resolve_device(settings.device)
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    student = arcface_torch.convert(onnx_path).to(device)
-
-    def validate(m):
-        return validation_scores(val, arcface_torch.embed(m, val.sharp, batch, device),
-                                 arcface_torch.embed(m, val.obfuscated, batch, device))
-
-    before = validate(student)
-    history = arcface_torch.finetune(student, faces, teacher, cfg.epochs, cfg.batch_size, cfg.lr,
-                                     cfg.samples_per_epoch, seed, device, validate)
-    save_weights(student.cpu(), out / "model.safetensors")
-    return {"val_before": before, "history": history}
 
 
 def main(name: str) -> None:
     log = get_logger(f"train_attacker@{name}")
     cfg = load_config()
-    attacker = cfg.attacker(name)  # its entry, with attack: merged under the entry's overrides
-    settings = attacker.attack
     started = time.monotonic()
-    seed, protocol, box_scale = settings.seed, settings.protocol, cfg.render.box_scale
-    sampler = LevelSampler(attacker.obfuscation, attacker.low, attacker.high, settings.sharp_fraction)
-    onnx_path = weights.resolve("recognizer", cfg.arcface.model, cfg.models.root, cfg.arcface.sha256,
-                                section="arcface")
-
-    frame = training_faces(read_table(PROTOCOLS / protocol / "train.csv"), read_table(FACES), IMAGES)
-    pairs_file = PROTOCOLS / protocol / "pairs.csv"
-    check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
-    train_frame, val_frame = split_identities(frame, settings.val_fraction, seed, fraction_param="attack.val_fraction")
-    train_frame = cap_images(train_frame, settings.max_images, seed)
-    faces = AttackFaces(train_frame, sampler, seed, box_scale)
-    val = validation_set(val_frame, sampler, settings.val_pairs, seed, box_scale)
-
-    out = OUT / name
-    with atomic_path(out) as staging:
+    with atomic_path(ATTACKERS / name) as staging:
         staging.mkdir()
-        identities = pd.concat([pd.DataFrame({"identity": sorted(faces.identities), "split": "train"}),
-                                pd.DataFrame({"identity": sorted(set(val_frame["identity"])), "split": "val"})])
-        write_table(staging / "identities.csv", identities)
-        train = train_adapter if attacker.method == "adapter" else train_finetune
-        result = train(settings, faces, val, onnx_path, staging)
-        write_json(staging / "meta.json", {
-            "name": name, "method": attacker.method, "protocol": protocol, "obfuscation": sampler.kind,
-            "levels": [sampler.low, sampler.high], "sharp_fraction": sampler.sharp_fraction,
-            "train_identities": len(faces.identities), "train_images": len(faces),
-            "val_identities": int(val_frame["identity"].nunique()), **result,
-        })
-    last = result["history"][-1] if result["history"] else {}
-    log.info("%s (%s, %s %s): %d identities, %d images; val before %s, after %s; %.0f s", name, attacker.method,
-             sampler.kind, [sampler.low, sampler.high], len(faces.identities), len(faces), result["val_before"], last,
-             time.monotonic() - started)
+        meta = train_attacker(cfg, name, staging)
+    last = meta["history"][-1] if meta["history"] else {}
+    log.info("%s (%s, %s %s): %d identities, %d images; val before %s, after %s; %.0f s", name, meta["method"],
+             meta["obfuscation"], meta["levels"], meta["train_identities"], meta["train_images"], meta["val_before"],
+             last, time.monotonic() - started)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from flup.attack.arcface_torch import cosine_loss
+from flup.models.training import fit
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,10 @@ def identity_means(embeddings: np.ndarray, identities: np.ndarray) -> np.ndarray
     return means[index].astype(np.float32)
 
 
-def train_step(adapter: EmbeddingAdapter, optimizer, x: torch.Tensor, target: torch.Tensor) -> float:
-    adapter.train()
-    loss = cosine_loss(adapter(x), target)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return float(loss.item())
+def loss(adapter: EmbeddingAdapter, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Cosine loss between the adapted inputs and their targets, ``batch = (inputs, targets)``."""
+    inputs, targets = batch
+    return cosine_loss(adapter(inputs), targets)
 
 
 def train(
@@ -67,22 +65,17 @@ def train(
     seed: int,
     validate: Callable[[EmbeddingAdapter], dict] | None = None,
 ) -> list[dict]:
-    """Cosine loss between ``adapter(inputs[i])`` and ``targets[i]``, AdamW, seeded shuffles."""
+    """Cosine loss between ``adapter(inputs[i])`` and ``targets[i]``, AdamW, seeded shuffles; through :func:`fit`."""
     torch.manual_seed(seed)
     x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
     y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=lr, weight_decay=weight_decay)
-    history = []
-    for epoch in range(1, epochs + 1):
+
+    def batches(epoch: int):
         order = torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(len(x)))
-        losses = [train_step(adapter, optimizer, x[rows], y[rows]) for rows in order.split(batch_size)]
-        record = {"epoch": epoch, "loss": float(np.mean(losses))}
-        if validate is not None:
-            adapter.eval()
-            with torch.no_grad():
-                record.update(validate(adapter))
-        history.append(record)
-    log.info("adapter: %d epochs, last %s", epochs, history[-1] if history else {})
+        return [(x[rows], y[rows]) for rows in order.split(batch_size)]
+
+    history = fit(adapter, optimizer, loss, batches, epochs, validate=validate, name="adapter", mean=np.mean)
     adapter.eval()
     return history
 

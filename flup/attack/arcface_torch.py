@@ -10,6 +10,7 @@ matches InsightFace's (RGB, (x - 127.5) / 127.5).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,11 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from flup.attack.attack_data import AttackFaces
 from flup.evaluate.engine import in_batches
 from flup.models.model import load_weights
+from flup.models.training import fit
 
 log = logging.getLogger(__name__)
 
@@ -83,26 +84,18 @@ def finetune(
     optimizer = torch.optim.Adam(student.parameters(), lr=lr)
     targets = torch.from_numpy(np.ascontiguousarray(teacher, dtype=np.float32))
     n = len(faces) if samples_per_epoch is None else min(int(samples_per_epoch), len(faces))
-    history = []
-    for epoch in range(1, epochs + 1):
+
+    def batches(epoch: int):
         order = np.random.default_rng([seed, epoch]).permutation(len(faces))[:n]
-        student.train()
-        total, batches = 0.0, 0
-        bar = tqdm(range(0, n, batch_size), desc=f"fine-tune {epoch}/{epochs}", unit="batch", leave=False)
-        for start in bar:
+        for start in range(0, n, batch_size):
             rows = order[start:start + batch_size]
-            crops = [faces.sample(int(i), epoch)[1] for i in rows]
-            loss = cosine_loss(student(to_tensor(crops).to(device)), targets[rows].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            batches += 1
-            bar.set_postfix(loss=f"{total / batches:.4f}")
-        record = {"epoch": epoch, "loss": total / max(batches, 1)}
-        if validate is not None:
-            record.update(validate(student))
-        log.info("fine-tune epoch %d/%d: %s", epoch, epochs, record)
-        history.append(record)
+            yield to_tensor([faces.sample(int(i), epoch)[1] for i in rows]), targets[rows]
+
+    def loss_fn(model: nn.Module, batch) -> torch.Tensor:
+        crops, target = batch
+        return cosine_loss(model(crops.to(device)), target.to(device))
+
+    history = fit(student, optimizer, loss_fn, batches, epochs, validate=validate, name="fine-tune",
+                  steps_per_epoch=math.ceil(n / batch_size))
     student.eval()
     return history

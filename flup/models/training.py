@@ -17,7 +17,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,8 @@ PRECISIONS = ("fp32", "bf16")
 # Learning rate for other batch sizes: square-root scaling from the seed's batch 32 (Adam's rule,
 # Malladi et al. 2022: lr ~ sqrt(batch)); params.yaml's train.lr is used as given, see scaled_lr.
 BASE_BATCH = 32
+# loss_fn(model, batch) -> scalar loss tensor: what the training loop minimises.
+LossFn = Callable[[nn.Module, object], torch.Tensor]
 
 
 def scaled_lr(lr: float, batch_size: int, base_batch: int = BASE_BATCH) -> float:
@@ -256,12 +258,91 @@ def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig) -> tuple[
     return int(state["epoch"]), list(state["history"])
 
 
-class Trainer:
-    """One model's training state: model and optimiser on the device, the feed, the step.
+def optimizer_step(model: nn.Module, optimizer, loss_fn: LossFn, batch) -> torch.Tensor:
+    """One step: ``loss_fn(model, batch)``, then zero the gradients, backpropagate and step; the detached loss."""
+    loss = loss_fn(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
-    :func:`train` drives one; a script may drive several in turn (one epoch each, round robin).
-    ``store`` (a :class:`flup.models.device_feed.ImageStore`) lets several device feeds share the
-    decoded images.
+
+def train_epoch(model: nn.Module, optimizer, loss_fn: LossFn, batches: Iterable, *, desc: str = "epoch",
+                total: int | None = None, progress: bool = True,
+                mean: Callable[[list[float]], float] | None = None) -> float:
+    """One pass over ``batches`` in train mode; the epoch's mean step loss.
+
+    The mean is the float64 running sum over the steps divided by their number; on CUDA the sum stays on
+    the device (no per-step sync stalls the queue), elsewhere each loss is read as it comes. ``mean``
+    instead reduces the list of step losses (the adapter keeps numpy's pairwise mean).
+    """
+    model.train()
+    bar = tqdm(batches, desc=desc, unit="batch", leave=False, total=total, disable=not progress)
+    losses: list[float] = []
+    running, total_loss, steps = None, 0.0, 0
+    for batch in bar:
+        loss = optimizer_step(model, optimizer, loss_fn, batch)
+        steps += 1
+        if mean is None and loss.device.type == "cuda":
+            running = loss.double() if running is None else running + loss.double()
+            continue
+        value = loss.item()
+        if mean is not None:
+            losses.append(value)
+        else:
+            total_loss += value
+            bar.set_postfix(loss=f"{total_loss / steps:.4f}")
+    if mean is not None:
+        return float(mean(losses))
+    if running is not None:
+        total_loss = float(running)
+    return total_loss / max(steps, 1)
+
+
+def fit(model: nn.Module, optimizer, loss_fn: LossFn, batches: Callable[[int], Iterable], epochs: int, *,
+        validate: Callable[[nn.Module], Mapping] | None = None, name: str = "train",
+        resumed: tuple[int, list] = (0, []), on_epoch_end: Callable[[int, list], None] | None = None,
+        deadline: float | None = None, steps_per_epoch: int | None = None, progress: bool = True,
+        mean: Callable[[list[float]], float] | None = None) -> list[dict]:
+    """The study's one training loop: epochs ``resumed[0] + 1 .. epochs`` (1-based) of :func:`train_epoch`.
+
+    ``batches(epoch)`` gives the epoch's batches and ``loss_fn(model, batch)`` their loss. After each
+    epoch ``validate(model)`` (eval mode, no gradients) adds its entries to the epoch's record
+    ``{"epoch", "loss", ...}``, then ``on_epoch_end(epoch, history)`` runs (a checkpoint, a dvclive
+    log). ``resumed``: the epochs done and their history, from a checkpoint. ``deadline``
+    (``time.monotonic()`` seconds) stops before an epoch that would end after it, judged by the last
+    epoch's time. Returns the whole history, resumed epochs included.
+    """
+    done, history = resumed[0], list(resumed[1])
+    last_epoch_s = 0.0
+    for epoch in range(done + 1, epochs + 1):
+        if deadline is not None and time.monotonic() + last_epoch_s > deadline:
+            log.info("deadline: stopping after epoch %d of %d", epoch - 1, epochs)
+            break
+        started = time.monotonic()
+        record = {"epoch": epoch, "loss": train_epoch(model, optimizer, loss_fn, batches(epoch),
+                                                      desc=f"{name} {epoch}/{epochs}", total=steps_per_epoch,
+                                                      progress=progress, mean=mean)}
+        if validate is not None:
+            model.eval()
+            with torch.no_grad():
+                record.update(validate(model))
+        history.append(record)
+        log.info("%s epoch %d/%d: %s", name, epoch, epochs,
+                 ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in record.items() if k != "epoch"))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+        last_epoch_s = time.monotonic() - started
+    return history
+
+
+class Trainer:
+    """One dual-stream model's training state: model and optimiser on the device, the feed, the loss.
+
+    :func:`train` drives one through :func:`fit`; a script may drive several in turn (one epoch each,
+    round robin). ``store`` (a :class:`flup.models.device_feed.ImageStore`) lets several device feeds
+    share the decoded images.
     """
 
     def __init__(self, model: nn.Module, dataset, cfg: TrainConfig | Mapping, store=None) -> None:
@@ -286,8 +367,9 @@ class Trainer:
         self._store = store
         self._loader = self._feed = None
         self._loss = torch.compile(loss_on_inputs) if cfg.compile and cuda else loss_on_inputs
+        self.steps_per_epoch = math.ceil(len(dataset) / cfg.batch_size)
 
-    def _batches(self, epoch: int):
+    def batches(self, epoch: int):
         self.sampler.set_epoch(epoch)
         if self.feed_kind == "device":
             if self._feed is None:
@@ -301,39 +383,31 @@ class Trainer:
         self._loader_sampler.set_epoch(epoch)
         return self._loader
 
-    def step(self, batch: Mapping) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: Mapping) -> torch.Tensor:
+        """The seed's loss on a batch of the feed (the CPU feed's uint8 pixels are normalised on the device)."""
         if self.feed_kind == "device":
             x = batch
         else:
             x = {k: normalise(batch[k].to(self.device, non_blocking=True)) for k in INPUT_KEYS}
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
-            loss = self._loss(self.model, x, self.cfg.margin)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
+            return self._loss(model, x, self.cfg.margin)
+
+    def step(self, batch: Mapping) -> torch.Tensor:
+        return optimizer_step(self.model, self.optimizer, self.loss, batch)
 
     def run_epoch(self, epoch: int, progress: bool = True) -> tuple[float, int]:
         """Train one epoch; returns (mean loss, samples seen). Syncs with the device once, at the end."""
-        self.model.train()
-        batches, samples = 0, 0
-        bar = tqdm(self._batches(epoch), desc=f"epoch {epoch}/{self.cfg.epochs}", unit="batch", leave=False,
-                   total=math.ceil(len(self.dataset) / self.cfg.batch_size), disable=not progress)
-        if self.device.type == "cpu":
-            total = 0.0
-            for batch in bar:
-                total += self.step(batch).item()
-                batches += 1
+        samples = 0
+
+        def counted(batches):
+            nonlocal samples
+            for batch in batches:
                 samples += batch["sharp_a"].shape[0]
-                bar.set_postfix(loss=f"{total / batches:.4f}")
-        else:  # accumulate on the device (same float64 sum): no per-step sync stalls the queue
-            running = torch.zeros((), dtype=torch.float64, device=self.device)
-            for batch in bar:
-                running += self.step(batch).double()
-                batches += 1
-                samples += batch["sharp_a"].shape[0]
-            total = float(running)
-        return total / max(batches, 1), samples
+                yield batch
+
+        loss = train_epoch(self.model, self.optimizer, self.loss, counted(self.batches(epoch)),
+                           desc=f"epoch {epoch}/{self.cfg.epochs}", total=self.steps_per_epoch, progress=progress)
+        return loss, samples
 
     def save(self, path: Path, epoch: int, history: list) -> None:
         save_checkpoint(path, self.model, self.optimizer, epoch, self.cfg, history)
@@ -350,44 +424,39 @@ def train(
     store=None,
     deadline: float | None = None,
 ) -> list[dict]:
-    """Train for ``cfg.epochs`` epochs (1-based), resuming from ``out_dir/checkpoint.pt`` if present.
+    """Train for ``cfg.epochs`` epochs (1-based) through :func:`fit`, resuming from ``out_dir/checkpoint.pt``.
 
     ``val_pairs_fn(model) -> AUC`` runs after each epoch in eval mode under ``no_grad``. Returns the
-    full history (including epochs from a resumed checkpoint); ``live`` (a dvclive ``Live``) gets
-    ``train/loss`` and ``val/auc`` per epoch, with its step set to ``epoch - 1``. ``deadline``
-    (``time.monotonic()`` seconds) stops cleanly, checkpoint saved, before an epoch that would end
-    after it (judged by the last epoch's time). ``store``: see :class:`Trainer`.
+    full history (including epochs from a resumed checkpoint), each record ``{"epoch", "loss",
+    "val_auc"}``; ``live`` (a dvclive ``Live``) gets ``train/loss`` and ``val/auc`` per epoch, with its
+    step set to ``epoch - 1``. The checkpoint is saved after every epoch. ``deadline``: see :func:`fit`;
+    ``store``: see :class:`Trainer`.
     """
     trainer = Trainer(model, dataset, cfg, store=store)
     cfg = trainer.cfg
     checkpoint = Path(out_dir) / CHECKPOINT
-    done, history = (0, [])
-    if checkpoint.exists():
-        done, history = _resume(checkpoint, model, trainer.optimizer, cfg)
-    if done >= cfg.epochs:
-        log.info("checkpoint already at epoch %d of %d: nothing to train", done, cfg.epochs)
-        return history
+    resumed = _resume(checkpoint, model, trainer.optimizer, cfg) if checkpoint.exists() else (0, [])
+    if resumed[0] >= cfg.epochs:
+        log.info("checkpoint already at epoch %d of %d: nothing to train", resumed[0], cfg.epochs)
+        return resumed[1]
 
-    last_epoch_s = 0.0
-    for epoch in range(done + 1, cfg.epochs + 1):
-        if deadline is not None and time.monotonic() + last_epoch_s > deadline:
-            log.info("deadline: stopping after epoch %d of %d", epoch - 1, cfg.epochs)
-            break
-        started = time.monotonic()
-        mean_loss, _ = trainer.run_epoch(epoch)
-        val_auc = None
-        if val_pairs_fn is not None:
-            model.eval()
-            with torch.no_grad():
-                val_auc = float(val_pairs_fn(model))
-        history.append({"epoch": epoch, "loss": mean_loss, "val_auc": val_auc})
-        log.info("epoch %d/%d: loss %.4f, val AUC %s", epoch, cfg.epochs, mean_loss, val_auc)
+    def validate(net: nn.Module) -> dict:
+        return {"val_auc": None if val_pairs_fn is None else float(val_pairs_fn(net))}
+
+    def on_epoch_end(epoch: int, history: list) -> None:
         trainer.save(checkpoint, epoch, history)
-        last_epoch_s = time.monotonic() - started
         if live is not None:
-            live.step = epoch - 1
-            live.log_metric("train/loss", mean_loss)
-            if val_auc is not None:
-                live.log_metric("val/auc", val_auc)
-            live.next_step()
-    return history
+            log_epoch(live, history[-1])
+
+    return fit(model, trainer.optimizer, trainer.loss, trainer.batches, cfg.epochs, validate=validate,
+               name="epoch", resumed=resumed, on_epoch_end=on_epoch_end, deadline=deadline,
+               steps_per_epoch=trainer.steps_per_epoch)
+
+
+def log_epoch(live, record: Mapping) -> None:
+    """One epoch's record to a dvclive ``Live`` at step ``epoch - 1``: ``train/loss`` and ``val/auc``."""
+    live.step = record["epoch"] - 1
+    live.log_metric("train/loss", record["loss"])
+    if record.get("val_auc") is not None:
+        live.log_metric("val/auc", record["val_auc"])
+    live.next_step()

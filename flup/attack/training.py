@@ -1,0 +1,160 @@
+"""Training one blur-aware ArcFace attacker of the study's ``attackers`` table.
+
+Both kinds learn from the protocol's training identities only (checked against its test pairs), through
+the study's one training loop (:func:`flup.models.training.fit`):
+
+- adapter: a residual MLP on ArcFace embeddings of obfuscated faces, pulled towards sharp embeddings;
+  the embeddings are computed once and kept in ``embeddings.npz``;
+- finetune: the embedded ArcFace converted to PyTorch, distilled on obfuscated faces towards the frozen
+  model's embeddings of the same images' sharp faces.
+
+Outputs (in the attacker's folder): ``meta.json``, ``identities.csv`` (every identity the attacker loaded,
+train or val) and ``adapter.safetensors`` or ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from flup.attack import adapter, arcface_torch
+from flup.attack.attack_data import (
+    AttackFaces,
+    LevelSampler,
+    ValidationSet,
+    check_disjoint,
+    training_faces,
+    validation_scores,
+    validation_set,
+)
+from flup.data.paths import LFW_FACES, LFW_IMAGES, protocol_files
+from flup.evaluate import engine, recognition
+from flup.faces import weights
+from flup.io import read_table, write_json, write_table
+from flup.models.embedding import split_identities
+from flup.models.model import save_weights
+from flup.models.training import resolve_device
+
+if TYPE_CHECKING:
+    from flup.config.schema import Attack, Study
+
+
+def cap_images(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """A seeded subset of at most ``limit`` rows (null = all), in the frame's order."""
+    if limit is None or len(frame) <= int(limit):
+        return frame
+    keep = np.sort(np.random.default_rng([seed, 2]).choice(len(frame), size=int(limit), replace=False))
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+def adapter_embeddings(faces: AttackFaces, model: recognition.ArcFace, views: int, batch_size: int) -> dict:
+    """ArcFace embeddings of every training image sharp, and of ``views`` obfuscated draws of it."""
+    n = len(faces)
+    sharp = np.zeros((n, 512), dtype=np.float32)
+    obfuscated = np.zeros((n, views, 512), dtype=np.float32)
+    levels = np.zeros((n, views), dtype=np.float32)
+    for start in tqdm(range(0, n, batch_size), desc="embed training faces", unit="batch", mininterval=2.0):
+        rows = range(start, min(n, start + batch_size))
+        sharp_crops, obf_crops = [], []
+        for i in rows:
+            for view in range(views):
+                s, o, level = faces.sample(i, view)
+                if view == 0:
+                    sharp_crops.append(s)
+                obf_crops.append(o)
+                levels[i, view] = level
+        sharp[start:start + len(rows)] = model.embed(sharp_crops)
+        obfuscated[start:start + len(rows)] = model.embed(obf_crops).reshape(len(rows), views, 512)
+    return {"images": faces.frame["image"].to_numpy(dtype=str),
+            "identities": faces.frame["identity"].to_numpy(dtype=str),
+            "sharp": sharp, "obfuscated": obfuscated, "levels": levels}
+
+
+def train_adapter(settings: Attack, faces: AttackFaces, val: ValidationSet, onnx_path: Path, out: Path) -> dict:
+    cfg = settings.adapter
+    model = recognition.ArcFace(onnx_path)
+    batch = settings.batch_size
+    cache = adapter_embeddings(faces, model, cfg.views, batch)
+    with open(out / "embeddings.npz", "wb") as handle:
+        np.savez(handle, **cache)
+    views = cache["obfuscated"].shape[1]
+    if cfg.target == "identity_mean":
+        targets = adapter.identity_means(cache["sharp"], cache["identities"])
+    else:  # same_image
+        targets = cache["sharp"]
+    inputs = cache["obfuscated"].reshape(-1, 512)
+    targets = np.repeat(targets, views, axis=0)
+
+    val_sharp = engine.in_batches(model.embed, val.sharp, batch)
+    val_obf = engine.in_batches(model.embed, val.obfuscated, batch)
+    net = adapter.EmbeddingAdapter(512, cfg.hidden, cfg.depth)
+
+    def validate(a):
+        return validation_scores(val, val_sharp, adapter.apply(a, val_obf))
+
+    before = validate(net)
+    history = adapter.train(net, inputs, targets, cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay,
+                            settings.seed, validate)
+    save_weights(net, out / "adapter.safetensors")
+    return {"hidden": cfg.hidden, "depth": cfg.depth, "samples": len(inputs), "val_before": before,
+            "history": history}
+
+
+def train_finetune(settings: Attack, faces: AttackFaces, val: ValidationSet, onnx_path: Path, out: Path) -> dict:
+    cfg = settings.finetune
+    batch = settings.batch_size
+    model = recognition.ArcFace(onnx_path)
+    teacher = engine.in_batches(lambda rows: model.embed([faces.sharp(i) for i in rows]), range(len(faces)), batch,
+                                desc="teacher embeddings")
+    device = resolve_device(settings.device)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    student = arcface_torch.convert(onnx_path).to(device)
+
+    def validate(m):
+        return validation_scores(val, arcface_torch.embed(m, val.sharp, batch, device),
+                                 arcface_torch.embed(m, val.obfuscated, batch, device))
+
+    before = validate(student)
+    history = arcface_torch.finetune(student, faces, teacher, cfg.epochs, cfg.batch_size, cfg.lr,
+                                     cfg.samples_per_epoch, settings.seed, device, validate)
+    save_weights(student.cpu(), out / "model.safetensors")
+    return {"val_before": before, "history": history}
+
+
+def train_attacker(cfg: Study, name: str, out: Path) -> dict:
+    """Train attacker ``name`` (its entry, with attack: merged under its overrides) into the empty folder ``out``;
+    returns what ``meta.json`` (written there too) records."""
+    attacker = cfg.attacker(name)
+    settings = attacker.attack
+    seed, protocol, box_scale = settings.seed, settings.protocol, cfg.render.box_scale
+    sampler = LevelSampler(attacker.obfuscation, attacker.low, attacker.high, settings.sharp_fraction)
+    onnx_path = weights.resolve("recognizer", cfg.arcface.model, cfg.models.root, cfg.arcface.sha256,
+                                section="arcface")
+
+    train_file, pairs_file = protocol_files(protocol)
+    frame = training_faces(read_table(train_file), read_table(LFW_FACES), LFW_IMAGES)
+    check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
+    train_frame, val_frame = split_identities(frame, settings.val_fraction, seed, fraction_param="attack.val_fraction")
+    train_frame = cap_images(train_frame, settings.max_images, seed)
+    faces = AttackFaces(train_frame, sampler, seed, box_scale)
+    val = validation_set(val_frame, sampler, settings.val_pairs, seed, box_scale)
+
+    identities = pd.concat([pd.DataFrame({"identity": sorted(faces.identities), "split": "train"}),
+                            pd.DataFrame({"identity": sorted(set(val_frame["identity"])), "split": "val"})])
+    write_table(out / "identities.csv", identities)
+    train = train_adapter if attacker.method == "adapter" else train_finetune
+    result = train(settings, faces, val, onnx_path, out)
+    meta = {
+        "name": name, "method": attacker.method, "protocol": protocol, "obfuscation": sampler.kind,
+        "levels": [sampler.low, sampler.high], "sharp_fraction": sampler.sharp_fraction,
+        "train_identities": len(faces.identities), "train_images": len(faces),
+        "val_identities": int(val_frame["identity"].nunique()), **result,
+    }
+    write_json(out / "meta.json", meta)
+    return meta

@@ -1,0 +1,60 @@
+"""Where the study keeps each dataset's files, relative to the repository root (as dvc.yaml names them).
+
+LFW is the study's own dataset (fetched, with its protocols and training sets); every entry of
+``datasets:`` in params.yaml is an evaluation-only dataset with one protocol, ``pairs``. Stages that
+detect, render and score take an optional dataset name and find everything through :func:`dataset_paths`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flup.io import read_json
+
+if TYPE_CHECKING:
+    from flup.config import Study
+
+LFW = "lfw"
+EVALUATION_PROTOCOL = "pairs"  # an evaluation-only dataset's one protocol
+LFW_RAW = Path("data/raw/lfw")
+LFW_IMAGES = LFW_RAW / "images"
+LFW_FACES = Path("data/faces/lfw.parquet")
+PROTOCOLS = Path("data/protocols")
+DATASETS = Path("data/datasets")
+SCORES = Path("data/scores")
+ARCFACE_EMBEDDINGS = Path("data/embeddings/arcface.npz")  # score_arcface's embeddings, reused by adapter attackers
+MODELS = Path("data/models")
+CHECKPOINTS = Path("data/checkpoints")
+ATTACKERS = Path("data/attackers")
+# The default gallery image: the obfuscated side (render.obfuscated_side) of this protocol's first test pair.
+GALLERY_PAIRS = PROTOCOLS / "view1" / "pairs.csv"
+
+
+@dataclass(frozen=True)
+class DatasetPaths:
+    name: str
+    images: Path  # image root; image names in the tables are relative to it
+    faces: Path  # detection table
+    protocols: dict[str, Path]  # protocol -> pairs.csv
+    render: Path
+    scores: Path  # folder of this dataset's score tables
+
+
+def dataset_paths(cfg: Study, name: str | None = None) -> DatasetPaths:
+    """Where a dataset's images, detections, pairs, renders and scores live (``None`` = LFW)."""
+    if name in (None, LFW):
+        protocols = {p: PROTOCOLS / p / "pairs.csv" for p in cfg.render.protocols}
+        return DatasetPaths(LFW, LFW_IMAGES, LFW_FACES, protocols, Path("data/render"), SCORES)
+    entry = cfg.dataset(name)
+    folder = DATASETS / name
+    report = folder / "source" / "report.json"
+    images = Path(read_json(report)["root"]) if report.exists() else Path(entry.root).expanduser()
+    return DatasetPaths(name, images, folder / "faces.parquet",
+                        {EVALUATION_PROTOCOL: folder / "source" / "pairs.csv"}, folder / "render", SCORES / name)
+
+
+def protocol_files(protocol: str) -> tuple[Path, Path]:
+    """An LFW protocol's training list and test pairs: ``data/protocols/<protocol>/{train,pairs}.csv``."""
+    return PROTOCOLS / protocol / "train.csv", PROTOCOLS / protocol / "pairs.csv"

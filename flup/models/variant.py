@@ -1,0 +1,110 @@
+"""Training one dual-stream model of the study's model table (params.yaml ``variants``), resumably.
+
+The model learns from its protocol's training identities (``data/protocols/<protocol>/train.csv``), on the
+faces detected in ``data/faces/lfw.parquet``; a split of those identities validates it after each epoch.
+A checkpoint under ``data/checkpoints/<name>/`` is resumed only when everything but the epoch count, the
+workers and the device matches: same settings, same policy and the same training images and boxes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from torch import nn
+
+from flup.data.paths import CHECKPOINTS, LFW_FACES, LFW_IMAGES, protocol_files
+from flup.faces.detection import BOX_COLUMNS
+from flup.io import read_table, write_json
+from flup.models import embedding, model, training
+from flup.models.sampling import Policy, QuadrupletDataset
+
+if TYPE_CHECKING:
+    from flup.config import Study
+
+log = logging.getLogger(__name__)
+# Settings that may change between a checkpoint and its resumption.
+NOT_FINGERPRINTED = ("epochs", "num_workers", "device")
+
+
+def training_frame(protocol: str, images: Path = LFW_IMAGES, faces: Path = LFW_FACES) -> pd.DataFrame:
+    """The protocol's training images that have a face, with their boxes and absolute ``path``."""
+    train = read_table(protocol_files(protocol)[0])
+    detections = read_table(faces)
+    frame = train.merge(detections[detections["status"] == "ok"][["image", *BOX_COLUMNS]], on="image", how="inner")
+    frame["path"] = [str((images / image).resolve()) for image in frame["image"]]
+    return frame
+
+
+def data_digest(*frames: pd.DataFrame) -> str:
+    """sha256 of the training and validation images and their face boxes."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        for row in frame[["image", *BOX_COLUMNS]].itertuples(index=False):
+            digest.update(f"{row[0]},{row[1]:.3f},{row[2]:.3f},{row[3]:.3f},{row[4]:.3f}\n".encode())
+        digest.update(b"--\n")
+    return digest.hexdigest()
+
+
+def checkpoint_folder(folder: Path, fingerprint: dict) -> Path:
+    """``folder``, emptied first if its checkpoint was trained with another ``fingerprint``; stamped with it."""
+    stamp = folder / "settings.json"
+    if stamp.exists() and json.loads(stamp.read_text()) != json.loads(json.dumps(fingerprint)):
+        log.info("settings changed since the last checkpoint: starting over")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(stamp, fingerprint)
+    return folder
+
+
+@dataclass
+class TrainedVariant:
+    model: nn.Module
+    meta: dict  # what data/models/<name>/meta.json records
+    identities: int  # identities the model trained on
+    samples_per_epoch: int
+
+
+def train_variant(cfg: Study, name: str, checkpoints: Path = CHECKPOINTS) -> TrainedVariant:
+    """Train variant ``name`` (train: with the variant's overrides), logging its curves to ``dvclive/<name>``."""
+    settings = cfg.train_settings(name)
+    policy = Policy(**cfg.policy(name).model_dump())
+    protocol = settings.protocol
+    frame = training_frame(protocol)
+    train_frame, val_frame = embedding.split_identities(frame, settings.val_fraction, settings.seed)
+    dataset = QuadrupletDataset(train_frame, policy, settings.input_size, seed=settings.seed,
+                                positive=settings.positive, samples_per_epoch=settings.samples_per_epoch)
+    net = model.build_dual_stream(settings.head, settings.input_size, settings.pretrained, seed=settings.seed)
+    device = training.resolve_device(settings.device)
+    validate = embedding.validation_auc_fn(val_frame, policy, settings.input_size, settings.val_pairs, settings.seed,
+                                           device=device)
+
+    fingerprint = {k: v for k, v in settings.model_dump().items() if k not in NOT_FINGERPRINTED}
+    fingerprint["policy"] = vars(policy)
+    fingerprint["data_sha256"] = data_digest(train_frame, val_frame)
+    folder = checkpoint_folder(checkpoints / name, fingerprint)
+
+    from dvclive import Live
+
+    checkpoint = folder / training.CHECKPOINT
+    # A checkpoint that cannot be resumed (corrupt, or trained past train.epochs) is moved aside here, with a warning.
+    state = training.load_checkpoint(checkpoint, resume_epochs=settings.epochs) if checkpoint.exists() else None
+    with Live(dir=f"dvclive/{name}", resume=False, save_dvc_exp=False, dvcyaml=False) as live:
+        for record in state["history"] if state else []:  # a resumed run logs its earlier epochs again
+            training.log_epoch(live, record)
+        history = training.train(net, dataset, validate, training.TrainConfig.from_params(settings.model_dump()),
+                                 folder, live=live)
+
+    meta = {
+        "name": name, "policy": vars(policy), "head": settings.head, "input_size": settings.input_size,
+        "protocol": protocol, "positive": settings.positive, "epochs": settings.epochs,
+        "train_identities": int(train_frame["identity"].nunique()), "train_images": len(train_frame),
+        "val_identities": int(val_frame["identity"].nunique()), "history": history,
+    }
+    return TrainedVariant(net.cpu(), meta, len(dataset.identities), len(dataset))
