@@ -1,113 +1,23 @@
 """report: metrics/*.json, the figures, params.yaml and dvc.lock -> plots/report.md, plots/report.html.
 
-The gallery shows each obfuscation at its privacy-threshold level(s). It is rendered afresh with
-``flup.obfuscate.obfuscation.apply`` (and ``render.box_scale``) on the sharp gallery image, not cropped from
-``plots/gallery.png``: a threshold level need not be one of ``plot.gallery_levels``, and rendering
-shows exactly the pixels the recognizers scored.
+Assembled by flup/report/assemble.py; the gallery image is chosen by flup/report/gallery.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Mapping
-from pathlib import Path
-
-import cv2
-import numpy as np
-import yaml
-from tqdm import tqdm
 
 from flup.config import load_config, run_stage
-from flup.io import atomic_path, read_json, read_table
 from flup.log import get_logger
-from flup.obfuscate import obfuscation
-from flup.report import document as report
-from stages.common import FACES, face_box, gallery_image
-
-VERIFICATION = Path("metrics/verification.json")
-PRIVACY = Path("metrics/privacy.json")
-LOCK = Path("dvc.lock")
-IMAGES = Path("data/raw/lfw/images")
-PLOTS = Path("plots")
-MARKDOWN = PLOTS / "report.md"
-HTML = PLOTS / "report.html"
-GALLERY = PLOTS / "report_gallery"
-# (caption, file under plots/) of the plot stage's figures shown in the report; {protocol} expands per protocol.
-FIGURES = [
-    ("Verification AUC vs level (band: bootstrap 95% interval; red: the privacy bound)", "auc_vs_level.png"),
-    ("Face re-detected in the obfuscated image", "detection_rate_vs_level.png"),
-    ("ROC curves, {protocol}", "roc_{protocol}.png"),
-    ("Black box vs sharp", "blackbox.png"),
-    ("Every level of plot.gallery_levels", "gallery.png"),
-]
-
-
-def md5_file(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def figure_list(verification: Mapping, plots: Path = PLOTS) -> list[tuple[str, str]]:
-    protocols = report.ordered([p for d in verification.values() for p in d], report.PROTOCOL_ORDER)
-    shown = []
-    for caption, name in FIGURES:
-        for protocol in protocols if "{protocol}" in name else [None]:
-            file = name.format(protocol=protocol)
-            if not (plots / file).is_file():
-                raise FileNotFoundError(f"{plots / file}: figure missing; run the plot stage first (dvc repro plot)")
-            shown.append((caption.format(protocol=protocol), file))
-    return shown
-
-
-def render_gallery(image: np.ndarray, box, levels: Mapping[str, list[float]], box_scale: float,
-                   folder: Path) -> dict[str, bytes]:
-    """Write each (kind, level) rendering as PNG under ``folder`` (atomically, as one folder);
-    return {path relative to plots/: PNG bytes}."""
-    images = {}
-    with atomic_path(folder) as staging:
-        staging.mkdir()
-        jobs = [(kind, level) for kind, values in levels.items() for level in values]
-        for kind, level in tqdm(jobs, desc="report gallery", unit="image"):
-            ok, data = cv2.imencode(".png", obfuscation.apply(image, box, kind, level, box_scale))
-            if not ok:
-                raise ValueError(f"could not encode the {kind} {level} gallery image")
-            relative = report.gallery_file(kind, level)
-            (staging / Path(relative).name).write_bytes(data.tobytes())
-            images[relative] = data.tobytes()
-    return images
-
-
-def write_report(params: Mapping, image: np.ndarray, box, source: str, plots: Path = PLOTS,
-                 verification_path: Path = VERIFICATION, privacy_path: Path = PRIVACY,
-                 lock_path: Path = LOCK, *, box_scale: float) -> str:
-    """Build and write the report from the files; return the markdown. ``params`` is params.yaml as written
-    (``Study.document()``), compared with the params dvc.lock recorded; ``box_scale`` is render.box_scale."""
-    verification, privacy = read_json(verification_path), read_json(privacy_path)
-    lock = yaml.safe_load(lock_path.read_text()) if lock_path.exists() else None
-    bound = float(privacy["privacy_auc_upper"])
-    levels = report.gallery_levels(report.findings(verification, bound))
-    gallery = render_gallery(image, box, levels, box_scale, plots / GALLERY.name)
-    figures = figure_list(verification, plots)
-    current = {str(VERIFICATION): md5_file(verification_path), str(PRIVACY): md5_file(privacy_path)}
-    markdown = report.build_markdown(verification, privacy, params, lock, current, figures, source)
-    images = gallery | {file: (plots / file).read_bytes() for _, file in figures}
-    page = report.to_html(markdown, images)
-    with atomic_path(plots / MARKDOWN.name) as tmp:
-        tmp.write_text(markdown)
-    with atomic_path(plots / HTML.name) as tmp:
-        tmp.write_text(page)
-    return markdown
+from flup.report.assemble import HTML, MARKDOWN, write_report
+from flup.report.gallery import gallery_face
 
 
 def main() -> None:
     log = get_logger("report")
     start = time.monotonic()
     cfg = load_config()
-    name = gallery_image(cfg)
-    box = face_box(read_table(FACES), name)
-    image = cv2.imread(str(IMAGES / name), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"{IMAGES / name}: cannot read the gallery image (plot.gallery_image)")
+    name, box, image = gallery_face(cfg)
     markdown = write_report(cfg.document(), image, box, name, box_scale=cfg.render.box_scale)
     log.info("%s (%d lines) and %s written; gallery from %s; %.1fs",
              MARKDOWN, markdown.count("\n"), HTML, name, time.monotonic() - start)

@@ -10,11 +10,12 @@ import sys
 import time
 
 from flup.config import load_config, run_stage
+from flup.data.paths import ARCFACE_EMBEDDINGS, LFW, dataset_paths
 from flup.evaluate import engine
+from flup.evaluate.test_set import load_test_set
 from flup.faces import weights
 from flup.io import write_table
 from flup.log import get_logger
-from stages.common import ARCFACE_EMBEDDINGS, LFW, dataset_paths, load_test_set
 
 
 def main(name: str = LFW) -> None:
@@ -24,8 +25,9 @@ def main(name: str = LFW) -> None:
     started = time.monotonic()
     arcface = cfg.arcface
     model = weights.resolve("recognizer", arcface.model, cfg.models.root, arcface.sha256, section="arcface")
-    scores = engine.score_arcface(load_test_set(cfg, paths), paths.images, paths.render, paths.name, model,
-                                  arcface.batch_size, arcface.modes, ARCFACE_EMBEDDINGS if name == LFW else None)
+    test = load_test_set(paths, cfg.render.obfuscated_side)
+    scores = engine.score_arcface(test, paths.images, paths.render, paths.name, model, arcface.batch_size,
+                                  arcface.modes, ARCFACE_EMBEDDINGS if name == LFW else None)
     write_table(paths.scores / "arcface.parquet", scores)
     counts = scores["status"].value_counts().to_dict()
     log.info("%d pair scores (%s); %.0f s", len(scores), ", ".join(f"{k}={v}" for k, v in counts.items()),

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from flup.io import write_json
+from flup.report import assemble as stage
 from flup.report import document as report
-from stages import report as stage
 
 REPO = Path(__file__).resolve().parents[1]
 BOUND = 0.55

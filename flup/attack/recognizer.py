@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pandas as pd
 import torch
 
 from flup.attack import adapter, arcface_torch
+from flup.config.params import ParamError
+from flup.data.paths import ARCFACE_EMBEDDINGS, ATTACKERS, dataset_paths
 from flup.evaluate import engine, recognition
+from flup.evaluate.test_set import load_test_set
+from flup.faces import weights
+from flup.io import read_json
 from flup.models.model import load_weights
+from flup.models.training import resolve_device
+
+if TYPE_CHECKING:
+    from flup.config import Study
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +57,23 @@ def load(name: str, folder: Path, meta: dict, onnx_path: Path, batch_size: int, 
         return arcface_torch.embed(module, crops, batch_size, device)
 
     return engine.Recognizer(name, embed, embed, batch_size)
+
+
+def score_attacker(cfg: Study, name: str) -> tuple[pd.DataFrame, str]:
+    """Attacker ``name`` (trained into data/attackers/<name>/) scores its training protocol's rendered LFW test
+    pairs in each of ``attack.modes``; returns the score table and that protocol."""
+    attack = cfg.attacker(name).attack
+    meta = read_json(ATTACKERS / name / "meta.json")
+    protocol = meta["protocol"]
+    if protocol not in cfg.render.protocols:
+        raise ParamError(f"{cfg.where('render.protocols')}: render.protocols: expected to include {protocol}, "
+                         f"the protocol {name} trained on, got {cfg.render.protocols}")
+    onnx_path = weights.resolve("recognizer", cfg.arcface.model, cfg.models.root, cfg.arcface.sha256,
+                                section="arcface")
+    attacker = load(name, ATTACKERS / name, meta, onnx_path, attack.batch_size, resolve_device(attack.device),
+                    ARCFACE_EMBEDDINGS)
+    paths = dataset_paths(cfg)
+    test = load_test_set(paths, cfg.render.obfuscated_side)
+    scores = engine.score_rendered(test, paths.images, paths.render, paths.name, attacker, attack.modes,
+                                   protocols=[protocol])
+    return scores, protocol

@@ -21,10 +21,14 @@ they are used only with ``img_celeba``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from flup.data import protocols
+from flup.io import atomic_path, write_json, write_table
 
 FORMATS = ("celeba", "folder")
 CELEBA_IMAGE_SETS = ("img_celeba", "img_align_celeba")
@@ -183,3 +187,24 @@ def download_celeba(root: str | Path) -> Path:
 
     CelebA(str(root), split="all", target_type=["identity", "bbox"], download=True)
     return Path(root)
+
+
+def ingest(entry: dict, out_dir: Path, log: logging.Logger, problems_logged: int = 20) -> dict:
+    """Index the dataset of a ``datasets.<name>`` entry, draw its test pairs and write ``index.csv``, ``pairs.csv``
+    and ``report.json`` into ``out_dir`` atomically; log the first ``problems_logged`` problems; return the summary."""
+    index = read_dataset(entry)
+    for problem in index.problems[:problems_logged]:
+        log.warning("%s", problem)
+    if len(index.problems) > problems_logged:
+        log.warning("... and %d more problems (all in report.json)", len(index.problems) - problems_logged)
+    pairs = protocols.evaluation_pairs(index.frame, entry["same_pairs"], entry["different_pairs"],
+                                       entry["random_seed"])
+    if pairs.empty:
+        raise ValueError(f"{index.root}: no pairs could be drawn from {len(index.frame)} images "
+                         f"of {index.frame['identity'].nunique()} identities")
+    summary = {**index.summary(), **protocols.describe(None, pairs, 0)}
+    with atomic_path(out_dir) as staging:
+        write_table(staging / "index.csv", index.frame)
+        write_table(staging / "pairs.csv", pairs)
+        write_json(staging / "report.json", {**summary, "problem_list": index.problems})
+    return {**summary, "coverage": index.coverage()}

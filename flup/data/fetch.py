@@ -8,16 +8,22 @@ the protocol files, copy what decodes, and report everything else by file name.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import simplejpeg
 from tqdm import tqdm
 
-from flup.data import lfw
+from flup.data import lfw, sources
+from flup.io import atomic_path, write_json
+
+if TYPE_CHECKING:
+    from flup.config.schema import Data as DataSettings
 
 _IMAGE_NAME = re.compile(r"^(?P<person>.+)_(?P<number>\d{4})\.jpg$")
 
@@ -192,3 +198,33 @@ def assemble(roots: list[Path], out_dir: Path, max_people: int | None = None) ->
         "protocols": protocol_report,
         "max_people": max_people,
     }
+
+
+def fetch_lfw(data: DataSettings, out_dir: Path, cache: Path) -> dict:
+    """params.yaml ``data``: download (or find) the source and its extra sources, check them and
+    :func:`assemble` LFW into ``out_dir`` atomically, with ``report.json``; returns the report."""
+    limits = sources.SizeLimits(data.max_download_mb, data.max_member_mb, data.max_extract_mb)
+    roots = [sources.resolve_source(data.source, data.sha256, cache, limits=limits)]
+    for index, extra in enumerate(data.extra_sources):
+        name = f"data.extra_sources[{index}].location"
+        roots.append(sources.resolve_source(extra.location, extra.sha256, cache, param_name=name, limits=limits))
+    with atomic_path(out_dir) as staging:
+        report = assemble(roots, staging, data.max_people)
+        write_json(staging / "report.json", report)
+    return report
+
+
+def report_problems(report: dict, log: logging.Logger, shown: int = 20) -> None:
+    """Log the report's unreadable images, its protocols' missing images and unknown people (the first ``shown``)."""
+    for item in report["unreadable"]:
+        log.warning("excluded unreadable image %s: %s", item["image"], item["reason"])
+    for info in report["protocols"].values():
+        for problem in info["missing_images"][:shown]:
+            log.warning("%s names a missing image", problem)
+        for problem in info["unknown_people"][:shown]:
+            log.warning("%s", problem)
+        if len(info["unknown_people"]) > shown:
+            log.warning("... and %d more lines naming unknown people (all in report.json)",
+                        len(info["unknown_people"]) - shown)
+    for name in report["missing_protocol_files"]:
+        log.warning("protocol file %s not found in the source", name)

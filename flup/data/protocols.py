@@ -13,11 +13,16 @@ identity_b``) and, where models train, a training table (``identity, image``).
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from flup.data import lfw
+
+if TYPE_CHECKING:
+    from flup.config.schema import SeedProtocol
 
 PAIR_COLUMNS = ["pair_id", "fold", "label", "image_a", "image_b", "identity_a", "identity_b"]
 
@@ -195,3 +200,31 @@ def describe(train: pd.DataFrame | None, pairs: pd.DataFrame, dropped: int) -> d
         summary["train_images"] = len(train)
         summary["test_people_in_training"] = len(test_people & set(train["identity"]))
     return summary
+
+
+def lfw_protocols(raw: Path, faces: pd.DataFrame, seed: SeedProtocol) -> dict[str, tuple]:
+    """view1, view2 and seed from the fetched protocol files in ``raw`` and the detection table ``faces``
+    (its images, by identity): ``{name: (training table or None, pairs table, description)}``."""
+    images_by_person = faces.groupby("identity")["image"].apply(sorted).to_dict()
+
+    def protocol_file(name: str) -> Path:
+        path = raw / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: protocol file missing from the fetched data (see {raw}/report.json)")
+        return path
+
+    outputs = {}
+    train_people = list(lfw.parse_people(protocol_file("peopleDevTrain.txt")))
+    train, pairs, dropped = view1(train_people, lfw.parse_pairs(protocol_file("pairsDevTest.txt")), images_by_person)
+    overlap = set(train["identity"]) & (set(pairs["identity_a"]) | set(pairs["identity_b"]))
+    if overlap:
+        raise ValueError(f"view1: {len(overlap)} test people are training people, e.g. {sorted(overlap)[:3]}")
+    outputs["view1"] = (train, pairs, describe(train, pairs, dropped))
+
+    pairs, dropped = view2(lfw.parse_pairs(protocol_file("pairs.txt")), images_by_person)
+    outputs["view2"] = (None, pairs, describe(None, pairs, dropped))
+
+    train, pairs, info = seed_protocol(images_by_person, seed.min_images, seed.test_fraction, seed.same_pairs,
+                                       seed.different_pairs, seed.random_seed)
+    outputs["seed"] = (train, pairs, {**describe(train, pairs, 0), **info})
+    return outputs

@@ -19,13 +19,21 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
+from tqdm import tqdm
 
 from flup.evaluate import metrics
 from flup.evaluate.scoring import FAILURE_SCORE, GROUP_KEYS, SCORE_COLUMNS, STATUSES  # noqa: F401 (re-exported)
+from flup.io import read_table
+
+if TYPE_CHECKING:
+    from flup.config.schema import Evaluate
 
 CURVE_METRICS = [
     "auc", "auc_low", "auc_high", "accuracy", "tar_far_1e-2", "tar_far_1e-3", "eer",
@@ -327,3 +335,46 @@ def _jsonable(value):
 def to_json(data) -> str:
     """Canonical JSON text (used to compare runs for determinism)."""
     return json.dumps(_jsonable(data), indent=2, allow_nan=False)
+
+
+def read_scores(folder: Path, datasets: Sequence[str] = ()) -> tuple[pd.DataFrame, list[Path]]:
+    """LFW's score tables (``folder/*.parquet``) and those of the enabled datasets (``folder/<name>/``).
+
+    Tables of datasets no longer in params.yaml may linger in the workspace; they are not read.
+    """
+    files = sorted(folder.glob("*.parquet"))
+    for name in datasets:
+        found = sorted((folder / name).glob("*.parquet"))
+        if not found:
+            raise FileNotFoundError(f"{folder / name}: no score tables for dataset {name!r} (params.yaml datasets)")
+        files += found
+    if not files:
+        raise FileNotFoundError(f"{folder}: no score tables (*.parquet); run the score stages first")
+    return pd.concat([read_table(f) for f in files], ignore_index=True), files
+
+
+@dataclass
+class StudyEvaluation:
+    verification: dict  # metrics/verification.json
+    privacy: dict  # metrics/privacy.json
+    curves: pd.DataFrame  # plots/data/curves.csv
+    roc: pd.DataFrame  # plots/data/roc.csv
+    summary: str  # one line for the log
+
+
+def evaluate_study(settings: Evaluate, folder: Path, datasets: Sequence[str] = ()) -> StudyEvaluation:
+    """Every score table of the study (see :func:`read_scores`) evaluated with params.yaml ``evaluate``."""
+    scores, files = read_scores(folder, list(datasets))
+
+    def progress(groups, total):
+        return tqdm(groups, total=total, desc="evaluate", unit="group")
+
+    verification, curves, roc, thresholds = evaluate(
+        scores, progress=progress, n_boot=settings.n_boot, seed=settings.seed,
+        privacy_bound=settings.privacy_auc_upper, roc_levels=settings.roc_levels.as_dict())
+    counts = scores["status"].value_counts()
+    roc_curves = roc.groupby(["dataset", "protocol", "series", "obfuscation", "level"]).ngroups if len(roc) else 0
+    summary = (f"{len(files)} score tables, {len(scores)} rows -> {len(curves)} groups, {roc_curves} ROC curves; "
+               f"failures={int(counts.get('not_detected', 0))} excluded={int(counts.get('excluded', 0))}; "
+               f"privacy threshold reached {int(thresholds['reached'].sum())}/{len(thresholds)}")
+    return StudyEvaluation(verification, privacy_report(thresholds, settings.privacy_auc_upper), curves, roc, summary)

@@ -1,4 +1,4 @@
-"""Training one dual-stream model of the study's model table (params.yaml ``variants``), resumably.
+"""Training one dual-stream model of the study's model table (params.yaml ``variants``), resumably; scoring it.
 
 The model learns from its protocol's training identities (``data/protocols/<protocol>/train.csv``), on the
 faces detected in ``data/faces/lfw.parquet``; a split of those identities validates it after each epoch.
@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from torch import nn
 
-from flup.data.paths import CHECKPOINTS, LFW_FACES, LFW_IMAGES, protocol_files
+from flup.data.paths import CHECKPOINTS, LFW, LFW_FACES, LFW_IMAGES, MODELS, dataset_paths, protocol_files
+from flup.evaluate.test_set import load_test_set
 from flup.faces.detection import BOX_COLUMNS
-from flup.io import read_table, write_json
+from flup.io import read_json, read_table, write_json
 from flup.models import embedding, model, training
 from flup.models.sampling import Policy, QuadrupletDataset
 
@@ -108,3 +109,18 @@ def train_variant(cfg: Study, name: str, checkpoints: Path = CHECKPOINTS) -> Tra
         "val_identities": int(val_frame["identity"].nunique()), "history": history,
     }
     return TrainedVariant(net.cpu(), meta, len(dataset.identities), len(dataset))
+
+
+def score_variant(cfg: Study, name: str, dataset: str = LFW) -> pd.DataFrame:
+    """The trained model ``name`` (data/models/<name>/) scores the rendered test pairs of ``dataset``."""
+    paths = dataset_paths(cfg, dataset)
+    meta = read_json(MODELS / name / "meta.json")
+    policy = Policy.from_params(meta["policy"])
+    size = int(meta["input_size"])
+    net = model.build_dual_stream(meta["head"], size, "none")
+    model.load_weights(net, MODELS / name / "model.safetensors")
+    device = training.resolve_device(cfg.score_model.device)
+    net.to(device).eval()
+    test = load_test_set(paths, cfg.render.obfuscated_side)
+    return embedding.score_rendered(net, policy, size, test, paths.images, paths.render, paths.name, name,
+                                    cfg.score_model.batch_size, device)

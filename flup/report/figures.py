@@ -397,3 +397,23 @@ def figure_paths(folder: str | os.PathLike, protocols: Sequence[str]) -> dict[st
     paths = {name: base / f"{name}.png" for name in names}
     paths |= {f"roc_{p}": base / roc_filename(p) for p in protocols}
     return paths
+
+
+# ROC figures always written (dvc.yaml lists them); protocols beyond these get one too.
+ROC_PROTOCOLS = ("view1", "view2", "seed")
+
+
+def draw_all(curves: pd.DataFrame, roc: pd.DataFrame, folder: str | os.PathLike, bound: float,
+             gallery_levels: Mapping[str, Sequence[float]], gallery_name: str, gallery_box: Sequence[float],
+             gallery_image: np.ndarray) -> dict[str, Path]:
+    """Every figure of the plot stage (see :func:`figure_paths`) from the evaluate stage's tables; their paths."""
+    paths = figure_paths(folder, sorted(set(ROC_PROTOCOLS) | set(roc["protocol"].astype(str))))
+    auc_vs_level(curves, paths["auc_vs_level"], bound)
+    mean_cosine_vs_level(curves, paths["mean_cosine_vs_level"])
+    detection_rate_vs_level(curves, paths["detection_rate_vs_level"])
+    blackbox_figure(curves, paths["blackbox"])
+    for key, path in paths.items():
+        if key.startswith("roc_"):
+            roc_figure(roc, path, key.removeprefix("roc_"))
+    gallery(gallery_image, gallery_box, gallery_levels, paths["gallery"], title=f"Obfuscations of {gallery_name}")
+    return paths
