@@ -60,7 +60,7 @@ def make_scores(protocols=("view1", "view2"), n_pairs: int = N_PAIRS) -> pd.Data
                                 status, score = "not_detected", -1.0
                             rows.append((
                                 "lfw", protocol, recognizer, mode, obfuscation, float(level), pair_id,
-                                pair_id % 10 if protocol == "view2" else 0, label, score, status,
+                                pair_id % 10 if protocol == "view2" else 0, label, score, status, False,
                             ))
     return pd.DataFrame(rows, columns=ev.SCORE_COLUMNS)
 

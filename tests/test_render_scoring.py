@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
 import cv2
@@ -12,6 +11,7 @@ import pytest
 
 from flup.evaluate import engine, recognition
 from flup.evaluate.scoring import FAILURE_SCORE, score_pairs
+from flup.evaluate.test_set import TestSet as ScoredSet
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS, LANDMARK_COLUMNS, Detector, central_face, landmarks_of
 from flup.obfuscate import obfuscation, render
@@ -144,14 +144,6 @@ def test_onnx_arcface_gives_each_crop_the_same_bits_in_any_batch_and_thread_coun
 # --- the engine against a brute-force reference ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _TestSet:
-    pairs: dict
-    sharp_side: str
-    faces: pd.DataFrame
-    sharp_images: list
-
-
 def _cell_colours(crops):
     """A stand-in recogniser: a crop's mean colour per 16x16 cell, unit length (every pixel block counts)."""
     rows = np.stack([c.reshape(7, 16, 7, 16, 3).mean(axis=(1, 3)).reshape(-1) for c in crops]).astype(np.float32)
@@ -184,7 +176,7 @@ def mini_study(tmp_path_factory, lfw_root):
     pd.DataFrame({"image": names[3:], "status": "ok"}).to_csv(out / "manifest.csv", index=False)
     (out / "summary.json").write_text(
         '{"levels": [' + ", ".join(f'{{"obfuscation": "{k}", "level": {v}}}' for k, v in tasks) + "]}")
-    return folder, out, _TestSet({"view1": pairs}, "a", faces.drop(columns="image"), names[:3]), tasks, detector
+    return folder, out, ScoredSet({"view1": pairs}, "a", faces.drop(columns="image"), names[:3]), tasks, detector
 
 
 def test_render_stores_what_the_detector_finds_in_the_obfuscated_image(mini_study):

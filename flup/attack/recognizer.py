@@ -17,7 +17,7 @@ from flup.attack import adapter, arcface_torch
 from flup.config.params import ParamError
 from flup.data.paths import ARCFACE_EMBEDDINGS, ATTACKERS, dataset_paths
 from flup.evaluate import engine, recognition
-from flup.evaluate.test_set import load_test_set
+from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces import weights
 from flup.io import read_json
 from flup.models.model import load_weights
@@ -60,8 +60,9 @@ def load(name: str, folder: Path, meta: dict, onnx_path: Path, batch_size: int, 
 
 
 def score_attacker(cfg: Study, name: str) -> tuple[pd.DataFrame, str]:
-    """Attacker ``name`` (trained into data/attackers/<name>/) scores its training protocol's rendered LFW test
-    pairs in each of ``attack.modes``; returns the score table and that protocol."""
+    """Attacker ``name`` (trained into data/attackers/<name>/) scores the rendered LFW test pairs none of whose
+    people it trained on (:func:`flup.evaluate.test_set.unseen_by`) in each of ``attack.modes``; returns the
+    score table and the protocol it trained on."""
     attack = cfg.attacker(name).attack
     meta = read_json(ATTACKERS / name / "meta.json")
     protocol = meta["protocol"]
@@ -73,7 +74,6 @@ def score_attacker(cfg: Study, name: str) -> tuple[pd.DataFrame, str]:
     attacker = load(name, ATTACKERS / name, meta, onnx_path, attack.batch_size, resolve_device(attack.device),
                     ARCFACE_EMBEDDINGS)
     paths = dataset_paths(cfg)
-    test = load_test_set(paths, cfg.render.obfuscated_side)
-    scores = engine.score_rendered(test, paths.images, paths.render, paths.name, attacker, attack.modes,
-                                   protocols=[protocol])
+    test = unseen_by(load_test_set(paths, cfg.render.obfuscated_side), paths.name, protocol, training_people(protocol))
+    scores = engine.score_rendered(test, paths.images, paths.render, paths.name, attacker, attack.modes)
     return scores, protocol

@@ -246,6 +246,10 @@ Levels = create_model("Levels", __base__=_LevelTable, __doc__=_LevelTable.__doc_
 
 class Render(Section):
     protocols: list[Literal["view1", "view2", "seed"]] = Field(min_length=1)
+    baseline_only: list[Literal["view1", "view2", "seed"]] = Field(
+        default_factory=list,
+        description="protocols rendered and scored at the unobfuscated level only (blur 0): view2's standard "
+                    "10-fold accuracy without its 6,000 pairs over every level")
     obfuscated_side: Literal["a", "b"] = Field(description="the side of each pair that is obfuscated")
     box_scale: Positive = Field(description="the detected face box is enlarged by this before obfuscating")
     encoding: Literal["png", "webp", "jpeg"]
@@ -259,7 +263,20 @@ class Render(Section):
             raise problem("expected each protocol once", at="protocols", value=self.protocols)
         if not self.obfuscations.pairs():
             raise problem("expected at least one level to render", at="obfuscations")
+        outside = [p for p in self.baseline_only if p not in self.protocols]
+        if outside:
+            raise problem("expected protocols that render.protocols lists", at="baseline_only", value=outside)
+        if self.baseline_only and 0 not in self.obfuscations.blur:
+            raise problem("expected blur level 0 among the levels: baseline-only protocols are scored there",
+                          at="baseline_only", value=self.baseline_only)
         return self
+
+    def protocols_at(self, kind: str, level: float) -> list[str]:
+        """The protocols rendered and scored at one level: all of them at the unobfuscated level, else
+        those not in ``baseline_only``."""
+        if kind == "blur" and level == 0:
+            return list(self.protocols)
+        return [p for p in self.protocols if p not in self.baseline_only]
 
 
 class ArcFace(Section):

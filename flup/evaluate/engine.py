@@ -183,6 +183,22 @@ def rendered_levels(render_dir: Path) -> tuple[list[tuple[str, float]], list[str
     return levels, list(manifest.loc[manifest["status"] == "ok", "image"])
 
 
+def level_plan(test, render_dir: Path, names: Sequence[str]) -> dict[tuple[str, float], tuple[list[str], list[str]]]:
+    """For each rendered level: the protocols scored there and their obfuscated images among ``names``.
+
+    A render that lists a level's protocols (``render.baseline_only`` renders some protocols at the
+    unobfuscated level alone) limits that level to them; otherwise every protocol of ``test`` is scored.
+    """
+    obfuscated_side = "a" if test.sharp_side == "b" else "b"
+    plan = {}
+    for entry in read_json(render_dir / "summary.json")["levels"]:
+        listed = entry.get("protocols")
+        protocols = [p for p in test.pairs if listed is None or p in listed]
+        wanted = {i for p in protocols for i in test.pairs[p][f"image_{obfuscated_side}"]}
+        plan[(entry["obfuscation"], float(entry["level"]))] = (protocols, [n for n in names if n in wanted])
+    return plan
+
+
 def prefetched(items: Sequence[Any], prepare: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
     """(item, prepare(item)) for each item; the next item is prepared in a background thread while the
     caller works on the current one (OpenCV, NumPy and ONNX Runtime release the GIL)."""
@@ -269,13 +285,18 @@ def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognize
     for cache in caches:
         cache.keep()
 
+    plan = {level: ([p for p in protocols if p in pairs], level_names)
+            for level, (protocols, level_names) in level_plan(test, render_dir, names).items()}
+
     def prepare(level: tuple[str, float]) -> LevelCrops:
         store = render.RenderStore(render.store_path(render_dir, *level))
-        return level_crops(store, names, images, landmarks, modes)
+        return level_crops(store, plan[level][1], images, landmarks, modes)
 
     tables = []
-    progress = tqdm(total=len(levels) * len(names), desc=f"score {recognizer.name}", unit="img", mininterval=2.0)
+    progress = tqdm(total=sum(len(plan[level][1]) for level in levels), desc=f"score {recognizer.name}", unit="img",
+                    mininterval=2.0)
     for (kind, level), crops in prefetched(levels, prepare):
+        scored_here, level_names = plan[(kind, level)]
         by_mode = {}
         if "oracle_box" in modes:
             by_mode["oracle_box"] = embed_named(recognizer.embed_obfuscated, crops.oracle_box, batch)
@@ -284,12 +305,14 @@ def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognize
                                      **dict.fromkeys(crops.not_found)}
         for mode in modes:
             for protocol, table in pairs.items():
+                if protocol not in scored_here:
+                    continue
                 tables.append(score_pairs(
-                    table, sharp_side, sharp, by_mode[mode], dataset=dataset, protocol=protocol,
-                    recognizer=recognizer.name, mode=mode, obfuscation=kind, level=float(level),
+                    table, sharp_side, sharp, by_mode[mode], seen_identities=protocol in test.seen, dataset=dataset,
+                    protocol=protocol, recognizer=recognizer.name, mode=mode, obfuscation=kind, level=float(level),
                 ))
         for cache in caches:
             cache.release()
-        progress.update(len(names))
+        progress.update(len(level_names))
     progress.close()
     return pd.concat(tables, ignore_index=True)

@@ -29,7 +29,13 @@ from sklearn.metrics import roc_curve
 from tqdm import tqdm
 
 from flup.evaluate import metrics
-from flup.evaluate.scoring import FAILURE_SCORE, GROUP_KEYS, SCORE_COLUMNS, STATUSES  # noqa: F401 (re-exported)
+from flup.evaluate.scoring import (  # noqa: F401 (re-exported)
+    FAILURE_SCORE,
+    GROUP_KEYS,
+    SCORE_COLUMNS,
+    SEEN_MARK,
+    STATUSES,
+)
 from flup.io import read_table
 
 if TYPE_CHECKING:
@@ -76,14 +82,18 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     Raises ValueError naming the problem: missing columns, unknown statuses, labels other
     than 0/1, a scored row without a finite score, or the same pair twice in one group.
     """
-    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
+    optional = {"seen_identities": False}  # tables written before the column existed: nothing seen
+    missing = [c for c in SCORE_COLUMNS if c not in scores.columns and c not in optional]
     if missing:
         raise ValueError(f"score table lacks columns {missing}; expected {SCORE_COLUMNS}")
-    frame = scores[SCORE_COLUMNS].copy()
+    frame = scores.assign(**{c: v for c, v in optional.items() if c not in scores.columns})[SCORE_COLUMNS].copy()
     if frame.empty:
         raise ValueError("score table is empty")
     for column in ("dataset", "protocol", "recognizer", "mode", "obfuscation", "status"):
         frame[column] = frame[column].astype(str)
+    # Rows scored on the recogniser's own training people stay apart, under a visibly marked name.
+    seen = frame.pop("seen_identities").astype(bool).to_numpy()
+    frame.loc[seen, "recognizer"] = frame.loc[seen, "recognizer"] + SEEN_MARK
     bad_status = sorted(set(frame["status"]) - set(STATUSES))
     if bad_status:
         raise ValueError(f"unknown status values {bad_status}; expected one of {', '.join(STATUSES)}")

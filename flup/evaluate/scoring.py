@@ -10,9 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# The one definition of the score table, read by evaluation.py.
+# The one definition of the score table, read by evaluation.py. ``seen_identities``: the recogniser trained
+# on these pairs' people (the seed split's deliberate leakage, flup.evaluate.test_set); evaluation keeps
+# such rows apart under a recogniser name marked with SEEN_MARK.
 GROUP_KEYS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "level"]
-SCORE_COLUMNS = [*GROUP_KEYS, "pair_id", "fold", "label", "score", "status"]
+SCORE_COLUMNS = [*GROUP_KEYS, "pair_id", "fold", "label", "score", "status", "seen_identities"]
+SEEN_MARK = " (seen identities)"
 STATUSES = ("ok", "not_detected", "excluded")
 FAILURE_SCORE = -1.0  # a face that cannot be found scores as the least similar possible
 
@@ -22,6 +25,7 @@ def score_pairs(
     sharp_side: str,
     sharp: dict[str, np.ndarray],
     obfuscated: dict[str, np.ndarray | None],
+    seen_identities: bool = False,
     **labels,
 ) -> pd.DataFrame:
     """Score one protocol's pairs at one obfuscation level in one mode.
@@ -45,6 +49,7 @@ def score_pairs(
     table = pd.DataFrame({
         "pair_id": pairs["pair_id"].to_numpy(), "fold": pairs["fold"].to_numpy(),
         "label": pairs["label"].to_numpy(), "score": scores, "status": statuses,
+        "seen_identities": np.full(len(pairs), bool(seen_identities)),
     })
     for column, value in labels.items():
         table[column] = value

@@ -60,19 +60,23 @@ def score_rendered(model, policy: Policy, input_size: int, test, images: Path, r
     sharp_inputs = prepare_all([engine.read_image(images, n) for n in sharp_names], [boxes[n] for n in sharp_names],
                                policy, input_size)
     sharp = dict(zip(sharp_names, embed_prepared(model, sharp_inputs, "sharp", batch_size, device), strict=True))
-    levels, names = engine.rendered_levels(render_dir)
+    levels, rendered = engine.rendered_levels(render_dir)
+    plan = engine.level_plan(test, render_dir, rendered)
 
     def level_inputs(level: tuple[str, float]) -> list[torch.Tensor]:
         store = render.RenderStore(render.store_path(render_dir, *level))
+        names = plan[level][1]
         return prepare_all([store.obfuscated(n, engine.read_image(images, n)) for n in names],
                            [boxes[n] for n in names], policy, input_size)
 
     tables = []
     for (kind, level), inputs in tqdm(engine.prefetched(levels, level_inputs), total=len(levels),
                                       desc=f"score {name}", unit="level"):
+        protocols, names = plan[(kind, level)]
         obfuscated = dict(zip(names, embed_prepared(model, inputs, "blurred", batch_size, device), strict=True))
-        for protocol, table in test.pairs.items():
-            tables.append(score_pairs(table, test.sharp_side, sharp, obfuscated, dataset=dataset, protocol=protocol,
+        for protocol in protocols:
+            tables.append(score_pairs(test.pairs[protocol], test.sharp_side, sharp, obfuscated,
+                                      seen_identities=protocol in test.seen, dataset=dataset, protocol=protocol,
                                       recognizer=name, mode="oracle_box", obfuscation=kind, level=float(level)))
     return pd.concat(tables, ignore_index=True)
 

@@ -20,7 +20,7 @@ import pandas as pd
 from torch import nn
 
 from flup.data.paths import CHECKPOINTS, LFW, LFW_FACES, LFW_IMAGES, MODELS, dataset_paths, protocol_files
-from flup.evaluate.test_set import load_test_set
+from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import read_json, read_table, write_json
 from flup.models import embedding, model, training
@@ -121,6 +121,7 @@ def score_variant(cfg: Study, name: str, dataset: str = LFW) -> pd.DataFrame:
     model.load_weights(net, MODELS / name / "model.safetensors")
     device = training.resolve_device(cfg.score_model.device)
     net.to(device).eval()
-    test = load_test_set(paths, cfg.render.obfuscated_side)
+    test = unseen_by(load_test_set(paths, cfg.render.obfuscated_side), paths.name, meta["protocol"],
+                     training_people(meta["protocol"]))
     return embedding.score_rendered(net, policy, size, test, paths.images, paths.render, paths.name, name,
                                     cfg.score_model.batch_size, device)

@@ -194,18 +194,21 @@ def expected_cost(kind: str, level: float) -> float:
     return 1.0
 
 
-def render_levels(tasks: list[tuple[str, float]], rows: list[tuple[str, tuple, dict]], images: Path, out: Path,
-                  box_scale: float, encoding: Encoding, workers: int, make_finder: Callable[[], FaceFinder]) -> int:
+def render_levels(tasks: list[tuple[str, float]], rows: list[tuple[str, tuple, dict]] | dict, images: Path,
+                  out: Path, box_scale: float, encoding: Encoding, workers: int,
+                  make_finder: Callable[[], FaceFinder]) -> int:
     """Every (kind, level) of ``tasks`` into ``out`` (see :func:`render_level`), ``workers`` processes at a time.
 
+    ``rows``: the images to render, the same for every level or a dict (kind, level) -> rows.
     ``make_finder`` (picklable) builds each worker's face finder. Returns the total payload bytes.
     """
+    rows_at = rows if isinstance(rows, dict) else dict.fromkeys(tasks, rows)
     for kind, level in tasks:
         store_path(out, kind, level).parent.mkdir(parents=True, exist_ok=True)
     order = sorted(tasks, key=lambda task: -expected_cost(*task))
     total = 0
     with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(make_finder,)) as pool:
-        futures = [pool.submit(_render_level_job, kind, level, rows, images, box_scale, encoding,
+        futures = [pool.submit(_render_level_job, kind, level, rows_at[(kind, level)], images, box_scale, encoding,
                                store_path(out, kind, level)) for kind, level in order]
         for future in tqdm(as_completed(futures), total=len(futures), desc="render", unit="level"):
             total += future.result()

@@ -22,13 +22,20 @@ if TYPE_CHECKING:
     from flup.config import Study
 
 
-def obfuscated_images(side: str, paths: DatasetPaths) -> pd.DataFrame:
-    """The obfuscated ``side`` of every pair of the dataset's protocols (deduplicated across protocols)."""
+def obfuscated_images(side: str, paths: DatasetPaths, protocols: list[str] | None = None) -> pd.DataFrame:
+    """The obfuscated ``side`` of every pair of the dataset's ``protocols`` (default all; deduplicated)."""
     names = []
-    for pairs_file in paths.protocols.values():
-        pairs = read_table(pairs_file)
-        names.extend(pairs[f"image_{side}"])
+    for protocol, pairs_file in paths.protocols.items():
+        if protocols is None or protocol in protocols:
+            names.extend(read_table(pairs_file)[f"image_{side}"])
     return pd.DataFrame({"image": sorted(set(names))})
+
+
+def protocols_at(cfg: Study, paths: DatasetPaths, kind: str, level: float) -> list[str]:
+    """The dataset's protocols rendered at one level (an evaluation-only dataset's one protocol: always)."""
+    if paths.name != LFW:
+        return list(paths.protocols)
+    return cfg.render.protocols_at(kind, level)
 
 
 def render_dataset(cfg: Study, name: str = LFW) -> dict:
@@ -43,17 +50,26 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
     renderable = manifest[manifest["status"] == "ok"]
     detections = faces.drop(columns=["faces"], errors="ignore").set_index("image", drop=False)
     rows = [(r.image, (r.x1, r.y1, r.x2, r.y2), detections.loc[r.image].to_dict()) for r in renderable.itertuples()]
+    # Baseline-only protocols (render.baseline_only) are rendered at the unobfuscated level alone.
+    levels_protocols = {task: protocols_at(cfg, paths, *task) for task in tasks}
+    rows_at = {}
+    for task, protocols in levels_protocols.items():
+        if protocols == list(paths.protocols):
+            rows_at[task] = rows
+        else:
+            keep = set(obfuscated_images(cfg.render.obfuscated_side, paths, protocols)["image"])
+            rows_at[task] = [row for row in rows if row[0] in keep]
     detector = cfg.detector
     find_face = partial(FaceFinder, weights.resolve("detector", detector.model, cfg.models.root, detector.sha256),
                         detector.det_size, detector.det_thresh, render.threads_per_worker(cfg.render.workers))
 
     with atomic_path(paths.render) as staging:
-        total_bytes = render.render_levels(tasks, rows, paths.images, staging, cfg.render.box_scale, encoding,
+        total_bytes = render.render_levels(tasks, rows_at, paths.images, staging, cfg.render.box_scale, encoding,
                                            cfg.render.workers, find_face)
         write_table(staging / "manifest.csv", manifest[["image", "status"]])
         summary = {
             "images": len(manifest), "rendered": len(rows), "not_rendered": int((manifest["status"] != "ok").sum()),
-            "levels": [{"obfuscation": k, "level": v} for k, v in tasks],
+            "levels": [{"obfuscation": k, "level": v, "protocols": levels_protocols[(k, v)]} for k, v in tasks],
             "encoding": encoding.name, "payload_bytes": total_bytes,
         }
         write_json(staging / "summary.json", summary)
