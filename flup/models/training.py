@@ -328,7 +328,7 @@ def fit(model: nn.Module, optimizer, loss_fn: LossFn, batches: Callable[[int], I
             with torch.no_grad():
                 record.update(validate(model))
         history.append(record)
-        log.info("%s epoch %d/%d: %s", name, epoch, epochs,
+        log.info("%s: epoch %d/%d: %s", name, epoch, epochs,
                  ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in record.items() if k != "epoch"))
         if on_epoch_end is not None:
@@ -449,7 +449,7 @@ def train(
             log_epoch(live, history[-1])
 
     return fit(model, trainer.optimizer, trainer.loss, trainer.batches, cfg.epochs, validate=validate,
-               name="epoch", resumed=resumed, on_epoch_end=on_epoch_end, deadline=deadline,
+               name="dual-stream", resumed=resumed, on_epoch_end=on_epoch_end, deadline=deadline,
                steps_per_epoch=trainer.steps_per_epoch)
 
 
