@@ -7,6 +7,7 @@ missing key, for its parent section), never by asking the code under test.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import subprocess
@@ -185,26 +186,26 @@ BAD = {
     "variant override value": (replace("  random_blur: {crop: full, blur: whole_image, sigma_min: 5, sigma_max: 20}",
                                        "  random_blur: {crop: full, blur: whole_image, train: {epochs: 0}}"),
                                "variants.random_blur.train.epochs", "expected an integer >= 1, got 0"),
-    "attacker levels order": (replace("  finetune_fixed: {method: finetune, obfuscation: blur, levels: [16, 16]}",
-                                      "  finetune_fixed: {method: finetune, obfuscation: blur, levels: [16, 2]}"),
-                              "attackers.finetune_fixed.levels", "low <= high"),
+    "attacker levels order": (replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
+                                      "  finetune_sampled: {method: finetune, obfuscation: blur, levels: [16, 2]}"),
+                              "attackers.finetune_sampled.levels", "low <= high"),
     "attacker level beyond the registry": (
-        replace("  finetune_fixed: {method: finetune, obfuscation: blur, levels: [16, 16]}",
-                "  finetune_fixed: {method: finetune, obfuscation: blur, levels: [16, 1000]}"),
-        "attackers.finetune_fixed.levels[1]", "got 1000"),
-    "attacker method": (replace("  finetune_fixed: {method: finetune, obfuscation: blur, levels: [16, 16]}",
-                                "  finetune_fixed: {method: boost, obfuscation: blur, levels: [16, 16]}"),
-                        "attackers.finetune_fixed.method", "got 'boost'"),
-    "attacker override typo": (replace("  finetune_fixed: {method: finetune, obfuscation: blur, levels: [16, 16]}",
-                                       "  finetune_fixed: {method: finetune, levels: [16, 16], attack: {sead: 1}}"),
-                               "attackers.finetune_fixed.attack.sead",
-                               "did you mean attackers.finetune_fixed.attack.seed?"),
+        replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
+                "  finetune_sampled: {method: finetune, obfuscation: blur, levels: [16, 1000]}"),
+        "attackers.finetune_sampled.levels[1]", "got 1000"),
+    "attacker method": (replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
+                                "  finetune_sampled: {method: boost, obfuscation: blur, levels: [16, 16]}"),
+                        "attackers.finetune_sampled.method", "got 'boost'"),
+    "attacker override typo": (replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
+                                       "  finetune_sampled: {method: finetune, levels: [16, 16], attack: {sead: 1}}"),
+                               "attackers.finetune_sampled.attack.sead",
+                               "did you mean attackers.finetune_sampled.attack.seed?"),
     "attacker nested override": (
-        replace("  finetune_fixed: {method: finetune, obfuscation: blur, levels: [16, 16]}",
-                "  finetune_fixed: {method: finetune, levels: [16, 16], attack: {finetune: {lr: -1}}}"),
-        "attackers.finetune_fixed.attack.finetune.lr", "got -1"),
+        replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
+                "  finetune_sampled: {method: finetune, levels: [16, 16], attack: {finetune: {lr: -1}}}"),
+        "attackers.finetune_sampled.attack.finetune.lr", "got -1"),
     "attacker named like a variant": (
-        replace("  finetune_fixed: {method: finetune, obfuscation: blur, levels: [16, 16]}",
+        replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
                 "  random_blur: {method: finetune, obfuscation: blur, levels: [16, 16]}"),
         "attackers.random_blur", "data/scores/random_blur.parquet"),
     "attackers without view1": (set_value("render.protocols", "[view2, seed]"), "render.protocols",
@@ -259,8 +260,18 @@ def test_misspelled_section_is_unknown_and_the_section_missing(tmp_path):
                                      f"{path}:{line}: score_modle: unknown key, did you mean score_model?"]
 
 
+def delete_line(text: str, dotted: str) -> str:
+    """``text`` without the line of the (second-level) key ``dotted``."""
+    section, key = dotted.split(".")
+    lines = text.split("\n")
+    start = lines.index(f"{section}:") if f"{section}:" in lines else next(
+        i for i, line in enumerate(lines) if line.startswith(f"{section}:"))
+    at = next(i for i in range(start + 1, len(lines)) if lines[i].startswith(f"  {key}:"))
+    return "\n".join(lines[:at] + lines[at + 1:])
+
+
 def test_missing_key_names_its_parent_sections_line(tmp_path):
-    text = PARAMS.replace("  epochs: 50\n", "", 1)
+    text = delete_line(PARAMS, "train.epochs")
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as raised:
         load_config(path)
@@ -327,7 +338,8 @@ def test_the_typed_values_are_what_yaml_says():
         merged = load_config(REPO / "params.yaml", overlays=[profile])
         for section, values in overlay.items():
             for key, value in values.items():
-                typed = getattr(getattr(merged, section), key)
+                container = getattr(merged, section)
+                typed = container[key] if isinstance(container, dict) else getattr(container, key)
                 if isinstance(value, dict):
                     typed = typed.as_dict() if hasattr(typed, "as_dict") else typed.model_dump()
                     assert {k: v for k, v in typed.items() if k in value} == value, (profile.name, section, key)
@@ -369,7 +381,8 @@ def test_variant_settings_merge_train_overrides(tmp_path):
     study = load_config(write(tmp_path, text))
     settings = study.train_settings("random_blur")
     assert (settings.protocol, settings.positive, settings.samples_per_epoch) == ("seed", "same_photo", 7)
-    assert settings.epochs == 50 and settings.lr == 0.0002 and settings.head == "flatten"  # from train:
+    expected = yaml.safe_load(PARAMS)["train"]  # from train:
+    assert (settings.epochs, settings.lr, settings.head) == (expected["epochs"], expected["lr"], expected["head"])
     policy = study.policy("random_blur")
     assert (policy.crop, policy.blur, policy.sigma_min, policy.sigma_max, policy.crop_steps) == \
         ("full", "whole_image", 5, 20, 10)
@@ -381,15 +394,17 @@ def test_variant_settings_merge_train_overrides(tmp_path):
 
 
 def test_attacker_settings_merge_nested_overrides(tmp_path):
-    text = replace("  finetune_fixed: {method: finetune, obfuscation: blur, levels: [16, 16]}",
-                   "  finetune_fixed: {method: finetune, obfuscation: pixelate, levels: [4, 8], "
+    text = replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
+                   "  finetune_sampled: {method: finetune, obfuscation: pixelate, levels: [4, 8], "
                    "attack: {seed: 3, finetune: {epochs: 2}}}")(PARAMS)
     study = load_config(write(tmp_path, text))
-    attacker = study.attacker("finetune_fixed")
+    attacker = study.attacker("finetune_sampled")
     assert (attacker.method, attacker.obfuscation, attacker.low, attacker.high) == ("finetune", "pixelate", 4, 8)
     assert attacker.attack.seed == 3 and attacker.attack.finetune.epochs == 2
-    assert attacker.attack.finetune.lr == 0.00005 and attacker.attack.finetune.batch_size == 64  # from attack:
-    assert attacker.attack.adapter == study.attack.adapter and attacker.attack.val_pairs == 250
+    attack = yaml.safe_load(PARAMS)["attack"]  # from attack:
+    assert (attacker.attack.finetune.lr, attacker.attack.finetune.batch_size) == (
+        attack["finetune"]["lr"], attack["finetune"]["batch_size"])
+    assert attacker.attack.adapter == study.attack.adapter and attacker.attack.val_pairs == attack["val_pairs"]
     assert study.attacker("adapter_sampled").attack == study.attack
     with pytest.raises(ConfigError, match=r"attackers\.nope: not defined"):
         study.attacker("nope")
@@ -463,13 +478,24 @@ def test_profile_write_keeps_comments_and_changes_only_its_keys(tmp_path, profil
                            for k, v in over.items()}}
 
     assert yaml.safe_load(after) == merged(yaml.safe_load(PARAMS), overlay)
+    def has(document, dotted):
+        for part in dotted.split("."):
+            if not isinstance(document, dict) or part not in document:
+                return False
+            document = document[part]
+        return True
+
+    added = [key for key in changed if not has(yaml.safe_load(PARAMS), key)]  # new table entries: one line each
     before_lines, after_lines = PARAMS.split("\n"), after.split("\n")
-    assert len(before_lines) == len(after_lines)
-    differing = [b for b, a in zip(before_lines, after_lines, strict=True) if b != a]
-    assert len(differing) == len(changed)
-    for before, now in zip(before_lines, after_lines, strict=True):  # a changed line keeps its comment
-        if before != now and "#" in before:
-            assert now.split("#", 1)[1] == before.split("#", 1)[1]
+    opcodes = difflib.SequenceMatcher(a=before_lines, b=after_lines, autojunk=False).get_opcodes()
+    assert sum(j2 - j1 for tag, _, _, j1, j2 in opcodes if tag == "insert") == len(added)
+    replaced = [(i1, i2, j1, j2) for tag, i1, i2, j1, j2 in opcodes if tag == "replace"]
+    assert all(i2 - i1 == j2 - j1 for i1, i2, j1, j2 in replaced) and not any(t == "delete" for t, *_ in opcodes)
+    assert sum(i2 - i1 for i1, i2, _, _ in replaced) == len(changed) - len(added)
+    for i1, i2, j1, _ in replaced:  # a changed line keeps its comment
+        for before, now in zip(before_lines[i1:i2], after_lines[j1:j1 + i2 - i1], strict=True):
+            if "#" in before:
+                assert now.split("#", 1)[1] == before.split("#", 1)[1]
     assert write_profile(profile, params, REPO / "profiles") == []  # writing it again changes nothing
     assert params.read_text() == after
 

@@ -67,7 +67,17 @@ def _round_trip() -> YAML:
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.representer.add_representer(
         type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null"))
+    yaml.representer.add_representer(float, _represent_float)
     return yaml
+
+
+def _represent_float(representer, value: float):
+    """A float as YAML 1.1 readers (PyYAML) also read it: 5e-05 is a string there, 5.0e-05 a float."""
+    text = repr(value)
+    mantissa, _, exponent = text.partition("e")
+    if exponent and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -92,6 +102,10 @@ def _node(value: Any, like: Any = None) -> Any:
     """``value`` as round-trip YAML; a list keeps the flow style of the value it replaces."""
     if isinstance(value, Mapping):
         node = CommentedMap((k, _node(v)) for k, v in value.items())
+        if isinstance(like, CommentedMap) and like.fa.flow_style() or like is None and all(
+                not isinstance(v, Mapping) and not (isinstance(v, list) and any(isinstance(x, (Mapping, list))
+                                                                                 for x in v)) for v in value.values()):
+            node.fa.set_flow_style()  # like the table entries of params.yaml: one line each
         return node
     if isinstance(value, list):
         node = CommentedSeq(_node(v) for v in value)
