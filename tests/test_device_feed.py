@@ -20,9 +20,9 @@ from flup.models import model as fm
 from flup.models import sampling as fs
 from flup.models import training as ft
 from flup.obfuscate.obfuscation import blur_whole_image, gaussian_blur
-from tests.conftest import require_lfw
+from tests.conftest import LFW as LFW_ROOT
 
-LFW = require_lfw() / "lfw-deepfunneled"
+LFW = LFW_ROOT / "lfw-deepfunneled"  # checked by pytestmark's lfw_root (a skip without LFW), not at import
 BOX = (70.3, 62.7, 181.2, 190.9)
 pytestmark = pytest.mark.usefixtures("lfw_root")
 
