@@ -30,7 +30,6 @@ import resource
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import pandas as pd
 
 from flup.evaluate import engine, recognition
 from flup.evaluate.scoring import score_pairs
+from flup.evaluate.test_set import TestSet
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS, Detector, landmarks_of
 from flup.io import write_json, write_table
@@ -52,14 +52,6 @@ GRIDS = {
                 "blackbox": [1], "deface": [1.3], "face_gaussian": [0.5], "face_pixelate": [0.1]},
     "small": {"blur": [0, 8, 24], "pixelate": [8], "blackbox": [1], "deface": [1.3]},
 }
-
-
-@dataclass(frozen=True)
-class TestSet:  # what stages/common.load_test_set gives the engine
-    pairs: dict[str, pd.DataFrame]
-    sharp_side: str
-    faces: pd.DataFrame
-    sharp_images: list[str]
 
 
 class Clock:
