@@ -246,7 +246,7 @@ def expected_stage_names() -> list[str]:
 def test_every_stage_of_dvc_yaml_is_checked(repo_check):
     names, _ = repo_check
     assert sorted(names) == sorted(expected_stage_names())
-    assert {"train@random_blur", "score_attacker@finetune_fixed", "report"} <= set(names)
+    assert any("@" in name for name in names)  # foreach/matrix stages expanded, as DVC names them
 
 
 @pytest.mark.xfail(strict=False, reason="dvc.lock refreshed by the default run, issue 12")
