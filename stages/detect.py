@@ -9,7 +9,7 @@ import sys
 import time
 
 from flup.config import load_config, run_stage
-from flup.data.paths import LFW, dataset_paths
+from flup.config.paths import LFW, dataset_paths
 from flup.faces.detect_dataset import detect_dataset, summary
 from flup.io import write_table
 from flup.log import get_logger

@@ -6,18 +6,12 @@ The metrics are flup/evaluate/evaluation.py's.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from flup.config import load_config, run_stage
+from flup.config.paths import CURVES, PRIVACY, ROC, SCORES, VERIFICATION
 from flup.evaluate.evaluation import evaluate_study
 from flup.io import write_json, write_table
 from flup.log import get_logger
-
-SCORES = Path("data/scores")
-VERIFICATION = Path("metrics/verification.json")
-PRIVACY = Path("metrics/privacy.json")
-CURVES = Path("plots/data/curves.csv")
-ROC = Path("plots/data/roc.csv")
 
 
 def main() -> None:

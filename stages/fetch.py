@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from flup.config import load_config, run_stage
+from flup.config.paths import LFW_RAW
 from flup.data.fetch import fetch_lfw, report_problems
-from flup.data.paths import LFW_RAW
 from flup.log import get_logger
 
 CACHE = Path("data/cache")

@@ -9,8 +9,8 @@ import sys
 import time
 
 from flup.config import load_config, run_stage
+from flup.config.paths import DATASETS
 from flup.data.datasets import ingest
-from flup.data.paths import DATASETS
 from flup.log import get_logger
 
 

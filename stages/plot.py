@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from flup.config import load_config, run_stage
+from flup.config.paths import CURVES, PLOTS, ROC
 from flup.io import read_table
 from flup.log import get_logger
 from flup.report.figures import draw_all
 from flup.report.gallery import gallery_face
-
-CURVES = Path("plots/data/curves.csv")
-ROC = Path("plots/data/roc.csv")
-OUT = Path("plots")
 
 
 def main() -> None:
@@ -22,10 +18,10 @@ def main() -> None:
     cfg = load_config()
     name, box, image = gallery_face(cfg)
     curves, roc = read_table(CURVES), read_table(ROC)
-    paths = draw_all(curves, roc, OUT, cfg.evaluate.privacy_auc_upper, cfg.plot.gallery_levels.as_dict(), name, box,
+    paths = draw_all(curves, roc, PLOTS, cfg.evaluate.privacy_auc_upper, cfg.plot.gallery_levels.as_dict(), name, box,
                      image)
     log.info("%d figures -> %s/ (%d groups, %d ROC points, gallery %s); %.1fs",
-             len(paths), OUT, len(curves), len(roc), name, time.monotonic() - start)
+             len(paths), PLOTS, len(curves), len(roc), name, time.monotonic() - start)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flup.config import load_config, run_stage
-from flup.data.paths import LFW_FACES, LFW_RAW, PROTOCOLS
+from flup.config.paths import LFW_FACES, LFW_RAW, PROTOCOLS
 from flup.data.protocols import lfw_protocols
 from flup.io import read_table, write_json, write_table
 from flup.log import get_logger

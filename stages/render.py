@@ -9,7 +9,7 @@ import sys
 import time
 
 from flup.config import load_config, run_stage
-from flup.data.paths import LFW
+from flup.config.paths import LFW
 from flup.log import get_logger
 from flup.obfuscate.render_dataset import render_dataset
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 from flup.config import load_config, run_stage
-from flup.data.paths import ARCFACE_EMBEDDINGS, LFW, dataset_paths
+from flup.config.paths import ARCFACE_EMBEDDINGS, LFW, dataset_paths
 from flup.evaluate import engine
 from flup.evaluate.test_set import load_test_set
 from flup.faces import weights

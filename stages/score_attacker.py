@@ -14,7 +14,7 @@ import torch
 
 from flup.attack.recognizer import score_attacker
 from flup.config import load_config, run_stage
-from flup.data.paths import SCORES
+from flup.config.paths import SCORES
 from flup.io import write_table
 from flup.log import get_logger
 

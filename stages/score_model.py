@@ -11,7 +11,7 @@ import time
 import torch
 
 from flup.config import load_config, run_stage
-from flup.data.paths import LFW, dataset_paths
+from flup.config.paths import LFW, dataset_paths
 from flup.io import write_table
 from flup.log import get_logger
 from flup.models.variant import score_variant

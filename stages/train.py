@@ -6,7 +6,7 @@ import sys
 import time
 
 from flup.config import load_config, run_stage
-from flup.data.paths import MODELS
+from flup.config.paths import MODELS
 from flup.io import write_json
 from flup.log import get_logger
 from flup.models.model import save_weights

@@ -10,7 +10,7 @@ import time
 
 from flup.attack.training import train_attacker
 from flup.config import load_config, run_stage
-from flup.data.paths import ATTACKERS
+from flup.config.paths import ATTACKERS
 from flup.io import atomic_path
 from flup.log import get_logger
 

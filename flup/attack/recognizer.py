@@ -15,7 +15,7 @@ import torch
 
 from flup.attack import adapter, arcface_torch
 from flup.config.params import ParamError
-from flup.data.paths import ARCFACE_EMBEDDINGS, ATTACKERS, dataset_paths
+from flup.config.paths import ARCFACE_EMBEDDINGS, ATTACKERS, dataset_paths
 from flup.evaluate import engine, recognition
 from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces import weights

@@ -32,7 +32,7 @@ from flup.attack.attack_data import (
     validation_scores,
     validation_set,
 )
-from flup.data.paths import LFW_FACES, LFW_IMAGES, protocol_files
+from flup.config.paths import LFW_FACES, LFW_IMAGES, protocol_files
 from flup.evaluate import engine, recognition
 from flup.faces import weights
 from flup.io import read_table, write_json, write_table

@@ -1,4 +1,4 @@
-"""Where the study keeps each dataset's files, relative to the repository root (as dvc.yaml names them).
+"""Where the study keeps its files, relative to the repository root (as dvc.yaml names them).
 
 LFW is the study's own dataset (fetched, with its protocols and training sets); every entry of
 ``datasets:`` in params.yaml is an evaluation-only dataset with one protocol, ``pairs``. Stages that
@@ -28,6 +28,11 @@ ARCFACE_EMBEDDINGS = Path("data/embeddings/arcface.npz")  # score_arcface's embe
 MODELS = Path("data/models")
 CHECKPOINTS = Path("data/checkpoints")
 ATTACKERS = Path("data/attackers")
+VERIFICATION = Path("metrics/verification.json")
+PRIVACY = Path("metrics/privacy.json")
+CURVES = Path("plots/data/curves.csv")  # the evaluate stage's tables, drawn by the plot stage
+ROC = Path("plots/data/roc.csv")
+PLOTS = Path("plots")
 # The default gallery image: the obfuscated side (render.obfuscated_side) of this protocol's first test pair.
 GALLERY_PAIRS = PROTOCOLS / "view1" / "pairs.csv"
 

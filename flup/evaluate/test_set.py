@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from flup.data.paths import LFW, DatasetPaths, protocol_files
+from flup.config.paths import LFW, DatasetPaths, protocol_files
 from flup.io import read_table
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from flup.data.paths import LFW, DatasetPaths, dataset_paths
+from flup.config.paths import LFW, DatasetPaths, dataset_paths
 from flup.faces import detection, weights
 from flup.io import read_table
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from torch import nn
 
-from flup.data.paths import CHECKPOINTS, LFW, LFW_FACES, LFW_IMAGES, MODELS, dataset_paths, protocol_files
+from flup.config.paths import CHECKPOINTS, LFW, LFW_FACES, LFW_IMAGES, MODELS, dataset_paths, protocol_files
 from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import read_json, read_table, write_json

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from flup.data.paths import LFW, DatasetPaths, dataset_paths
+from flup.config.paths import LFW, DatasetPaths, dataset_paths
 from flup.evaluate.engine import FaceFinder
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS

@@ -17,14 +17,12 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from flup.config.paths import PLOTS, PRIVACY, VERIFICATION
 from flup.io import atomic_path, read_json
 from flup.obfuscate import obfuscation
 from flup.report import document as report
 
-VERIFICATION = Path("metrics/verification.json")
-PRIVACY = Path("metrics/privacy.json")
 LOCK = Path("dvc.lock")
-PLOTS = Path("plots")
 MARKDOWN = PLOTS / "report.md"
 HTML = PLOTS / "report.html"
 GALLERY = PLOTS / "report_gallery"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from flup.config.params import ParamError
-from flup.data.paths import GALLERY_PAIRS, LFW_FACES, LFW_IMAGES
+from flup.config.paths import GALLERY_PAIRS, LFW_FACES, LFW_IMAGES
 from flup.io import read_table
 
 if TYPE_CHECKING:
