@@ -24,7 +24,7 @@ def main(name: str = LFW) -> None:
     paths = dataset_paths(cfg, name)
     started = time.monotonic()
     arcface = cfg.arcface
-    model = weights.resolve("recognizer", arcface.model, cfg.models.root, arcface.sha256, section="arcface")
+    model = weights.recognizer_file(cfg)
     test = load_test_set(paths, cfg.render.obfuscated_side)
     scores = engine.score_arcface(test, paths.images, paths.render, paths.name, model, arcface.batch_size,
                                   arcface.modes, ARCFACE_EMBEDDINGS if name == LFW else None)

@@ -69,8 +69,7 @@ def score_attacker(cfg: Study, name: str) -> tuple[pd.DataFrame, str]:
     if protocol not in cfg.render.protocols:
         raise ParamError(f"{cfg.where('render.protocols')}: render.protocols: expected to include {protocol}, "
                          f"the protocol {name} trained on, got {cfg.render.protocols}")
-    onnx_path = weights.resolve("recognizer", cfg.arcface.model, cfg.models.root, cfg.arcface.sha256,
-                                section="arcface")
+    onnx_path = weights.recognizer_file(cfg)
     attacker = load(name, ATTACKERS / name, meta, onnx_path, attack.batch_size, resolve_device(attack.device),
                     ARCFACE_EMBEDDINGS)
     paths = dataset_paths(cfg)

@@ -134,8 +134,7 @@ def train_attacker(cfg: Study, name: str, out: Path) -> dict:
     settings = attacker.attack
     seed, protocol, box_scale = settings.seed, settings.protocol, cfg.render.box_scale
     sampler = LevelSampler(attacker.obfuscation, attacker.low, attacker.high, settings.sharp_fraction)
-    onnx_path = weights.resolve("recognizer", cfg.arcface.model, cfg.models.root, cfg.arcface.sha256,
-                                section="arcface")
+    onnx_path = weights.recognizer_file(cfg)
 
     train_file, pairs_file = protocol_files(protocol)
     frame = training_faces(read_table(train_file), read_table(LFW_FACES), LFW_IMAGES)

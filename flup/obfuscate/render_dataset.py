@@ -59,9 +59,8 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
         else:
             keep = set(obfuscated_images(cfg.render.obfuscated_side, paths, protocols)["image"])
             rows_at[task] = [row for row in rows if row[0] in keep]
-    detector = cfg.detector
-    find_face = partial(FaceFinder, weights.resolve("detector", detector.model, cfg.models.root, detector.sha256),
-                        detector.det_size, detector.det_thresh, render.threads_per_worker(cfg.render.workers))
+    find_face = partial(FaceFinder, weights.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh,
+                        render.threads_per_worker(cfg.render.workers))
 
     with atomic_path(paths.render) as staging:
         total_bytes = render.render_levels(tasks, rows_at, paths.images, staging, cfg.render.box_scale, encoding,
