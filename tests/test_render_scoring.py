@@ -231,3 +231,31 @@ def test_saved_embeddings_are_reused_for_the_same_model_only(tmp_path):
     again = engine.Deduplicated(embed, known=engine.load_embeddings(tmp_path / "e.npz", "model.onnx:abc"))
     assert np.array_equal(again([b, a]), embed([b, a])[:2]) and len(computed) == 2  # only the check above
     assert engine.load_embeddings(tmp_path / "e.npz", "other.onnx:def") == {}
+
+
+def test_dual_stream_scores_equal_one_pass_in_the_same_batches(mini_study, monkeypatch):
+    """score_rendered's blocks (one batch each here) and prefetching give the numbers of embedding each side in
+    one pass, batch by batch, as the old loop did."""
+    import torch
+
+    from flup.models import embedding, model
+    from flup.models.sampling import Policy
+
+    folder, out, test, tasks, _ = mini_study
+    monkeypatch.setattr(engine, "SHARP_BLOCK", 1)
+    net = model.build_dual_stream("gap", 64, "none").eval()
+    policy = Policy("tight", "face_box")
+    with torch.no_grad():
+        table = embedding.score_rendered(net, policy, 64, test, folder, out, "lfw", "m", batch_size=2)
+        boxes = {n: tuple(test.faces.loc[n, BOX_COLUMNS]) for n in test.faces.index}
+        sharp_names = test.sharp_images
+        sharp = embedding.embed(net, [cv2.imread(str(folder / n)) for n in sharp_names],
+                                [boxes[n] for n in sharp_names], policy, 64, "sharp", batch_size=2)
+        names = list(test.pairs["view1"]["image_b"])
+        for kind, level in tasks:
+            images = [obfuscation.apply(cv2.imread(str(folder / n)), boxes[n], kind, level) for n in names]
+            blurred = embedding.embed(net, images, [boxes[n] for n in names], policy, 64, "blurred", batch_size=2)
+            rows = table[(table["obfuscation"] == kind) & (table["level"] == level)].set_index("pair_id")
+            for pair in test.pairs["view1"].itertuples():
+                expected = float(np.dot(sharp[sharp_names.index(pair.image_a)], blurred[names.index(pair.image_b)]))
+                assert rows.loc[pair.pair_id, "score"] == expected

@@ -53,29 +53,41 @@ def embed(
 def score_rendered(model, policy: Policy, input_size: int, test, images: Path, render_dir: Path, dataset: str,
                    name: str, batch_size: int = 64, device: torch.device | str = "cpu") -> pd.DataFrame:
     """The per-pair score table of a dual-stream model over every rendered level (oracle box: each side
-    cropped around the sharp image's face box). ``test`` as for :func:`flup.evaluate.engine.score_rendered`;
-    the next level's images are decoded and cropped in a background thread while this one is embedded."""
+    cropped around the sharp image's face box). ``test`` as for :func:`flup.evaluate.engine.score_rendered`.
+
+    Images go through in blocks of whole batches (the model sees the batches it always saw: each side's
+    images in order, ``batch_size`` at a time), the next block decoded and cropped in a background thread
+    while this one is embedded; a block's inputs are all that is held in memory.
+    """
     boxes = {image: box_of(test.faces.loc[image]) for image in test.faces.index}
-    sharp_names = list(test.sharp_images)
-    sharp_inputs = prepare_all([engine.read_image(images, n) for n in sharp_names], [boxes[n] for n in sharp_names],
-                               policy, input_size)
-    sharp = dict(zip(sharp_names, embed_prepared(model, sharp_inputs, "sharp", batch_size, device), strict=True))
     levels, rendered = engine.rendered_levels(render_dir)
     plan = engine.level_plan(test, render_dir, rendered)
-
-    def level_inputs(level: tuple[str, float]) -> list[torch.Tensor]:
-        store = render.RenderStore(render.store_path(render_dir, *level))
+    block = engine.SHARP_BLOCK * batch_size
+    # Work items: (level or None for the sharp side, that side's images of one block).
+    items = [(None, test.sharp_images[i:i + block]) for i in range(0, len(test.sharp_images), block)]
+    for level in levels:
         names = plan[level][1]
-        return prepare_all([store.obfuscated(n, engine.read_image(images, n)) for n in names],
-                           [boxes[n] for n in names], policy, input_size)
+        items += [(level, names[i:i + block]) for i in range(0, len(names), block)]
 
+    def inputs(item) -> list[torch.Tensor]:
+        level, names = item
+        if level is None:
+            pixels = [engine.read_image(images, n) for n in names]
+        else:
+            store = render.RenderStore(render.store_path(render_dir, *level))
+            pixels = [store.obfuscated(n, engine.read_image(images, n)) for n in names]
+        return prepare_all(pixels, [boxes[n] for n in names], policy, input_size)
+
+    sharp: dict[str, np.ndarray] = {}
+    embedded: dict[tuple[str, float], dict[str, np.ndarray]] = {level: {} for level in levels}
+    for (level, names), prepared in tqdm(engine.prefetched(items, inputs), total=len(items), desc=f"score {name}",
+                                         unit="block", mininterval=2.0):
+        stream, into = ("sharp", sharp) if level is None else ("blurred", embedded[level])
+        into.update(zip(names, embed_prepared(model, prepared, stream, batch_size, device), strict=True))
     tables = []
-    for (kind, level), inputs in tqdm(engine.prefetched(levels, level_inputs), total=len(levels),
-                                      desc=f"score {name}", unit="level"):
-        protocols, names = plan[(kind, level)]
-        obfuscated = dict(zip(names, embed_prepared(model, inputs, "blurred", batch_size, device), strict=True))
-        for protocol in protocols:
-            tables.append(score_pairs(test.pairs[protocol], test.sharp_side, sharp, obfuscated,
+    for kind, level in levels:
+        for protocol in plan[(kind, level)][0]:
+            tables.append(score_pairs(test.pairs[protocol], test.sharp_side, sharp, embedded[(kind, level)],
                                       seen_identities=protocol in test.seen, dataset=dataset, protocol=protocol,
                                       recognizer=name, mode="oracle_box", obfuscation=kind, level=float(level)))
     return pd.concat(tables, ignore_index=True)
