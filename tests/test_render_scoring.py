@@ -133,12 +133,14 @@ def test_deduplicated_embeds_each_distinct_crop_once_and_forgets_finished_levels
 def test_onnx_arcface_gives_each_crop_the_same_bits_in_any_batch_and_thread_count():
     """What lets the engine regroup, deduplicate and parallelise ArcFace without changing a score."""
     path = weights.resolve("recognizer", "w600k_mbf", "~")
-    crops = list(np.random.default_rng(1).integers(0, 256, (7, 112, 112, 3), dtype=np.uint8))
-    reference = recognition.ArcFace(path).embed(crops)
-    one_thread = recognition.ArcFace(path, threads=1)
-    assert np.array_equal(np.concatenate([one_thread.embed([c]) for c in crops]), reference)
-    assert np.array_equal(one_thread.embed(crops[::-1])[::-1], reference)
-    assert np.array_equal(engine.in_batches(one_thread.embed, crops, 3), reference)
+    crops = list(np.random.default_rng(1).integers(0, 256, (40, 112, 112, 3), dtype=np.uint8))
+    one_run = recognition.ArcFace(path, threads=1)  # the whole batch in one single-threaded run
+    reference = one_run.embed(crops)
+    assert np.array_equal(np.concatenate([one_run.embed([c]) for c in crops]), reference)
+    assert np.array_equal(one_run.embed(crops[::-1])[::-1], reference)
+    assert np.array_equal(engine.in_batches(one_run.embed, crops, 3), reference)
+    for parts in (2, 3):  # the batch split over concurrent runs
+        assert np.array_equal(recognition.ArcFace(path, threads=parts).embed(crops), reference)
 
 
 # --- the engine against a brute-force reference ------------------------------------------------------

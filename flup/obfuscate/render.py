@@ -16,7 +16,6 @@ rendered in parallel worker processes, the most expensive (largest blur) first.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from flup.faces.detection import available_cores
 from flup.obfuscate import obfuscation
 
 ENCODINGS = ("png", "webp", "jpeg")
@@ -217,5 +217,4 @@ def render_levels(tasks: list[tuple[str, float]], rows: list[tuple[str, tuple, d
 
 def threads_per_worker(workers: int) -> int:
     """Intra-op threads for each of ``workers`` processes sharing this machine's cores."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
+    return max(1, available_cores() // max(1, workers))
