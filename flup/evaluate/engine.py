@@ -55,11 +55,16 @@ def in_batches(embed: Callable[[Sequence[Any]], Any], items: Sequence[Any], batc
     batch_size = int(batch_size)
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
-    starts = range(0, len(items), batch_size)
+    batches = chunks(items, batch_size)
     if desc is not None:
-        starts = tqdm(starts, desc=desc, unit="batch", mininterval=2.0)
-    parts = [np.asarray(embed(items[start:start + batch_size])) for start in starts]
+        batches = tqdm(batches, desc=desc, unit="batch", mininterval=2.0)
+    parts = [np.asarray(embed(batch)) for batch in batches]
     return np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    """``items`` cut into consecutive pieces of ``size`` (the last one shorter)."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 class Deduplicated:
@@ -272,7 +277,7 @@ def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognize
 
     # The sharp side in blocks of whole batches (the embedder sees the batches it always saw), the next
     # block aligned while this one is embedded.
-    blocks = [sharp_names[i:i + SHARP_BLOCK * batch] for i in range(0, len(sharp_names), SHARP_BLOCK * batch)]
+    blocks = chunks(sharp_names, SHARP_BLOCK * batch)
     sharp: dict[str, np.ndarray] = {}
     def align_sharp(block: list[str]) -> dict[str, np.ndarray]:
         return {name: recognition.align(read_image(images, name), landmarks[name]) for name in block}

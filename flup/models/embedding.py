@@ -64,10 +64,9 @@ def score_rendered(model, policy: Policy, input_size: int, test, images: Path, r
     plan = engine.level_plan(test, render_dir, rendered)
     block = engine.SHARP_BLOCK * batch_size
     # Work items: (level or None for the sharp side, that side's images of one block).
-    items = [(None, test.sharp_images[i:i + block]) for i in range(0, len(test.sharp_images), block)]
+    items = [(None, names) for names in engine.chunks(test.sharp_images, block)]
     for level in levels:
-        names = plan[level][1]
-        items += [(level, names[i:i + block]) for i in range(0, len(names), block)]
+        items += [(level, names) for names in engine.chunks(plan[level][1], block)]
 
     def inputs(item) -> list[torch.Tensor]:
         level, names = item
