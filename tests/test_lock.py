@@ -249,7 +249,6 @@ def test_every_stage_of_dvc_yaml_is_checked(repo_check):
     assert any("@" in name for name in names)  # foreach/matrix stages expanded, as DVC names them
 
 
-@pytest.mark.xfail(strict=False, reason="dvc.lock refreshed by the default run, issue 12")
 def test_committed_lock_records_the_tree(repo_check):
     names, stale = repo_check
     assert not stale, lockcheck.report(names, stale)
