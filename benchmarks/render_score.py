@@ -150,6 +150,7 @@ class LegacyArcFace(recognition.ArcFace):
 
         onnxruntime.set_default_logger_severity(3)
         self.model = get_model(str(model_path), providers=["CPUExecutionProvider"])
+        self.parts, self._pool = 1, None  # one run per batch, on the session's intra-op threads
 
 
 def legacy_detector(model_path: Path) -> Detector:
