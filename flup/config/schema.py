@@ -266,15 +266,15 @@ class Render(Section):
         outside = [p for p in self.baseline_only if p not in self.protocols]
         if outside:
             raise problem("expected protocols that render.protocols lists", at="baseline_only", value=outside)
-        if self.baseline_only and 0 not in self.obfuscations.blur:
+        if self.baseline_only and not any(families.is_identity(*task) for task in self.obfuscations.pairs()):
             raise problem("expected blur level 0 among the levels: baseline-only protocols are scored there",
                           at="baseline_only", value=self.baseline_only)
         return self
 
     def protocols_at(self, kind: str, level: float) -> list[str]:
-        """The protocols rendered and scored at one level: all of them at the unobfuscated level, else
-        those not in ``baseline_only``."""
-        if kind == "blur" and level == 0:
+        """The protocols rendered and scored at one level: all of them at an unobfuscated level (blur 0,
+        pixelation 1), else those not in ``baseline_only``."""
+        if families.is_identity(kind, level):
             return list(self.protocols)
         return [p for p in self.protocols if p not in self.baseline_only]
 

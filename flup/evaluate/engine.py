@@ -254,16 +254,16 @@ def embed_named(embed: Embedder, crops: dict[str, np.ndarray], batch_size: int) 
 
 
 def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognizer: Recognizer,
-                   modes: Sequence[str], protocols: Sequence[str] | None = None) -> pd.DataFrame:
+                   modes: Sequence[str]) -> pd.DataFrame:
     """The per-pair score table (:mod:`flup.evaluate.scoring`) of one recogniser over every rendered level.
 
     ``test``: the dataset's test set (``pairs``: protocol -> pairs table, ``sharp_side``, ``faces``:
-    detections indexed by image, ``sharp_images``); ``protocols`` limits the pairs scored (default: all).
+    detections indexed by image, ``sharp_images``); each level scores the protocols the render lists for it.
     """
     unknown = [mode for mode in modes if mode not in recognition.MODES]
     if unknown:
         raise ValueError(f"unknown threat model(s) {unknown}; expected {', '.join(recognition.MODES)}")
-    pairs = {p: t for p, t in test.pairs.items() if protocols is None or p in protocols}
+    pairs = test.pairs
     sharp_side = test.sharp_side
     obfuscated_side = "a" if sharp_side == "b" else "b"
     wanted_sharp = {i for table in pairs.values() for i in table[f"image_{sharp_side}"]}
@@ -290,8 +290,7 @@ def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognize
     for cache in caches:
         cache.keep()
 
-    plan = {level: ([p for p in protocols if p in pairs], level_names)
-            for level, (protocols, level_names) in level_plan(test, render_dir, names).items()}
+    plan = level_plan(test, render_dir, names)
 
     def prepare(level: tuple[str, float]) -> LevelCrops:
         store = render.RenderStore(render.store_path(render_dir, *level))

@@ -99,6 +99,11 @@ FAMILIES: dict[str, Family] = {f.kind: f for f in (
 ORDER: tuple[str, ...] = tuple(FAMILIES)
 
 
+def is_identity(kind: str, level: float) -> bool:
+    """Whether ``level`` leaves the image as it is (blur σ = 0, pixelation block 1)."""
+    return FAMILIES[kind].identity is not None and float(level) == FAMILIES[kind].identity
+
+
 def check_kind(kind: str) -> Family:
     """The registered family of ``kind``; ValueError naming the known kinds otherwise."""
     if not isinstance(kind, str) or kind not in FAMILIES:
