@@ -390,12 +390,13 @@ def test_dvc_plots_diff_draws_offline(chromium, plots_diff_page, tmp_path):
 
 @pytest.fixture(scope="module")
 def project_plots_page(tmp_path_factory) -> Path:
-    """``dvc plots show`` of this project as a fresh clone has it (dvc.yaml, params.yaml, plots/data/, the DVC
-    config and templates), in a copy, so no lock of the working checkout is taken."""
+    """``dvc plots show`` of this project as a fresh clone has it (dvc.yaml, params.yaml, plots/data/, the models'
+    committed training curves under dvclive/, the DVC config and templates), in a copy, so no lock of the working
+    checkout is taken."""
     repo = tmp_path_factory.mktemp("project")
     _run(["git", "init", "-q"], repo)
     _run([sys.executable, "-m", "dvc", "init", "-q"], repo)
-    for name in ("dvc.yaml", "params.yaml", "plots/data", ".dvc/plots", ".dvc/config"):
+    for name in ("dvc.yaml", "params.yaml", "plots/data", "dvclive", ".dvc/plots", ".dvc/config"):
         source, target = REPO / name, repo / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
@@ -424,9 +425,6 @@ def test_project_plots_draw_offline(chromium, project_page):
         assert drawn[name]["ink"] > 0.005 and drawn[name]["marks"] > 10, f"{name} is blank: {drawn[name]}"
 
 
-@pytest.mark.xfail(reason="dvc.yaml's train@ plots dvclive/<variant>/plots/metrics are cache: false and git-ignored, "
-                          "so a clone (and every revision in dvc plots diff) lacks them: DVC draws empty figures",
-                   strict=False)
 def test_every_project_plot_draws(chromium, project_page):
     blank = [f["id"] for f in project_page["figures"] if not f["canvas"] or f["ink"] <= 0.005]
     assert blank == []
