@@ -252,6 +252,9 @@ class Render(Section):
                     "10-fold accuracy without its 6,000 pairs over every level")
     obfuscated_side: Literal["a", "b"] = Field(description="the side of each pair that is obfuscated")
     box_scale: Positive = Field(description="the detected face box is enlarged by this before obfuscating")
+    blur_border: Literal["crop", "context"] = Field(
+        "crop", description="what a blur sees at the box's edge: crop = the box's own pixels, mirrored (the seed "
+                            "study's cv2.GaussianBlur on the crop); context = the image around the box")
     encoding: Literal["png", "webp", "jpeg"]
     jpeg_quality: integer("an integer in [1, 100]", ge=1, le=100)
     workers: Workers
