@@ -169,6 +169,8 @@ BAD = {
                        "expected each level once"),
     "privacy bound below chance": (set_value("evaluate.privacy_auc_upper", "0.3"), "evaluate.privacy_auc_upper",
                                    "got 0.3"),
+    "negative relative margin": (set_value("evaluate.relative_margin", "-0.01"), "evaluate.relative_margin",
+                                 "expected an AUC difference in [0, 0.5], got -0.01"),
     "attack protocol seed": (set_value("attack.protocol", "seed"), "attack.protocol", "got 'seed'"),
     "attack sub-table typo": (insert("attack.adapter", "    epoch: 3"), "attack.adapter.epoch",
                               "did you mean attack.adapter.epochs?"),

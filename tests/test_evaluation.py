@@ -342,6 +342,9 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
     privacy = _strict_json(tmp_path / "metrics/privacy.json")
     assert set(verification["lfw"]) == {"view1", "view2", "seed"}
     assert privacy["privacy_auc_upper"] == 0.55 and privacy["thresholds"]
+    not_black_box = [r for r in privacy["thresholds"] if r["obfuscation"] != "blackbox"]
+    assert privacy["relative_margin"] == 0.01 and len(privacy["relative_thresholds"]) == len(not_black_box)
+    assert privacy["relative_summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["pixelate"] == "not reached (max 8)"
     curves = pd.read_csv(tmp_path / "plots/data/curves.csv")
     roc = pd.read_csv(tmp_path / "plots/data/roc.csv")
     assert list(curves.columns) == ev.CURVE_COLUMNS and list(roc.columns) == ev.ROC_COLUMNS

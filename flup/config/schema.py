@@ -316,6 +316,9 @@ class Evaluate(Section):
     n_boot: integer("an integer in [1, 100000] (bootstrap replicates)", ge=1, le=100_000)
     seed: Seed
     privacy_auc_upper: number("an AUC in [0.5, 1]", ge=0.5, le=1)
+    relative_margin: number("an AUC difference in [0, 0.5]", ge=0, le=0.5) = Field(
+        0.01, description="relative threshold: weakest level whose paired 95% interval of AUC(level) - "
+                          "AUC(black box) has its upper end below this")
     roc_levels: Levels
 
 

@@ -294,11 +294,14 @@ def evaluate(
     return nested, curves, roc, thresholds
 
 
-def privacy_report(thresholds: pd.DataFrame, bound: float) -> dict:
+def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFrame | None = None,
+                   margin: float | None = None) -> dict:
     """``metrics/privacy.json``: the bound, a compact summary and every threshold record.
 
     ``summary`` maps dataset -> protocol -> recognizer -> mode -> obfuscation -> the threshold
-    level, or the string "not reached (max <level>)".
+    level, or the string "not reached (max <level>)". With ``relative`` (the records of
+    ``flup.evaluate.relative.relative_thresholds``) and its ``margin``, the relative threshold ("no more
+    revealing than a black box") follows in the same shapes, under ``relative_*`` keys.
     """
     summary: dict = {}
     for rec in thresholds.itertuples(index=False):
@@ -309,14 +312,41 @@ def privacy_report(thresholds: pd.DataFrame, bound: float) -> dict:
             float(rec.level) if rec.reached else f"not reached (max {level_key(rec.max_level_tested)})"
         )
     reached = int(thresholds["reached"].sum()) if len(thresholds) else 0
-    return _jsonable({
+    report = {
         "privacy_auc_upper": float(bound),
         "rule": "weakest level whose bootstrap 95% AUC upper bound is <= privacy_auc_upper",
         "n_reached": reached,
         "n_not_reached": int(len(thresholds) - reached),
         "summary": summary,
         "thresholds": thresholds.to_dict(orient="records"),
-    })
+    }
+    if relative is not None:
+        report |= _relative_report(relative, float(margin))
+    return _jsonable(report)
+
+
+def _relative_report(relative: pd.DataFrame, margin: float) -> dict:
+    summary: dict = {}
+    for rec in relative.itertuples(index=False):
+        node = summary
+        for part in (rec.dataset, rec.protocol, rec.recognizer, rec.mode):
+            node = node.setdefault(part, {})
+        if rec.reached is None or _missing(rec.reached):
+            node[rec.obfuscation] = "no black box on these pairs"
+        elif rec.reached:
+            node[rec.obfuscation] = float(rec.level)
+        else:
+            node[rec.obfuscation] = f"not reached (max {level_key(rec.max_level_tested)})"
+    records = relative.astype(object).where(relative.notna(), None).to_dict(orient="records")
+    return {
+        "relative_margin": margin,
+        "relative_rule": "weakest level whose paired bootstrap 95% interval of AUC(level) - AUC(black box, same "
+                         "pairs, same region) has its upper end < relative_margin",
+        "relative_n_reached": sum(r["reached"] is True for r in records),
+        "relative_n_not_reached": sum(r["reached"] is False for r in records),
+        "relative_summary": summary,
+        "relative_thresholds": records,
+    }
 
 
 def _missing(value) -> bool:
@@ -382,9 +412,15 @@ def evaluate_study(settings: Evaluate, folder: Path, datasets: Sequence[str] = (
     verification, curves, roc, thresholds = evaluate(
         scores, progress=progress, n_boot=settings.n_boot, seed=settings.seed,
         privacy_bound=settings.privacy_auc_upper, roc_levels=settings.roc_levels.as_dict())
+    from flup.evaluate import relative  # here: relative imports this module
+
+    differences = relative.level_differences(validate_scores(scores), settings.n_boot, settings.seed)
+    relative_thresholds = relative.relative_thresholds(differences, settings.relative_margin)
+    privacy = privacy_report(thresholds, settings.privacy_auc_upper, relative_thresholds, settings.relative_margin)
     counts = scores["status"].value_counts()
     roc_curves = roc.groupby(["dataset", "protocol", "series", "obfuscation", "level"]).ngroups if len(roc) else 0
     summary = (f"{len(files)} score tables, {len(scores)} rows -> {len(curves)} groups, {roc_curves} ROC curves; "
                f"failures={int(counts.get('not_detected', 0))} excluded={int(counts.get('excluded', 0))}; "
-               f"privacy threshold reached {int(thresholds['reached'].sum())}/{len(thresholds)}")
-    return StudyEvaluation(verification, privacy_report(thresholds, settings.privacy_auc_upper), curves, roc, summary)
+               f"privacy threshold reached {int(thresholds['reached'].sum())}/{len(thresholds)}, "
+               f"no more revealing than a black box {privacy['relative_n_reached']}/{len(relative_thresholds)}")
+    return StudyEvaluation(verification, privacy, curves, roc, summary)

@@ -181,6 +181,47 @@ def gallery_file(kind: str, level: float) -> str:
     return f"report_gallery/{kind}_{level_key(level)}.png"
 
 
+def _relative_cell(record: Mapping) -> str:
+    kind = record["obfuscation"]
+    if record.get("reached") is None:
+        return "no black box on these pairs"
+    if not record["reached"]:
+        return f"not reached (max {level_key(record['max_level_tested'])})"
+    return level_phrase(kind, record["level"])
+
+
+def relative_section(privacy: Mapping, several_datasets: bool) -> list[str]:
+    """The "no more revealing than a black box" thresholds, per protocol x attacker, as privacy.json records them
+    (they need the per-pair scores, so unlike the absolute ones they are not recomputed here)."""
+    lines = ["## No more revealing than a black box", ""]
+    records = privacy.get("relative_thresholds")
+    if records is None:
+        return lines + ["`metrics/privacy.json` has no relative thresholds (written before they existed): rerun the "
+                        "evaluate stage.", ""]
+    margin = float(privacy["relative_margin"])
+    lines += [f"The weakest level whose paired bootstrap 95% interval of AUC(level) − AUC(black box, same pairs, same "
+              f"region) has its upper end below {margin:g} (`evaluate.relative_margin`): the attacker learns no more "
+              "from the obfuscated face than from a black box over it. It answers the tool question even where the "
+              "absolute threshold cannot be met.", ""]
+    records = sorted(records, key=lambda r: (dataset_rank(r["dataset"]), r["dataset"], protocol_rank(r["protocol"]),
+                                             r["protocol"], r["recognizer"], r["mode"]))
+
+    def group(r):
+        return f"{r['dataset']} · {r['protocol']}" if several_datasets else r["protocol"]
+
+    for name in dict.fromkeys(group(r) for r in records):
+        mine = [r for r in records if group(r) == name]
+        series = list(dict.fromkeys(attacker(r["recognizer"], r["mode"]) for r in mine))
+        cells = {(attacker(r["recognizer"], r["mode"]), r["obfuscation"]): r for r in mine}
+        rows = []
+        for kind in families.ordered(r["obfuscation"] for r in mine):
+            row = [families.family(kind).name]
+            row += ["—" if (s, kind) not in cells else _relative_cell(cells[(s, kind)]) for s in series]
+            rows.append(row)
+        lines += [f"### {name}", ""] + _table(["obfuscation", *series], rows)
+    return lines
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -326,6 +367,8 @@ def build_markdown(
                 row.append("—" if f is None else _threshold_text(f.threshold, f))
             rows.append(row)
         lines += [f"### {group}", ""] + _table(["obfuscation", *series], rows)
+
+    lines += relative_section(privacy, several)
 
     shown = gallery_levels(items)
     for kind in kinds:
