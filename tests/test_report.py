@@ -151,6 +151,34 @@ def test_report_shows_the_relative_threshold_after_the_absolute_one(study):
     assert "`metrics/privacy.json` has no relative thresholds (written before they existed)" in markdown
 
 
+def test_thresholds_in_both_units(study):
+    """Where the metrics carry levels per face width, both threshold tables show both units."""
+    root, params = study
+    verification = verification_fixture()
+    for modes in verification["lfw"]["view1"].values():
+        for by_kind in modes.values():
+            for kind in ("blur", "pixelate"):
+                for key, value in by_kind[kind].items():
+                    value["level_per_face"] = float(key) / 80
+    write_json(root / "verification.json", verification)
+    privacy = privacy_fixture() | {"face_width_px": {"lfw": 80.0}}
+    for record in privacy["relative_thresholds"]:
+        if record["obfuscation"] in ("blur", "pixelate"):
+            record["level_per_face"] = None if record["level"] is None else record["level"] / 80
+            record["max_level_per_face"] = record["max_level_tested"] / 80
+    write_json(root / "privacy.json", privacy)
+    markdown, _ = build(root, params)
+    assert "median face-box width of the obfuscated images: lfw 80 px" in markdown
+    glance = markdown[markdown.index("## Privacy thresholds at a glance"):]
+    assert "| Gaussian blur | σ = 8 px blur (0.1 × face width) | σ = 8 px blur (0.1 × face width) |" in glance
+    assert "| pixelation | not reached (max 16; 0.2 × face width) |" in glance
+    relative = markdown[markdown.index("## No more revealing than a black box"):]
+    assert "| Gaussian blur | σ = 12 px blur (0.15 × face width) |" in relative
+    assert "| pixelation | not reached (max 16; 0.2 × face width) |" in relative
+    assert "| deface (box blur over an enlarged ellipse) | no black box on these pairs |" in relative
+    assert "| view1 | `arcface` | end-to-end | σ = 8 px blur (0.1 × face width) | AUC 0.520" in markdown
+
+
 def test_report_follows_a_changed_metric_file(study):
     root, params = study
     before, _ = build(root, params)

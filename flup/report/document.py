@@ -167,6 +167,28 @@ def _threshold_text(level, finding: Finding) -> str:
     return level_phrase(finding.obfuscation, level)
 
 
+def per_face_text(level: float, per_face: float | None) -> str:
+    """A level in face widths, "0.089 × face width", where it says more than the level itself (else "")."""
+    if per_face is None or math.isclose(per_face, float(level)):
+        return ""
+    return f"{per_face:.2g} × face width"
+
+
+def level_cell(kind: str, level: float | None, strongest: float, per_face: float | None) -> str:
+    """A threshold in both units, "σ = 8 px blur (0.089 × face width)", or "not reached (max 24; 0.27 × face
+    width)" (``per_face`` then belongs to ``strongest``)."""
+    shown = strongest if level is None else level
+    face = per_face_text(shown, per_face)
+    if level is None:
+        return f"not reached (max {level_key(strongest)}{'; ' + face if face else ''})"
+    return level_phrase(kind, level) + (f" ({face})" if face else "")
+
+
+def _threshold_cell(finding: Finding) -> str:
+    level = finding.shown_level
+    return level_cell(finding.obfuscation, finding.threshold, level, finding.metric(level).get("level_per_face"))
+
+
 def gallery_levels(items: Sequence[Finding]) -> dict[str, list[float]]:
     """Per obfuscation, the levels the gallery shows: every threshold reached, and the strongest level
     tested where some attacker never reached chance."""
@@ -186,8 +208,8 @@ def _relative_cell(record: Mapping) -> str:
     if record.get("reached") is None:
         return "no black box on these pairs"
     if not record["reached"]:
-        return f"not reached (max {level_key(record['max_level_tested'])})"
-    return level_phrase(kind, record["level"])
+        return level_cell(kind, None, record["max_level_tested"], record.get("max_level_per_face"))
+    return level_cell(kind, record["level"], record["level"], record.get("level_per_face"))
 
 
 def relative_section(privacy: Mapping, several_datasets: bool) -> list[str]:
@@ -339,6 +361,12 @@ def build_markdown(
         "knows where the redaction is and aligns with the sharp image's landmarks.",
         "",
     ]
+    widths = privacy.get("face_width_px") or {}
+    if any(w is not None for w in widths.values()):
+        sizes = ", ".join(f"{name} {w:g} px" for name, w in widths.items() if w is not None)
+        lines += [f"**Levels per face**: a blur σ or pixelation block is also given in face widths (× face width: "
+                  f"the level over the median face-box width of the obfuscated images: {sizes}), a unit that "
+                  "carries across datasets; the face-sized presets are per face already.", ""]
     problems = check_privacy_file(items, privacy)
     if problems:
         lines += ["**Warning: privacy.json and verification.json disagree** (the report uses verification.json):",
@@ -364,7 +392,7 @@ def build_markdown(
             row = [families.family(kind).name]
             for s in series:
                 f = cells.get((s, kind))
-                row.append("—" if f is None else _threshold_text(f.threshold, f))
+                row.append("—" if f is None else _threshold_cell(f))
             rows.append(row)
         lines += [f"### {group}", ""] + _table(["obfuscation", *series], rows)
 
@@ -383,7 +411,7 @@ def build_markdown(
         lines += _table(
             ["protocol", "recognizer", "threat model", "privacy threshold", "AUC [95% CI] there", "verdict"],
             [(_group_name(f, several), f"`{f.recognizer}`", MODE_NAMES.get(f.mode, f.mode),
-              _threshold_text(f.threshold, f), auc_text(f.metric(f.shown_level)), f.verdict()) for f in mine],
+              _threshold_cell(f), auc_text(f.metric(f.shown_level)), f.verdict()) for f in mine],
         )
         lines += [f"What it looks like on `{gallery_source}`:", ""]
         lines += [" ".join(f"![{level_phrase(kind, lv)}]({gallery_file(kind, lv)})" for lv in shown[kind]), ""]
