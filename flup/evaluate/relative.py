@@ -88,8 +88,8 @@ def relative_threshold(levels: Sequence[float], diff_highs: Sequence[float | Non
     return min(reached) if reached else None
 
 
-def _kept(group: pd.DataFrame) -> pd.Series:
-    """Score per pair id of the pairs that count (excluded ones dropped; failures are already -1)."""
+def _kept(group: pd.DataFrame) -> pd.DataFrame:
+    """Score and label per pair id of the pairs that count (excluded ones dropped; failures are already -1)."""
     rows = group[group["status"] != "excluded"]
     return rows.set_index("pair_id")[["score", "label"]]
 
@@ -123,7 +123,7 @@ def level_differences(frame: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFra
 
 
 def _interval(row) -> str:
-    if row["auc_diff"] is None or (isinstance(row["auc_diff"], float) and math.isnan(row["auc_diff"])):
+    if _missing(row["auc_diff"]):
         return "difference n/a"
     return f"AUC − black box {row['auc_diff']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
 
