@@ -18,7 +18,7 @@ def main() -> None:
     log = get_logger("evaluate")
     start = time.monotonic()
     cfg = load_config()
-    result = evaluate_study(cfg.evaluate, SCORES, list(cfg.datasets))
+    result = evaluate_study(cfg, SCORES)
     write_json(VERIFICATION, result.verification)
     write_json(PRIVACY, result.privacy)
     write_table(CURVES, result.curves)

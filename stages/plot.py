@@ -19,7 +19,7 @@ def main() -> None:
     name, box, image = gallery_face(cfg)
     curves, roc = read_table(CURVES), read_table(ROC)
     paths = draw_all(curves, roc, PLOTS, cfg.evaluate.privacy_auc_upper, cfg.plot.gallery_levels.as_dict(), name, box,
-                     image)
+                     image, cfg.render.blur_border)
     log.info("%d figures -> %s/ (%d groups, %d ROC points, gallery %s); %.1fs",
              len(paths), PLOTS, len(curves), len(roc), name, time.monotonic() - start)
 

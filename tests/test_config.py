@@ -129,6 +129,8 @@ BAD = {
     "NaN black box": (set_value("render.obfuscations.blackbox", "[.nan]"), "render.obfuscations.blackbox[0]",
                       "got .nan"),
     "box_scale 0": (set_value("render.box_scale", "0"), "render.box_scale", "expected a finite number > 0, got 0"),
+    "unknown blur border": (set_value("render.blur_border", "reflect"), "render.blur_border",
+                            "expected 'crop' or 'context', got 'reflect'"),
     "workers 0": (set_value("render.workers", "0"), "render.workers", "expected an integer in [1, 256]"),
     "short digest": (set_value("data.sha256", "12345"), "data.sha256", "64 hex characters (any case), got 12345"),
     "non-hex detector digest": (set_value("detector.sha256", "'" + "g" * 64 + "'"), "detector.sha256",
@@ -167,6 +169,8 @@ BAD = {
                        "expected each level once"),
     "privacy bound below chance": (set_value("evaluate.privacy_auc_upper", "0.3"), "evaluate.privacy_auc_upper",
                                    "got 0.3"),
+    "negative relative margin": (set_value("evaluate.relative_margin", "-0.01"), "evaluate.relative_margin",
+                                 "expected an AUC difference in [0, 0.5], got -0.01"),
     "attack protocol seed": (set_value("attack.protocol", "seed"), "attack.protocol", "got 'seed'"),
     "attack sub-table typo": (insert("attack.adapter", "    epoch: 3"), "attack.adapter.epoch",
                               "did you mean attack.adapter.epochs?"),
@@ -446,13 +450,14 @@ def test_schema_choices_match_the_library():
     from flup.evaluate import recognition
     from flup.faces import detection
     from flup.models import sampling
-    from flup.obfuscate import families, render
+    from flup.obfuscate import families, obfuscation, render
 
     assert get_args(schema.FaceRule) == detection.FACE_RULES
     assert get_args(schema.Mode) == recognition.MODES
     assert get_args(schema.Dataset.model_fields["format"].annotation) == datasets.FORMATS
     assert get_args(schema.Dataset.model_fields["images"].annotation) == datasets.CELEBA_IMAGE_SETS
     assert get_args(schema.Render.model_fields["encoding"].annotation) == render.ENCODINGS
+    assert get_args(schema.Render.model_fields["blur_border"].annotation) == tuple(obfuscation.BLUR_BORDERS)
     assert get_args(schema.Variant.model_fields["crop"].annotation) == sampling.CROPS
     assert get_args(schema.Variant.model_fields["blur"].annotation) == sampling.BLURS
     assert get_args(schema.Train.model_fields["positive"].annotation) == sampling.POSITIVES

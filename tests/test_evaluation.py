@@ -332,9 +332,10 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
                           "y2": [200.9]})
     (tmp_path / "data/faces").mkdir(parents=True)
     faces.to_parquet(tmp_path / "data/faces/lfw.parquet", index=False)
-    (tmp_path / "data/protocols/view1").mkdir(parents=True)
-    pd.DataFrame({"pair_id": [0], "fold": [0], "label": [1], "image_a": ["Some_One/Some_One_0001.jpg"],
-                  "image_b": [image_name]}).to_csv(tmp_path / "data/protocols/view1/pairs.csv", index=False)
+    for protocol in ("view1", "view2"):  # render.protocols: their obfuscated side gives the median face width
+        (tmp_path / f"data/protocols/{protocol}").mkdir(parents=True)
+        pd.DataFrame({"pair_id": [0], "fold": [0], "label": [1], "image_a": ["Some_One/Some_One_0001.jpg"],
+                      "image_b": [image_name]}).to_csv(tmp_path / f"data/protocols/{protocol}/pairs.csv", index=False)
     monkeypatch.chdir(tmp_path)
 
     evaluate_stage.main()
@@ -342,6 +343,20 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
     privacy = _strict_json(tmp_path / "metrics/privacy.json")
     assert set(verification["lfw"]) == {"view1", "view2", "seed"}
     assert privacy["privacy_auc_upper"] == 0.55 and privacy["thresholds"]
+    # levels per face: the one obfuscated image's face is 170.0 - 80.5 = 89.5 px wide
+    assert privacy["face_width_px"] == {"lfw": 89.5}
+    assert verification["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["16"]["level_per_face"] == 16 / 89.5
+    assert verification["lfw"]["view1"]["arcface"]["oracle_box"]["blackbox"]["1"]["level_per_face"] is None
+    for record in privacy["thresholds"] + privacy["relative_thresholds"]:
+        if record["obfuscation"] == "blackbox":
+            assert record["level_per_face"] is None and record["max_level_per_face"] is None
+            continue
+        assert record["max_level_per_face"] == record["max_level_tested"] / 89.5
+        assert record["level_per_face"] == (record["level"] / 89.5 if record["reached"] else None)
+    assert any(r["reached"] and r["level"] > 0 for r in privacy["thresholds"])
+    not_black_box = [r for r in privacy["thresholds"] if r["obfuscation"] != "blackbox"]
+    assert privacy["relative_margin"] == 0.01 and len(privacy["relative_thresholds"]) == len(not_black_box)
+    assert privacy["relative_summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["pixelate"] == "not reached (max 8)"
     curves = pd.read_csv(tmp_path / "plots/data/curves.csv")
     roc = pd.read_csv(tmp_path / "plots/data/roc.csv")
     assert list(curves.columns) == ev.CURVE_COLUMNS and list(roc.columns) == ev.ROC_COLUMNS

@@ -1,3 +1,5 @@
+import hashlib
+
 import cv2
 import numpy as np
 import pytest
@@ -121,6 +123,64 @@ def test_blur_rejects_non_uint8_image(image):
         ob.gaussian_blur(image.astype(np.float32), BOX, 1.0)
 
 
+# --- blur border rule (render.blur_border) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("sigma", [0.5, 3.0, 7.3, 25.0, 100.0])
+@pytest.mark.parametrize("box", [BOX, (-10.0, -4.0, 12.5, 9.1), (33, 0, 34, 60)])
+def test_crop_blur_is_opencv_blur_of_the_crop_alone(image, sigma, box):
+    """The seed's rule: cv2.GaussianBlur(crop, (0, 0), sigma) with OpenCV's default border, nothing else."""
+    x1, y1, x2, y2 = ob.scale_box(box, 1.0, image.shape)
+    expected = image.copy()
+    expected[y1:y2, x1:x2] = cv2.GaussianBlur(image[y1:y2, x1:x2].copy(), (0, 0), sigma)
+    out = ob.crop_gaussian_blur(image, box, sigma)
+    assert np.array_equal(out, expected)
+    assert np.array_equal(ob.apply(image, box, "blur", sigma, blur_border="crop"), expected)
+
+
+def test_crop_blur_changes_exactly_the_box_and_sees_nothing_outside(image):
+    before = image.copy()
+    out = ob.crop_gaussian_blur(image, BOX, 3.0, box_scale=1.2)
+    assert np.array_equal(image, before), "input must not be modified"
+    box = ob.scale_box(BOX, 1.2, image.shape)
+    x1, y1, x2, y2 = box
+    assert np.array_equal(outside(out, box), outside(image, box))
+    assert (out[y1:y2, x1:x2] != image[y1:y2, x1:x2]).mean() > 0.9
+    # Changing every pixel outside the box changes nothing inside: the crop rule has no context.
+    other = np.random.default_rng(1).integers(0, 256, size=image.shape, dtype=np.uint8)
+    other[y1:y2, x1:x2] = image[y1:y2, x1:x2]
+    assert np.array_equal(ob.crop_gaussian_blur(other, BOX, 3.0, 1.2)[y1:y2, x1:x2], out[y1:y2, x1:x2])
+    # ... while the context rule does see it.
+    assert not np.array_equal(ob.gaussian_blur(other, BOX, 3.0, 1.2)[y1:y2, x1:x2],
+                              ob.gaussian_blur(image, BOX, 3.0, 1.2)[y1:y2, x1:x2])
+
+
+def test_crop_blur_sigma_zero_is_identity_copy(image):
+    out = ob.crop_gaussian_blur(image, BOX, 0)
+    assert np.array_equal(out, image) and out is not image
+
+
+# sha256 of the context rule's output on the seeded image, recorded before render.blur_border existed
+# (opencv-python-headless 5.0.0.93): the context rule must stay bit-identical.
+CONTEXT_DIGESTS = [
+    (3.0, (20.4, 10.6, 50.2, 41.3), 1.0, "dca91a25ccc512ccb2f8aef9dc075144f27b01a2e5aa467001b9ec6ceba0cff0"),
+    (7.3, (-10.0, -4.0, 12.5, 9.1), 1.0, "32e2523acc8a7519f599ab450822ae2ebfc39ecd36dee6ad59534bc88a929176"),
+    (12.0, (20.4, 10.6, 50.2, 41.3), 1.3, "116031c0e620a389935fd9bf9b607a1645aac65e99895c2148f725cfd45db6e6"),
+]
+
+
+@pytest.mark.parametrize(("sigma", "box", "scale", "digest"), CONTEXT_DIGESTS)
+def test_context_blur_is_unchanged(image, sigma, box, scale, digest):
+    out = ob.apply(image, box, "blur", sigma, scale, blur_border="context")
+    assert hashlib.sha256(out.tobytes()).hexdigest() == digest
+    assert np.array_equal(out, ob.gaussian_blur(image, box, sigma, scale))
+
+
+def test_unknown_blur_border_is_refused(image):
+    with pytest.raises(ValueError, match=r"'reflect'.*crop, context"):
+        ob.apply(image, BOX, "pixelate", 4, blur_border="reflect")
+
+
 # --- pixelate -------------------------------------------------------------------------------------
 
 
@@ -204,7 +264,8 @@ def test_black_box_scale_enlarges_and_clips(image):
 
 def test_apply_dispatches(image):
     assert set(ob.OBFUSCATIONS) == {"blur", "pixelate", "blackbox", "deface", "face_gaussian", "face_pixelate"}
-    assert np.array_equal(ob.apply(image, BOX, "blur", 2.5), ob.gaussian_blur(image, BOX, 2.5))
+    assert np.array_equal(ob.apply(image, BOX, "blur", 2.5), ob.crop_gaussian_blur(image, BOX, 2.5))
+    assert np.array_equal(ob.apply(image, BOX, "blur", 2.5, 1.2, "context"), ob.gaussian_blur(image, BOX, 2.5, 1.2))
     assert np.array_equal(ob.apply(image, BOX, "pixelate", 5, 1.3), ob.pixelate(image, BOX, 5, 1.3))
     for level in (1, 0, 99.5):
         assert np.array_equal(ob.apply(image, BOX, "blackbox", level), ob.black_box(image, BOX))

@@ -39,6 +39,18 @@ def test_lossless_store_gives_back_the_exact_obfuscated_pixels(tmp_path, face, k
     assert not np.array_equal(restored, image)
 
 
+@pytest.mark.parametrize("blur_border", ["crop", "context"])
+def test_render_follows_the_blur_border_rule(tmp_path, face, blur_border):
+    image, box = face
+    encoding = render.Encoding("png")
+    patch_box, data = render.render_one(image, box, "blur", 8, 1.2, encoding, blur_border)
+    render.save_store(tmp_path / "s.npz", ["x.jpg"], [patch_box], [data], encoding)
+    restored = render.RenderStore(tmp_path / "s.npz").obfuscated("x.jpg", image)
+    assert np.array_equal(restored, obfuscation.apply(image, box, "blur", 8, 1.2, blur_border))
+    other = "context" if blur_border == "crop" else "crop"
+    assert not np.array_equal(restored, obfuscation.apply(image, box, "blur", 8, 1.2, other))
+
+
 def test_identity_level_stores_nothing_and_jpeg_stores_whole_image(tmp_path, face):
     image, box = face
     patch_box, data = render.render_one(image, box, "blur", 0, 1.0, render.Encoding("png"))

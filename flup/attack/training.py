@@ -141,8 +141,9 @@ def train_attacker(cfg: Study, name: str, out: Path) -> dict:
     check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
     train_frame, val_frame = split_identities(frame, settings.val_fraction, seed, fraction_param="attack.val_fraction")
     train_frame = cap_images(train_frame, settings.max_images, seed)
-    faces = AttackFaces(train_frame, sampler, seed, box_scale)
-    val = validation_set(val_frame, sampler, settings.val_pairs, seed, box_scale)
+    # The attacker learns the obfuscation exactly as the render stage applies it (render.box_scale, blur_border).
+    faces = AttackFaces(train_frame, sampler, seed, box_scale, cfg.render.blur_border)
+    val = validation_set(val_frame, sampler, settings.val_pairs, seed, box_scale, cfg.render.blur_border)
 
     identities = pd.concat([pd.DataFrame({"identity": sorted(faces.identities), "split": "train"}),
                             pd.DataFrame({"identity": sorted(set(val_frame["identity"])), "split": "val"})])

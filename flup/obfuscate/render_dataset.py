@@ -64,12 +64,12 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
 
     with atomic_path(paths.render) as staging:
         total_bytes = render.render_levels(tasks, rows_at, paths.images, staging, cfg.render.box_scale, encoding,
-                                           cfg.render.workers, find_face)
+                                           cfg.render.workers, find_face, cfg.render.blur_border)
         write_table(staging / "manifest.csv", manifest[["image", "status"]])
         summary = {
             "images": len(manifest), "rendered": len(rows), "not_rendered": int((manifest["status"] != "ok").sum()),
             "levels": [{"obfuscation": k, "level": v, "protocols": levels_protocols[(k, v)]} for k, v in tasks],
-            "encoding": encoding.name, "payload_bytes": total_bytes,
+            "encoding": encoding.name, "blur_border": cfg.render.blur_border, "payload_bytes": total_bytes,
         }
         write_json(staging / "summary.json", summary)
     return summary

@@ -167,6 +167,28 @@ def _threshold_text(level, finding: Finding) -> str:
     return level_phrase(finding.obfuscation, level)
 
 
+def per_face_text(level: float, per_face: float | None) -> str:
+    """A level in face widths, "0.089 × face width", where it says more than the level itself (else "")."""
+    if per_face is None or math.isclose(per_face, float(level)):
+        return ""
+    return f"{per_face:.2g} × face width"
+
+
+def level_cell(kind: str, level: float | None, strongest: float, per_face: float | None) -> str:
+    """A threshold in both units, "σ = 8 px blur (0.089 × face width)", or "not reached (max 24; 0.27 × face
+    width)" (``per_face`` then belongs to ``strongest``)."""
+    shown = strongest if level is None else level
+    face = per_face_text(shown, per_face)
+    if level is None:
+        return f"not reached (max {level_key(strongest)}{'; ' + face if face else ''})"
+    return level_phrase(kind, level) + (f" ({face})" if face else "")
+
+
+def _threshold_cell(finding: Finding) -> str:
+    level = finding.shown_level
+    return level_cell(finding.obfuscation, finding.threshold, level, finding.metric(level).get("level_per_face"))
+
+
 def gallery_levels(items: Sequence[Finding]) -> dict[str, list[float]]:
     """Per obfuscation, the levels the gallery shows: every threshold reached, and the strongest level
     tested where some attacker never reached chance."""
@@ -179,6 +201,47 @@ def gallery_levels(items: Sequence[Finding]) -> dict[str, list[float]]:
 def gallery_file(kind: str, level: float) -> str:
     """The gallery image's path relative to the report (``plots/``)."""
     return f"report_gallery/{kind}_{level_key(level)}.png"
+
+
+def _relative_cell(record: Mapping) -> str:
+    kind = record["obfuscation"]
+    if record.get("reached") is None:
+        return "no black box on these pairs"
+    if not record["reached"]:
+        return level_cell(kind, None, record["max_level_tested"], record.get("max_level_per_face"))
+    return level_cell(kind, record["level"], record["level"], record.get("level_per_face"))
+
+
+def relative_section(privacy: Mapping, several_datasets: bool) -> list[str]:
+    """The "no more revealing than a black box" thresholds, per protocol x attacker, as privacy.json records them
+    (they need the per-pair scores, so unlike the absolute ones they are not recomputed here)."""
+    lines = ["## No more revealing than a black box", ""]
+    records = privacy.get("relative_thresholds")
+    if records is None:
+        return lines + ["`metrics/privacy.json` has no relative thresholds (written before they existed): rerun the "
+                        "evaluate stage.", ""]
+    margin = float(privacy["relative_margin"])
+    lines += [f"The weakest level whose paired bootstrap 95% interval of AUC(level) − AUC(black box, same pairs, same "
+              f"region) has its upper end below {margin:g} (`evaluate.relative_margin`): the attacker learns no more "
+              "from the obfuscated face than from a black box over it. It answers the tool question even where the "
+              "absolute threshold cannot be met.", ""]
+    records = sorted(records, key=lambda r: (dataset_rank(r["dataset"]), r["dataset"], protocol_rank(r["protocol"]),
+                                             r["protocol"], r["recognizer"], r["mode"]))
+
+    def group(r):
+        return f"{r['dataset']} · {r['protocol']}" if several_datasets else r["protocol"]
+
+    for name in dict.fromkeys(group(r) for r in records):
+        mine = [r for r in records if group(r) == name]
+        series = list(dict.fromkeys(attacker(r["recognizer"], r["mode"]) for r in mine))
+        cells = {(attacker(r["recognizer"], r["mode"]), r["obfuscation"]): r for r in mine}
+        rows = []
+        for kind in families.ordered(r["obfuscation"] for r in mine):
+            row = [families.family(kind).name]
+            row += ["—" if (s, kind) not in cells else _relative_cell(cells[(s, kind)]) for s in series]
+            rows.append(row)
+        lines += [f"### {name}", ""] + _table(["obfuscation", *series], rows)
+    return lines
 
 
 def _cell(text: str) -> str:
@@ -298,6 +361,12 @@ def build_markdown(
         "knows where the redaction is and aligns with the sharp image's landmarks.",
         "",
     ]
+    widths = privacy.get("face_width_px") or {}
+    if any(w is not None for w in widths.values()):
+        sizes = ", ".join(f"{name} {w:g} px" for name, w in widths.items() if w is not None)
+        lines += [f"**Levels per face**: a blur σ or pixelation block is also given in face widths (× face width: "
+                  f"the level over the median face-box width of the obfuscated images: {sizes}), a unit that "
+                  "carries across datasets; the face-sized presets are per face already.", ""]
     problems = check_privacy_file(items, privacy)
     if problems:
         lines += ["**Warning: privacy.json and verification.json disagree** (the report uses verification.json):",
@@ -323,9 +392,11 @@ def build_markdown(
             row = [families.family(kind).name]
             for s in series:
                 f = cells.get((s, kind))
-                row.append("—" if f is None else _threshold_text(f.threshold, f))
+                row.append("—" if f is None else _threshold_cell(f))
             rows.append(row)
         lines += [f"### {group}", ""] + _table(["obfuscation", *series], rows)
+
+    lines += relative_section(privacy, several)
 
     shown = gallery_levels(items)
     for kind in kinds:
@@ -340,7 +411,7 @@ def build_markdown(
         lines += _table(
             ["protocol", "recognizer", "threat model", "privacy threshold", "AUC [95% CI] there", "verdict"],
             [(_group_name(f, several), f"`{f.recognizer}`", MODE_NAMES.get(f.mode, f.mode),
-              _threshold_text(f.threshold, f), auc_text(f.metric(f.shown_level)), f.verdict()) for f in mine],
+              _threshold_cell(f), auc_text(f.metric(f.shown_level)), f.verdict()) for f in mine],
         )
         lines += [f"What it looks like on `{gallery_source}`:", ""]
         lines += [" ".join(f"![{level_phrase(kind, lv)}]({gallery_file(kind, lv)})" for lv in shown[kind]), ""]

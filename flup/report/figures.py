@@ -353,8 +353,10 @@ def gallery(
     levels: Mapping[str, Sequence[float]],
     path: str | os.PathLike,
     title: str = "",
+    blur_border: str = "crop",
 ) -> None:
-    """One image (BGR uint8) under each obfuscation (rows) at each of its ``levels`` (columns)."""
+    """One image (BGR uint8) under each obfuscation (rows) at each of its ``levels`` (columns); blurs follow
+    ``blur_border`` (render.blur_border)."""
     rows = families.ordered(levels)
     rows = [r for r in rows if levels[r]]
     if not rows:
@@ -372,7 +374,7 @@ def gallery(
             if j >= len(levels[kind]):
                 continue
             level = levels[kind][j]
-            out = obf.apply(image, box, kind, level)
+            out = obf.apply(image, box, kind, level, blur_border=blur_border)
             ax.imshow(cv2.cvtColor(out, cv2.COLOR_BGR2RGB) if out.ndim == 3 else out, cmap="gray")
             ax.set_title(_panel_title(kind, level, "\n"), fontsize=9)
     fig.suptitle(title or "Obfuscation gallery")
@@ -405,7 +407,7 @@ ROC_PROTOCOLS = ("view1", "view2", "seed")
 
 def draw_all(curves: pd.DataFrame, roc: pd.DataFrame, folder: str | os.PathLike, bound: float,
              gallery_levels: Mapping[str, Sequence[float]], gallery_name: str, gallery_box: Sequence[float],
-             gallery_image: np.ndarray) -> dict[str, Path]:
+             gallery_image: np.ndarray, blur_border: str = "crop") -> dict[str, Path]:
     """Every figure of the plot stage (see :func:`figure_paths`) from the evaluate stage's tables; their paths."""
     paths = figure_paths(folder, sorted(set(ROC_PROTOCOLS) | set(roc["protocol"].astype(str))))
     auc_vs_level(curves, paths["auc_vs_level"], bound)
@@ -415,5 +417,6 @@ def draw_all(curves: pd.DataFrame, roc: pd.DataFrame, folder: str | os.PathLike,
     for key, path in paths.items():
         if key.startswith("roc_"):
             roc_figure(roc, path, key.removeprefix("roc_"))
-    gallery(gallery_image, gallery_box, gallery_levels, paths["gallery"], title=f"Obfuscations of {gallery_name}")
+    gallery(gallery_image, gallery_box, gallery_levels, paths["gallery"], title=f"Obfuscations of {gallery_name}",
+            blur_border=blur_border)
     return paths

@@ -1,0 +1,69 @@
+"""Levels relative to the face: a level divided by the median face-box width of the dataset's obfuscated images.
+
+A σ of 8 px hides more of a 60 px face than of a 200 px one, so thresholds in pixels do not carry across
+datasets; per face width they do. ``level_per_face`` is, per family:
+
+- ``blur``: σ / median face width; ``pixelate``: block side / median face width (the face_pixelate unit);
+- ``face_gaussian`` (kernel / face size) and ``face_pixelate`` (cell / face width): already relative to the
+  (``render.box_scale``-scaled) box, so the level times ``box_scale`` (the level itself at box_scale 1);
+- ``blackbox`` and ``deface``: None (no strength per face: one level, or a mask scale of the box).
+
+The width is that of the detected face box (before ``render.box_scale``), median over the images on the
+obfuscated side of the dataset's test pairs that have a face.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from flup.config.paths import LFW, dataset_paths
+from flup.io import read_table
+
+if TYPE_CHECKING:
+    from flup.config import Study
+
+PIXEL_LEVELS = ("blur", "pixelate")  # levels in pixels: divided by the face width
+RELATIVE_LEVELS = ("face_gaussian", "face_pixelate")  # levels already per (scaled) face box
+
+
+def median_face_width(faces: pd.DataFrame, images: Iterable[str]) -> float | None:
+    """Median ``x2 - x1`` of the detected faces (``status == ok``) of ``images``; None if there are none."""
+    wanted = faces[faces["image"].isin(set(images)) & (faces["status"] == "ok")]
+    widths = (wanted["x2"] - wanted["x1"]).to_numpy(dtype=np.float64)
+    return float(np.median(widths)) if widths.size else None
+
+
+def level_per_face(kind: str, level: float, face_width: float | None, box_scale: float = 1.0) -> float | None:
+    """``level`` in face widths (see the module docstring); None where it has no such meaning."""
+    if kind in PIXEL_LEVELS:
+        return float(level) / face_width if face_width else None
+    if kind in RELATIVE_LEVELS:
+        return float(level) * float(box_scale)
+    return None
+
+
+def with_level_per_face(frame: pd.DataFrame, face_widths: Mapping[str, float | None], box_scale: float,
+                        level: str = "level", out: str = "level_per_face") -> pd.DataFrame:
+    """``frame`` (with ``dataset``, ``obfuscation`` and ``level`` columns) plus the column ``out``."""
+    values = [None if pd.isna(lv) else level_per_face(kind, lv, face_widths.get(dataset), box_scale)
+              for dataset, kind, lv in zip(frame["dataset"], frame["obfuscation"], frame[level], strict=True)]
+    result = frame.copy()
+    result[out] = pd.Series(values, index=frame.index, dtype=object)
+    return result
+
+
+def study_face_widths(cfg: Study) -> dict[str, float | None]:
+    """Per dataset of the study (LFW and ``datasets:``): the median face width of its obfuscated images, from its
+    detection table and the ``render.obfuscated_side`` of its pairs files."""
+    widths = {}
+    for name in [LFW, *cfg.datasets]:
+        paths = dataset_paths(cfg, name)
+        images = set()
+        for pairs in paths.protocols.values():
+            images |= set(read_table(pairs)[f"image_{cfg.render.obfuscated_side}"])
+        widths[name] = median_face_width(read_table(paths.faces), images)
+    return widths
