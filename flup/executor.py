@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,8 +57,11 @@ def connect(settings: Executor) -> None:
 
     if ray.is_initialized():
         return
+    # A cluster's workers run this tree's flup (shipped with the job: the same code, the same bits); its
+    # nodes need the other requirements installed and the images and weights at the paths this machine uses.
+    runtime_env = None if settings.address is None else {"py_modules": [str(Path(__file__).parent)]}
     ray.init(address=settings.address, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.WARNING)
+             logging_level=logging.WARNING, runtime_env=runtime_env)
     log.info("ray: %s", ray.cluster_resources())
 
 
