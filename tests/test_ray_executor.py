@@ -113,3 +113,10 @@ def test_the_default_executor_needs_no_ray():
             "stages.render; from flup.config import load_config; assert load_config().executor.kind == 'local'; "
             "assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_params_without_an_executor_section_run_in_process(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    del params["executor"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert load_config(tmp_path / "params.yaml").executor == Executor(kind="local")
