@@ -6,7 +6,6 @@ with the reason; FLUP_REQUIRE_SCALING=1 turns that skip into a failure.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -31,8 +30,10 @@ RAY = Executor(kind="ray", workers=2, batch_size=4)
 
 def require_ray() -> None:
     """Skip (with the reason) where ray is not importable; FLUP_REQUIRE_SCALING=1 makes that a failure."""
-    if importlib.util.find_spec("ray") is None:
-        reason = "needs ray[data]: pip install -r requirements-scaling.txt"
+    try:
+        import ray.data  # noqa: F401
+    except ImportError as error:
+        reason = f"needs ray[data] (pip install -r requirements-scaling.txt): {error}"
         if os.environ.get("FLUP_REQUIRE_SCALING", "") not in ("", "0"):
             pytest.fail(reason)
         pytest.skip(reason)
