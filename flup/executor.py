@@ -5,7 +5,7 @@ intra-op thread count (None = the library's default) and whether to use a GPU, b
 function once per process (loading its ONNX session there). Both executors call that same function on
 the same items and return its results in item order, so a stage's output does not depend on the
 executor (tests/test_ray_executor.py checks it bit for bit). The Ray path is Ray Data's
-``map_batches`` with an actor pool of ``workers`` actors (``concurrency=``), each holding one worker;
+``map_batches`` over a pool of ``workers`` actors (``ActorPoolStrategy``), each holding one worker;
 Ray schedules, retries and streams. Items and results cross Ray pickled, so no Arrow conversion touches
 them. Ray is imported only here and only for ``kind: ray``: the default path needs no Ray installed.
 Details: docs/scaling.md.
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def map_items(items: Sequence[Any], make_worker: WorkerFactory, settings: Executor, desc: str) -> list[Any]:
-    """``make_worker(threads)`` applied to every item, results in item order, on the executor ``settings`` names."""
+    """The worker ``make_worker`` builds, applied to every item; results in item order, on ``settings``' executor."""
     if settings.kind == "local":
         work = make_worker(None, False)
         return [work(item) for item in tqdm(items, desc=desc, unit="img", mininterval=2.0)]
@@ -65,8 +65,7 @@ def connect(settings: Executor) -> None:
     log.info("ray: %s", ray.cluster_resources())
 
 
-def ray_map(items: Sequence[Any], make_worker: WorkerFactory, settings: Executor, desc: str,
-            actor: type = _Actor) -> list[Any]:
+def ray_map(items: Sequence[Any], make_worker: WorkerFactory, settings: Executor, desc: str) -> list[Any]:
     """:func:`map_items` on Ray Data: ``settings.workers`` actors, ``settings.batch_size`` items per batch."""
     import ray
 
@@ -79,7 +78,7 @@ def ray_map(items: Sequence[Any], make_worker: WorkerFactory, settings: Executor
     rows = [{"index": i, "item": pickle.dumps(item, protocol=5)} for i, item in enumerate(items)]
     blocks = max(1, min(len(rows) // settings.batch_size, 8 * settings.workers))
     dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
-        actor, fn_constructor_kwargs={"make_worker": make_worker, "threads": settings.cpus_per_worker,
+        _Actor, fn_constructor_kwargs={"make_worker": make_worker, "threads": settings.cpus_per_worker,
                                          "gpu": settings.gpus_per_worker > 0},
         batch_size=settings.batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=settings.workers),
         num_cpus=settings.cpus_per_worker, num_gpus=settings.gpus_per_worker or None)

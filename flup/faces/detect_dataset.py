@@ -28,12 +28,6 @@ log = logging.getLogger(__name__)
 BOX_ANNOTATION = ["box_x1", "box_y1", "box_x2", "box_y2"]
 
 
-def build_detector(cfg: Study) -> detection.Detector:
-    """The study's detector (params.yaml ``detector``), its weights checked."""
-    model = weights.detector_file(cfg)
-    return detection.Detector(model, cfg.detector.det_size, cfg.detector.det_thresh)
-
-
 def images_to_detect(paths: DatasetPaths) -> pd.DataFrame:
     """``image``, ``identity`` and the annotated box (NaN if none) of every image to detect."""
     if paths.name == LFW:
