@@ -60,7 +60,7 @@ def connect(settings: Executor) -> None:
     # A cluster's workers run this tree's flup (shipped with the job: the same code, the same bits); its
     # nodes need the other requirements installed and the images and weights at the paths this machine uses.
     runtime_env = None if settings.address is None else {"py_modules": [str(Path(__file__).parent)]}
-    ray.init(address=settings.address, include_dashboard=False, log_to_driver=False,
+    ray.init(address=settings.address, include_dashboard=False, log_to_driver=True,  # workers' warnings
              logging_level=logging.WARNING, runtime_env=runtime_env)
     log.info("ray: %s", ray.cluster_resources())
 
@@ -76,7 +76,7 @@ def ray_map(items: Sequence[Any], make_worker: WorkerFactory, settings: Executor
     if not items:
         return []
     rows = [{"index": i, "item": pickle.dumps(item, protocol=5)} for i, item in enumerate(items)]
-    blocks = max(1, min(len(rows) // settings.batch_size, 8 * settings.workers))
+    blocks = max(1, min(-(-len(rows) // settings.batch_size), 8 * settings.workers))
     dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
         _Actor, fn_constructor_kwargs={"make_worker": make_worker, "threads": settings.cpus_per_worker,
                                          "gpu": settings.gpus_per_worker > 0},
