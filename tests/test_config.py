@@ -232,6 +232,12 @@ BAD = {
     "dataset negative pairs": (replace("datasets: {}", "datasets: {d: {format: folder, root: x, same_pairs: -1, "
                                                        "different_pairs: 5, random_seed: 0}}"),
                                "datasets.d.same_pairs", "got -1"),
+    "unknown executor kind": (set_value("executor.kind", "spark"), "executor.kind",
+                              "expected 'local' or 'ray', got 'spark'"),
+    "executor address": (set_value("executor.address", "'http://head:8265'"), "executor.address",
+                         "expected null, auto, ray://<host>[:<port>] or <host>:<port>, got 'http://head:8265'"),
+    "executor workers 0": (set_value("executor.workers", "0"), "executor.workers", "expected an integer in [1, 256]"),
+    "executor typo": (insert("executor", "  worker: 4"), "executor.worker", "did you mean executor.workers?"),
     "dataset named lfw": (replace("datasets: {}", "datasets: {lfw: {format: folder, root: x, same_pairs: 5, "
                                                   "different_pairs: 5, random_seed: 0}}"),
                           "datasets.lfw", "lfw is the study's own dataset"),

@@ -97,6 +97,8 @@ Digest = Annotated[str, BeforeValidator(_digest), Expect("a sha256 digest: 64 he
 Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"),
                    Expect("auto, cpu, cuda, cuda:<index> or mps")]
 Mode = Literal["end_to_end", "oracle_box"]
+RayAddress = Annotated[str, Field(pattern=r"^(auto|ray://[^\s/:]+(:[0-9]+)?|[^\s/:]+:[0-9]+)$"),
+                       Expect("null, auto, ray://<host>[:<port>] or <host>:<port>")]
 FaceRule = Literal["central", "largest_central", "annotated"]
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -468,6 +470,25 @@ class AttackerSettings(Section):
     attack: Attack
 
 
+class Executor(Section):
+    """Where detect and render run their per-image work (flup/executor.py, docs/scaling.md).
+
+    Not a result parameter: both executors call the same per-image code and write the same bits, so no
+    stage lists ``executor`` in dvc.yaml and changing it reruns nothing."""
+
+    kind: Literal["local", "ray"] = Field("local", description="local: in this process (and render.workers "
+                                          "processes), as always; ray: Ray Data map_batches on a Ray cluster")
+    address: RayAddress | None = Field(None, description="kind ray: null starts a Ray instance on this machine; "
+                                       "auto, ray://host:port or host:port joins that cluster")
+    workers: Workers = Field(2, description="kind ray: actors, each holding one detector session")
+    cpus_per_worker: integer("an integer in [1, 64]", ge=1, le=64) = Field(
+        1, description="kind ray: CPUs Ray reserves per actor, and its ONNX Runtime threads")
+    gpus_per_worker: number("a number in [0, 8]", ge=0, le=8) = Field(
+        0.0, description="kind ray: GPUs per actor (0 = CPU only); > 0 runs ONNX Runtime on CUDA, whose "
+                         "results may differ from the CPU's in the last bits")
+    batch_size: BatchSize = Field(16, description="kind ray: images per map_batches call")
+
+
 class Study(Section):
     """The whole of params.yaml."""
 
@@ -485,6 +506,7 @@ class Study(Section):
     score_model: ScoreModel
     attack: Attack
     attackers: dict[str, Attacker] = Field(description="the attacker table")
+    executor: Executor = Field(default_factory=Executor, description="where per-image work runs (not a result)")
     _source: str = PrivateAttr(default=PARAMS_FILE)
     _where: dict = PrivateAttr(default_factory=dict)
     _document: dict = PrivateAttr(default_factory=dict)

@@ -169,8 +169,9 @@ def score_arcface(test, images: Path, render_dir: Path, dataset: str, model_path
 class FaceFinder:
     """The end-to-end attacker's re-detection, built once per render worker process (picklable by its args)."""
 
-    def __init__(self, model_path: Path, det_size: int, det_thresh: float, threads: int | None = 1):
-        self.detector = Detector(model_path, det_size, det_thresh, threads=threads)
+    def __init__(self, model_path: Path, det_size: int, det_thresh: float, threads: int | None = 1,
+                 providers: list[str] | None = None):
+        self.detector = Detector(model_path, det_size, det_thresh, providers, threads)
 
     def __call__(self, image: np.ndarray, face: dict) -> np.ndarray | None:
         # ``face``: the image's row of the detection table (its face rule, the sharp face's box).

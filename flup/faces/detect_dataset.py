@@ -7,14 +7,17 @@ with the face rule of ``datasets.<name>.face_rule``; an unreadable image gets st
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from flup.config.paths import LFW, DatasetPaths, dataset_paths
+from flup.executor import map_items
 from flup.faces import detection, weights
 from flup.io import read_table
 
@@ -23,12 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BOX_ANNOTATION = ["box_x1", "box_y1", "box_x2", "box_y2"]
-
-
-def build_detector(cfg: Study) -> detection.Detector:
-    """The study's detector (params.yaml ``detector``), its weights checked."""
-    model = weights.detector_file(cfg)
-    return detection.Detector(model, cfg.detector.det_size, cfg.detector.det_thresh)
 
 
 def images_to_detect(paths: DatasetPaths) -> pd.DataFrame:
@@ -45,24 +42,47 @@ def images_to_detect(paths: DatasetPaths) -> pd.DataFrame:
     return index[index["image"].isin(used)][["image", "identity", *BOX_ANNOTATION]].reset_index(drop=True)
 
 
-def detect_dataset(cfg: Study, name: str = LFW) -> pd.DataFrame:
-    """The detection table of dataset ``name`` (one row per image; see :func:`flup.faces.detection.face_row`)."""
+@dataclass(frozen=True)
+class ImageDetector:
+    """The per-image step of detect, as a worker factory for :func:`flup.executor.map_items` (picklable)."""
+
+    model: Path
+    det_size: int
+    det_thresh: float
+    images: Path
+    rule: str
+
+    def __call__(self, threads: int | None = None, gpu: bool = False):
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else None
+        detector = detection.Detector(self.model, self.det_size, self.det_thresh, providers, threads)
+        return partial(detect_image, detector, self.images, self.rule)
+
+
+def detect_image(detector: detection.Detector, images: Path, rule: str, item: dict) -> dict:
+    """One row of the detection table: ``item`` holds ``image``, ``identity`` and the annotated box."""
+    pixels = cv2.imread(str(images / item["image"]), cv2.IMREAD_COLOR)
+    row = {"image": item["image"], "identity": item["identity"]}
+    if pixels is None:
+        log.warning("%s: cannot read the image; its pairs are excluded", images / item["image"])
+        row.update(detection.face_row([], (0, 0), rule))
+        row["status"] = "unreadable"
+    else:
+        annotated = np.array([item[c] for c in BOX_ANNOTATION], dtype=np.float64)
+        row.update(detection.face_row(detector.detect(pixels), pixels.shape, rule, annotated))
+    return row
+
+
+def detect_dataset(cfg: Study, name: str = LFW, todo: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The detection table of dataset ``name`` (one row per image; see :func:`flup.faces.detection.face_row`).
+
+    ``todo``: the images to detect (default :func:`images_to_detect`). The per-image work runs where
+    ``executor`` says (in this process by default); the table is the same either way."""
     paths = dataset_paths(cfg, name)
     rule = "central" if name == LFW else cfg.dataset(name).face_rule
-    detector = build_detector(cfg)
-    todo = images_to_detect(paths)
-    rows = []
-    for item in tqdm(todo.itertuples(index=False), total=len(todo), desc="detect", unit="img", mininterval=2.0):
-        pixels = cv2.imread(str(paths.images / item.image), cv2.IMREAD_COLOR)
-        row = {"image": item.image, "identity": item.identity}
-        if pixels is None:
-            log.warning("%s: cannot read the image; its pairs are excluded", paths.images / item.image)
-            row.update(detection.face_row([], (0, 0), rule))
-            row["status"] = "unreadable"
-        else:
-            annotated = np.array([item.box_x1, item.box_y1, item.box_x2, item.box_y2], dtype=np.float64)
-            row.update(detection.face_row(detector.detect(pixels), pixels.shape, rule, annotated))
-        rows.append(row)
+    step = ImageDetector(weights.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh,
+                         paths.images.resolve(), rule)
+    todo = images_to_detect(paths) if todo is None else todo
+    rows = map_items(todo.to_dict("records"), step, cfg.executor, "detect")
     return pd.DataFrame(rows)
 
 

@@ -169,14 +169,26 @@ def render_level(kind: str, level: float, rows: list[tuple[str, tuple, dict]], i
 
     ``rows``: (image name, face box, the image's detection-table row). Returns the payload bytes.
     """
-    names, boxes, payloads, found = [], [], [], []
-    for image, box, face in rows:
-        pixels = cv2.imread(str(images / image), cv2.IMREAD_COLOR)
-        patch_box, data = render_one(pixels, box, kind, level, box_scale, encoding, blur_border)
-        names.append(image)
-        boxes.append(patch_box)
-        payloads.append(data)
-        found.append(find_face(compose(pixels, patch_box, data, f"{image} at {kind} {level:g}"), face))
+    results = [render_image(images, kind, level, box_scale, encoding, find_face, row, blur_border) for row in rows]
+    return save_level(out, rows, results, encoding)
+
+
+def render_image(images: Path, kind: str, level: float, box_scale: float, encoding: Encoding,
+                 find_face: FaceFinder, row: tuple[str, tuple, dict],
+                 blur_border: str = "crop") -> tuple[tuple, bytes, np.ndarray | None]:
+    """One image at one level: (patch box, encoded patch, landmarks re-detected in what a scorer decodes).
+
+    The per-image step of render, whichever executor runs it (:func:`render_level`, flup/executor.py)."""
+    image, box, face = row
+    pixels = cv2.imread(str(images / image), cv2.IMREAD_COLOR)
+    patch_box, data = render_one(pixels, box, kind, level, box_scale, encoding, blur_border)
+    return patch_box, data, find_face(compose(pixels, patch_box, data, f"{image} at {kind} {level:g}"), face)
+
+
+def save_level(out: Path, rows: list[tuple[str, tuple, dict]], results: list[tuple], encoding: Encoding) -> int:
+    """Write one level's store from its rows and their :func:`render_image` results; returns the payload bytes."""
+    names = [image for image, _, _ in rows]
+    boxes, payloads, found = ([r[i] for r in results] for i in range(3))
     save_store(out, names, boxes, payloads, encoding, found)
     return sum(len(p) for p in payloads)
 

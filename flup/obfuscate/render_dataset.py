@@ -6,13 +6,16 @@ attacker's detector runs here too, once per obfuscated image (see :func:`flup.ob
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from flup.config.paths import LFW, DatasetPaths, dataset_paths
 from flup.evaluate.engine import FaceFinder
+from flup.executor import map_items
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import atomic_path, read_table, write_json, write_table
@@ -20,6 +23,7 @@ from flup.obfuscate import render
 
 if TYPE_CHECKING:
     from flup.config import Study
+    from flup.config.schema import Executor
 
 
 def obfuscated_images(side: str, paths: DatasetPaths, protocols: list[str] | None = None) -> pd.DataFrame:
@@ -36,6 +40,46 @@ def protocols_at(cfg: Study, paths: DatasetPaths, kind: str, level: float) -> li
     if paths.name != LFW:
         return list(paths.protocols)
     return cfg.render.protocols_at(kind, level)
+
+
+@dataclass(frozen=True)
+class ImageRenderer:
+    """The per-image step of render (:func:`flup.obfuscate.render.render_image`) as a worker factory for
+    :func:`flup.executor.map_items`: items are (obfuscation, level, row), row as :func:`render.render_level` takes."""
+
+    images: Path
+    box_scale: float
+    blur_border: str
+    encoding: render.Encoding
+    detector: Path
+    det_size: int
+    det_thresh: float
+
+    def __call__(self, threads: int | None = None, gpu: bool = False):
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else None
+        finder = FaceFinder(self.detector, self.det_size, self.det_thresh, threads, providers)
+        return partial(_render_item, self, finder)
+
+
+def _render_item(step: ImageRenderer, finder: FaceFinder, item: tuple) -> tuple:
+    kind, level, row = item
+    return render.render_image(step.images, kind, level, step.box_scale, step.encoding, finder, row, step.blur_border)
+
+
+def render_each_image(tasks: list[tuple[str, float]], rows_at: dict, out: Path, step: ImageRenderer,
+                      settings: Executor) -> int:
+    """Every (obfuscation, level) of ``tasks`` into ``out``, image by image on ``settings``' executor (the
+    stores :func:`render.render_levels` writes, the same bits); returns the payload bytes."""
+    items = [(kind, level, row) for kind, level in tasks for row in rows_at[(kind, level)]]
+    results = map_items(items, step, settings, "render")
+    total, start = 0, 0
+    for kind, level in tasks:
+        rows = rows_at[(kind, level)]
+        path = render.store_path(out, kind, level)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        total += render.save_level(path, rows, results[start:start + len(rows)], step.encoding)
+        start += len(rows)
+    return total
 
 
 def render_dataset(cfg: Study, name: str = LFW) -> dict:
@@ -63,8 +107,13 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
                         render.threads_per_worker(cfg.render.workers))
 
     with atomic_path(paths.render) as staging:
-        total_bytes = render.render_levels(tasks, rows_at, paths.images, staging, cfg.render.box_scale, encoding,
-                                           cfg.render.workers, find_face, cfg.render.blur_border)
+        if cfg.executor.kind == "local":  # worker processes, one level each
+            total_bytes = render.render_levels(tasks, rows_at, paths.images, staging, cfg.render.box_scale,
+                                               encoding, cfg.render.workers, find_face, cfg.render.blur_border)
+        else:
+            step = ImageRenderer(paths.images.resolve(), cfg.render.box_scale, cfg.render.blur_border, encoding,
+                                 weights.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh)
+            total_bytes = render_each_image(tasks, rows_at, staging, step, cfg.executor)
         write_table(staging / "manifest.csv", manifest[["image", "status"]])
         summary = {
             "images": len(manifest), "rendered": len(rows), "not_rendered": int((manifest["status"] != "ok").sum()),
