@@ -19,9 +19,9 @@ def main(name: str = LFW) -> None:
     cfg = load_config()
     started = time.monotonic()
     summary = render_dataset(cfg, name)
-    log.info("%d images x %d levels rendered (%d without a face, never emitted); %.1f MB; %.0f s",
-             summary["rendered"], len(summary["levels"]), summary["not_rendered"], summary["payload_bytes"] / 1e6,
-             time.monotonic() - started)
+    log.info("%d renders of %d images over %d levels (%d images without a face, never emitted); %.1f MB; %.0f s",
+             summary["renders"], summary["rendered"], len(summary["levels"]), summary["not_rendered"],
+             summary["payload_bytes"] / 1e6, time.monotonic() - started)
 
 
 if __name__ == "__main__":

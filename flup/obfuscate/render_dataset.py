@@ -117,6 +117,7 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
         write_table(staging / "manifest.csv", manifest[["image", "status"]])
         summary = {
             "images": len(manifest), "rendered": len(rows), "not_rendered": int((manifest["status"] != "ok").sum()),
+            "renders": sum(len(rows_at[task]) for task in tasks),
             "levels": [{"obfuscation": k, "level": v, "protocols": levels_protocols[(k, v)]} for k, v in tasks],
             "encoding": encoding.name, "blur_border": cfg.render.blur_border, "payload_bytes": total_bytes,
         }
