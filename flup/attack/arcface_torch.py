@@ -21,7 +21,9 @@ from torch import nn
 
 from flup.attack.attack_data import AttackFaces
 from flup.evaluate.engine import in_batches
+from flup.models import distributed
 from flup.models.model import load_weights
+from flup.models.sharding import shard
 from flup.models.training import fit
 
 log = logging.getLogger(__name__)
@@ -85,11 +87,17 @@ def finetune(
     targets = torch.from_numpy(np.ascontiguousarray(teacher, dtype=np.float32))
     n = len(faces) if samples_per_epoch is None else min(int(samples_per_epoch), len(faces))
 
+    world = distributed.world()
+
     def batches(epoch: int):
         order = np.random.default_rng([seed, epoch]).permutation(len(faces))[:n]
         for start in range(0, n, batch_size):
             rows = order[start:start + batch_size]
-            yield to_tensor([faces.sample(int(i), epoch)[1] for i in rows]), targets[rows]
+            if world.size > 1:  # this rank's part of the global batch, with its weight (see fit)
+                rows, weight = shard(rows, world)
+                yield (to_tensor([faces.sample(int(i), epoch)[1] for i in rows]), targets[rows]), weight
+            else:
+                yield to_tensor([faces.sample(int(i), epoch)[1] for i in rows]), targets[rows]
 
     def loss_fn(model: nn.Module, batch) -> torch.Tensor:
         crops, target = batch
