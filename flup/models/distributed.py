@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+from flup.config.params import ParamError
 
 # Rank 0 may work alone for a while (a checkpoint, validation on a large set) while the others wait.
 TIMEOUT = timedelta(minutes=60)
@@ -97,3 +100,18 @@ def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
     total = values.detach().to(torch.float64).clone()
     dist.all_reduce(total)
     return total / world().size
+
+
+def relaunch(nproc: int, module: str, *args: str, key: str = "nproc") -> None:
+    """Unless already under torchrun, with ``nproc`` > 1 replace this process by ``torchrun --standalone
+    --nproc_per_node nproc -m module args`` (a DVC stage keeps its one command; ``key`` names the setting
+    in errors). Returns only when this process is to train itself."""
+    if nproc <= 1 or "WORLD_SIZE" in os.environ:
+        return
+    gpus = torch.cuda.device_count()
+    if torch.cuda.is_available() and nproc > gpus:
+        raise ParamError(f"{key} is {nproc} but this machine has {gpus} GPU(s): one process per GPU")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                              f"--nproc_per_node={nproc}", "-m", module, *args])
