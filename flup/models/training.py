@@ -425,7 +425,10 @@ class Trainer:
         return optimizer_step(self.model, self.optimizer, self.loss, batch)
 
     def run_epoch(self, epoch: int, progress: bool = True) -> tuple[float, int]:
-        """Train one epoch; returns (mean loss, samples seen). Syncs with the device once, at the end."""
+        """Train one epoch; returns (mean loss, samples seen). Syncs with the device once, at the end.
+        One process only (the benchmarks' round robin); under torchrun train through :func:`fit`."""
+        if distributed.world().size > 1:
+            raise RuntimeError("Trainer.run_epoch trains in one process; under torchrun use training.train / fit")
         samples = 0
 
         def counted(batches):
