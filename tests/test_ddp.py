@@ -85,6 +85,31 @@ def train_adapter(folder: Path) -> dict:
     return {"losses": [r["loss"] for r in history], "state": net.state_dict()}
 
 
+def train_batchnorm_1d(folder: Path) -> dict:
+    """fit on an MLP with a BatchNorm1d (the fine-tuned ArcFace keeps one on its embedding): 11 samples in
+    global batches of 4 (the last, 3, split 2 + 1), 3 epochs, Adam; its running statistics are compared too."""
+    torch.manual_seed(0)
+    # No bias before the BatchNorm: its gradient is zero up to rounding, and Adam would turn that noise into
+    # full-size steps, different for any summation order.
+    net = torch.nn.Sequential(torch.nn.Linear(6, 8, bias=False), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                              torch.nn.Linear(8, 3))
+    x, y = torch.randn(11, 6), torch.randn(11, 3)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    world = distributed.world()
+
+    def batches(epoch: int):
+        order = torch.from_numpy(np.random.default_rng([0, epoch]).permutation(len(x)))
+        parts = [shard(rows, world) if world.size > 1 else (rows, None) for rows in order.split(4)]
+        return [((x[rows], y[rows]), weight) if weight is not None else (x[rows], y[rows]) for rows, weight in parts]
+
+    def loss(model, batch):
+        inputs, targets = batch
+        return torch.nn.functional.mse_loss(model(inputs), targets)
+
+    history = training.fit(net, optimizer, loss, batches, 3, progress=False)
+    return {"losses": [r["loss"] for r in history], "state": net.state_dict()}
+
+
 PEOPLE, PHOTOS = 5, 3
 
 
@@ -162,8 +187,8 @@ def resume_dual_stream(folder: Path) -> dict:
             "writes": writes}
 
 
-JOBS = {"adapter": train_adapter, "dual_stream": train_dual_stream, "device_feed": device_feed_batches,
-        "resume": resume_dual_stream}
+JOBS = {"adapter": train_adapter, "batchnorm_1d": train_batchnorm_1d, "dual_stream": train_dual_stream,
+        "device_feed": device_feed_batches, "resume": resume_dual_stream}
 
 
 # --- the tests ---------------------------------------------------------------------------------------
@@ -191,6 +216,12 @@ def test_two_ranks_train_the_adapter_as_one_process_with_their_global_batch(rank
     alone = train_adapter(ranks["folder"])
     print(f"adapter: {differences(ranks['adapter'][0], alone)}")
     assert_same_training(ranks["adapter"], alone)
+
+
+def test_batchnorm_1d_normalises_over_the_global_batch(ranks):
+    alone = train_batchnorm_1d(ranks["folder"])
+    print(f"batchnorm 1d: {differences(ranks['batchnorm_1d'][0], alone)}")
+    assert_same_training(ranks["batchnorm_1d"], alone)
 
 
 def test_two_ranks_train_the_dual_stream_model_as_one_process_with_their_global_batch(ranks):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 
 class _SumOverRanks(torch.autograd.Function):
@@ -30,33 +31,41 @@ class _SumOverRanks(torch.autograd.Function):
         return grad
 
 
-class CpuSyncBatchNorm(nn.BatchNorm2d):
+class CpuSyncBatchNorm(_BatchNorm):
+    """BatchNorm of any dimension (1d, 2d, 3d) over the ranks' global batch."""
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2-D input (got {x.dim()}-D)")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        dims = (0, 2, 3)
+        dims = (0, *range(2, x.dim()))
+        shape = (1, -1) + (1,) * (x.dim() - 2)
         count = torch.tensor([x.numel() // x.shape[1]], dtype=torch.float64)
         dist.all_reduce(count)
         n = float(count.item())
         mean = _SumOverRanks.apply(x.sum(dims)) / n
-        centred = x - mean.view(1, -1, 1, 1)
+        centred = x - mean.view(shape)
         var = _SumOverRanks.apply(centred.square().sum(dims)) / n
-        with torch.no_grad():
-            self.num_batches_tracked += 1
-            momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-            self.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
-            self.running_var.mul_(1 - momentum).add_(var.detach() * (n / max(n - 1, 1)), alpha=momentum)
-        out = centred * torch.rsqrt(var + self.eps).view(1, -1, 1, 1)
+        if self.running_mean is not None:  # else track_running_stats=False: batch statistics only
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
+                self.running_var.mul_(1 - momentum).add_(var.detach() * (n / max(n - 1, 1)), alpha=momentum)
+        out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.weight is None:
             return out
-        return out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return out * self.weight.view(shape) + self.bias.view(shape)
 
 
 def convert(module: nn.Module) -> nn.Module:
-    """``module`` with every BatchNorm2d replaced in place by a :class:`CpuSyncBatchNorm` sharing its
-    parameters and buffers (an optimiser built before keeps working)."""
+    """``module`` with every BatchNorm (1d, 2d, 3d) replaced in place by a :class:`CpuSyncBatchNorm` sharing
+    its parameters and buffers (an optimiser built before keeps working)."""
     for name, child in module.named_children():
-        if type(child) is nn.BatchNorm2d:
+        if type(child) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):
             synced = CpuSyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
                                       child.track_running_stats)
             synced.weight, synced.bias = child.weight, child.bias
