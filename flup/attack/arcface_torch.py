@@ -3,8 +3,9 @@
 The module is rebuilt from the ONNX file with onnx2torch every time (the architecture is never
 pickled); fine-tuned weights are a safetensors state_dict loaded into that rebuilt module.
 The ONNX graph has its BatchNorms folded into the convolutions but one, a BatchNorm1d on the
-embedding, which normalises over the batch while fine-tuning (over all ranks' parts under torchrun). Input: 112x112 BGR crops from ``recognition.align``; the preprocessing
-matches InsightFace's (RGB, (x - 127.5) / 127.5).
+embedding, which normalises over the batch while fine-tuning (over all ranks' parts under torchrun).
+Input: 112x112 BGR crops from ``recognition.align``; the preprocessing matches InsightFace's (RGB,
+(x - 127.5) / 127.5).
 """
 
 from __future__ import annotations
