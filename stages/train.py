@@ -1,4 +1,7 @@
-"""train@<model>: one dual-stream model of the model table -> data/models/<model>/ (flup/models/variant.py)."""
+"""train@<model>: one dual-stream model of the model table -> data/models/<model>/ (flup/models/variant.py).
+
+``train.nproc`` > 1 (or ``torchrun --nproc_per_node N -m stages.train <model>``): data-parallel on N GPUs.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,19 @@ from flup.config import load_config, run_stage
 from flup.config.paths import MODELS
 from flup.io import write_json
 from flup.log import get_logger
+from flup.models import distributed
 from flup.models.model import save_weights
 from flup.models.variant import train_variant
 
 
 def main(name: str) -> None:
     log = get_logger(f"train@{name}")
+    cfg = load_config()
+    distributed.relaunch(cfg.train_settings(name).nproc, "stages.train", name, key="train.nproc")
     started = time.monotonic()
-    trained = train_variant(load_config(), name)
+    trained = train_variant(cfg, name)
+    if not distributed.world().is_main:  # under torchrun rank 0 writes the outputs
+        return
     save_weights(trained.model, MODELS / name / "model.safetensors")
     write_json(MODELS / name / "meta.json", trained.meta)
     history = trained.meta["history"]

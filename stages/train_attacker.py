@@ -1,24 +1,33 @@
 """train_attacker@<name>: a blur-aware ArcFace attacker of the `attackers` table -> data/attackers/<name>/.
 
-The adapter and fine-tuning attackers are trained by flup/attack/training.py.
+The adapter and fine-tuning attackers are trained by flup/attack/training.py; ``attack.nproc`` > 1 (or
+``torchrun --nproc_per_node N -m stages.train_attacker <name>``): data-parallel on N GPUs.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from flup.attack.training import train_attacker
 from flup.config import load_config, run_stage
 from flup.config.paths import ATTACKERS
 from flup.io import atomic_path
 from flup.log import get_logger
+from flup.models import distributed
 
 
 def main(name: str) -> None:
     log = get_logger(f"train_attacker@{name}")
     cfg = load_config()
+    distributed.relaunch(cfg.attacker(name).attack.nproc, "stages.train_attacker", name, key="attack.nproc")
     started = time.monotonic()
+    if not distributed.world().is_main:  # under torchrun the other ranks train alongside rank 0 into scratch folders
+        with tempfile.TemporaryDirectory() as scratch:
+            train_attacker(cfg, name, Path(scratch))
+        return
     with atomic_path(ATTACKERS / name) as staging:
         staging.mkdir()
         meta = train_attacker(cfg, name, staging)

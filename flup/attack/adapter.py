@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from flup.attack.arcface_torch import cosine_loss
+from flup.models import distributed
+from flup.models.sharding import shard
 from flup.models.training import fit
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,13 @@ def train(
     x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
     y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=lr, weight_decay=weight_decay)
+    world = distributed.world()
 
     def batches(epoch: int):
         order = torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(len(x)))
+        if world.size > 1:  # this rank's part of each global batch, with its weight (see fit)
+            parts = [shard(rows, world) for rows in order.split(batch_size)]
+            return [((x[part], y[part]), weight) for part, weight in parts]
         return [(x[rows], y[rows]) for rows in order.split(batch_size)]
 
     history = fit(adapter, optimizer, loss, batches, epochs, validate=validate, name="adapter", mean=np.mean)

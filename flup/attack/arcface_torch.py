@@ -2,9 +2,10 @@
 
 The module is rebuilt from the ONNX file with onnx2torch every time (the architecture is never
 pickled); fine-tuned weights are a safetensors state_dict loaded into that rebuilt module.
-The ONNX graph has its BatchNorms folded into the convolutions, so fine-tuning has no batch
-statistics to drift. Input: 112x112 BGR crops from ``recognition.align``; the preprocessing
-matches InsightFace's (RGB, (x - 127.5) / 127.5).
+The ONNX graph has its BatchNorms folded into the convolutions but one, a BatchNorm1d on the
+embedding, which normalises over the batch while fine-tuning (over all ranks' parts under torchrun).
+Input: 112x112 BGR crops from ``recognition.align``; the preprocessing matches InsightFace's (RGB,
+(x - 127.5) / 127.5).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from torch import nn
 
 from flup.attack.attack_data import AttackFaces
 from flup.evaluate.engine import in_batches
+from flup.models import distributed
 from flup.models.model import load_weights
+from flup.models.sharding import shard
 from flup.models.training import fit
 
 log = logging.getLogger(__name__)
@@ -85,11 +88,17 @@ def finetune(
     targets = torch.from_numpy(np.ascontiguousarray(teacher, dtype=np.float32))
     n = len(faces) if samples_per_epoch is None else min(int(samples_per_epoch), len(faces))
 
+    world = distributed.world()
+
     def batches(epoch: int):
         order = np.random.default_rng([seed, epoch]).permutation(len(faces))[:n]
         for start in range(0, n, batch_size):
             rows = order[start:start + batch_size]
-            yield to_tensor([faces.sample(int(i), epoch)[1] for i in rows]), targets[rows]
+            if world.size > 1:  # this rank's part of the global batch, with its weight (see fit)
+                rows, weight = shard(rows, world)
+                yield (to_tensor([faces.sample(int(i), epoch)[1] for i in rows]), targets[rows]), weight
+            else:
+                yield to_tensor([faces.sample(int(i), epoch)[1] for i in rows]), targets[rows]
 
     def loss_fn(model: nn.Module, batch) -> torch.Tensor:
         crops, target = batch

@@ -85,6 +85,7 @@ Seed = integer("an integer >= 0", ge=0)
 BatchSize = integer("an integer >= 1", ge=1)
 Epochs = integer("an integer >= 1", ge=1)
 Workers = integer("an integer in [1, 256] (processes)", ge=1, le=256)
+Processes = integer("an integer in [1, 64] (torchrun processes, one per GPU)", ge=1, le=64)
 LoaderWorkers = integer("an integer in [0, 256] (0 = load in the training process)", ge=0, le=256)
 Fraction = number("a number in (0, 1)", gt=0, lt=1)
 Share = number("a number in [0, 1]", ge=0, le=1)
@@ -352,6 +353,7 @@ class Train(Section):
     feed: Literal["auto", "cpu", "device"] = Field("auto", description="where training batches are prepared")
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
+    nproc: Processes = Field(1, description="> 1: the stage reruns itself under torchrun (docs/scaling.md)")
 
 
 TrainOverrides = overrides_of(Train)
@@ -425,6 +427,7 @@ class Attack(Section):
     seed: Seed
     adapter: Adapter
     finetune: Finetune
+    nproc: Processes = Field(1, description="> 1: the stage reruns itself under torchrun (docs/scaling.md)")
 
     @model_validator(mode="after")
     def _modes_once(self) -> Attack:

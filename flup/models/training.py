@@ -30,7 +30,9 @@ from tqdm import tqdm
 
 from flup.config.params import ParamError
 from flup.io import atomic_path
+from flup.models import data_parallel, distributed
 from flup.models.sampling import EpochSampler, normalise
+from flup.models.sharding import ShardedBatchSampler, global_batches, shard
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,12 @@ class TrainConfig:
 
 
 def resolve_device(name: str) -> torch.device:
+    """The named device; under torchrun, ``auto`` and ``cuda`` are this rank's GPU (``cuda:LOCAL_RANK``)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    here = distributed.world()
+    if name == "cuda" and here.size > 1:
+        return torch.device("cuda", here.local_rank)
     return torch.device(name)
 
 
@@ -127,18 +133,21 @@ def _worker_init(worker_id: int) -> None:
     cv2.setNumThreads(1)  # safe: spawned workers have no inherited OpenCV pool
 
 
-def make_loader(dataset, cfg: TrainConfig, device: torch.device) -> tuple[DataLoader, EpochSampler]:
-    """A DataLoader over ``(epoch, index)`` keys; workers are spawned, persistent and seeded.
+def make_loader(dataset, cfg: TrainConfig, device: torch.device,
+                world: distributed.World = distributed.ALONE) -> tuple[DataLoader, EpochSampler]:
+    """A DataLoader over ``(epoch, index)`` keys; workers are spawned, persistent and seeded. In a world of
+    several ranks it loads this rank's parts of the global batches (:class:`ShardedBatchSampler`).
 
     Spawn, not fork: a forked worker inherits the parent's OpenCV thread pool (and other
     libraries' locks) mid-use and can deadlock on its first cv2 call. Scripts that train with
     workers therefore need an ``if __name__ == "__main__":`` guard.
     """
     sampler = EpochSampler(len(dataset), seed=cfg.seed)
+    batching = ({"batch_sampler": ShardedBatchSampler(sampler, cfg.batch_size, world)} if world.size > 1
+                else {"batch_size": cfg.batch_size, "sampler": sampler})
     loader = DataLoader(
         dataset,
-        batch_size=cfg.batch_size,
-        sampler=sampler,
+        **batching,
         num_workers=cfg.num_workers,
         worker_init_fn=_worker_init,
         generator=torch.Generator().manual_seed(cfg.seed),
@@ -269,15 +278,20 @@ def optimizer_step(model: nn.Module, optimizer, loss_fn: LossFn, batch) -> torch
 
 def train_epoch(model: nn.Module, optimizer, loss_fn: LossFn, batches: Iterable, *, desc: str = "epoch",
                 total: int | None = None, progress: bool = True,
-                mean: Callable[[list[float]], float] | None = None) -> float:
+                mean: Callable[[list[float]], float] | None = None, ranks: bool = False) -> float:
     """One pass over ``batches`` in train mode; the epoch's mean step loss.
 
     The mean is the float64 running sum over the steps divided by their number; on CUDA the sum stays on
     the device (no per-step sync stalls the queue), elsewhere each loss is read as it comes. ``mean``
-    instead reduces the list of step losses (the adapter keeps numpy's pairwise mean).
+    instead reduces the list of step losses (the adapter keeps numpy's pairwise mean). ``ranks``: the
+    step losses are torchrun ranks' parts, averaged over the ranks once, at the end of the epoch.
     """
     model.train()
     bar = tqdm(batches, desc=desc, unit="batch", leave=False, total=total, disable=not progress)
+    if ranks:
+        parts = [optimizer_step(model, optimizer, loss_fn, batch) for batch in bar]
+        losses = distributed.mean_over_ranks(torch.stack(parts)).tolist() if parts else []
+        return float(mean(losses)) if mean is not None else sum(losses) / max(len(losses), 1)
     losses: list[float] = []
     running, total_loss, steps = None, 0.0, 0
     for batch in bar:
@@ -312,17 +326,24 @@ def fit(model: nn.Module, optimizer, loss_fn: LossFn, batches: Callable[[int], I
     log). ``resumed``: the epochs done and their history, from a checkpoint. ``deadline``
     (``time.monotonic()`` seconds) stops before an epoch that would end after it, judged by the last
     epoch's time. Returns the whole history, resumed epochs included.
+
+    Under torchrun (:mod:`flup.models.distributed`) ``batches(epoch)`` yields this rank's parts of the
+    global batches as ``(batch, weight)`` (:func:`flup.models.sharding.shard`); the step runs in
+    DistributedDataParallel (:mod:`flup.models.data_parallel`), the epoch loss is the ranks' mean, every
+    rank validates, and only rank 0 runs ``on_epoch_end`` while the others wait.
     """
     done, history = resumed[0], list(resumed[1])
     last_epoch_s = 0.0
+    ranks = distributed.world().size > 1
+    stepped, step_loss = data_parallel.wrap(model, loss_fn) if ranks else (model, loss_fn)
     for epoch in range(done + 1, epochs + 1):
-        if deadline is not None and time.monotonic() + last_epoch_s > deadline:
+        if deadline is not None and distributed.any_rank(time.monotonic() + last_epoch_s > deadline):
             log.info("deadline: stopping after epoch %d of %d", epoch - 1, epochs)
             break
         started = time.monotonic()
-        record = {"epoch": epoch, "loss": train_epoch(model, optimizer, loss_fn, batches(epoch),
+        record = {"epoch": epoch, "loss": train_epoch(stepped, optimizer, step_loss, batches(epoch),
                                                       desc=f"{name} {epoch}/{epochs}", total=steps_per_epoch,
-                                                      progress=progress, mean=mean)}
+                                                      progress=progress, mean=mean, ranks=ranks)}
         if validate is not None:
             model.eval()
             with torch.no_grad():
@@ -331,8 +352,9 @@ def fit(model: nn.Module, optimizer, loss_fn: LossFn, batches: Callable[[int], I
         log.info("%s: epoch %d/%d: %s", name, epoch, epochs,
                  ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in record.items() if k != "epoch"))
-        if on_epoch_end is not None:
+        if on_epoch_end is not None and distributed.world().is_main:
             on_epoch_end(epoch, history)
+        distributed.barrier()
         last_epoch_s = time.monotonic() - started
     return history
 
@@ -370,17 +392,24 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(dataset) / cfg.batch_size)
 
     def batches(self, epoch: int):
+        """The epoch's batches; under torchrun this rank's ``(part, weight)`` of each (see :func:`fit`)."""
         self.sampler.set_epoch(epoch)
+        world = distributed.world()
         if self.feed_kind == "device":
             if self._feed is None:
                 from flup.models.device_feed import DeviceFeed
 
                 self._feed = DeviceFeed(self.dataset, self._store, device=self.device,
                                         workers=max(1, self.cfg.num_workers))
+            if world.size > 1:
+                parts = (shard(keys, world) for keys in global_batches(list(self.sampler), self.cfg.batch_size))
+                return ((self._feed.batch(epoch, [i for _, i in keys]), weight) for keys, weight in parts)
             return self._feed.batches(self.sampler, self.cfg.batch_size)
         if self._loader is None:
-            self._loader, self._loader_sampler = make_loader(self.dataset, self.cfg, self.device)
+            self._loader, self._loader_sampler = make_loader(self.dataset, self.cfg, self.device, world)
         self._loader_sampler.set_epoch(epoch)
+        if world.size > 1:
+            return zip(self._loader, self._loader.batch_sampler.weights(), strict=True)
         return self._loader
 
     def loss(self, model: nn.Module, batch: Mapping) -> torch.Tensor:
@@ -396,7 +425,10 @@ class Trainer:
         return optimizer_step(self.model, self.optimizer, self.loss, batch)
 
     def run_epoch(self, epoch: int, progress: bool = True) -> tuple[float, int]:
-        """Train one epoch; returns (mean loss, samples seen). Syncs with the device once, at the end."""
+        """Train one epoch; returns (mean loss, samples seen). Syncs with the device once, at the end.
+        One process only (the benchmarks' round robin); under torchrun train through :func:`fit`."""
+        if distributed.world().size > 1:
+            raise RuntimeError("Trainer.run_epoch trains in one process; under torchrun use training.train / fit")
         samples = 0
 
         def counted(batches):
@@ -435,7 +467,8 @@ def train(
     trainer = Trainer(model, dataset, cfg, store=store)
     cfg = trainer.cfg
     checkpoint = Path(out_dir) / CHECKPOINT
-    resumed = _resume(checkpoint, model, trainer.optimizer, cfg) if checkpoint.exists() else (0, [])
+    with distributed.main_first():  # rank 0 may move a bad checkpoint aside; the others then read what is left
+        resumed = _resume(checkpoint, model, trainer.optimizer, cfg) if checkpoint.exists() else (0, [])
     if resumed[0] >= cfg.epochs:
         log.info("checkpoint already at epoch %d of %d: nothing to train", resumed[0], cfg.epochs)
         return resumed[1]

@@ -3,7 +3,8 @@
 The model learns from its protocol's training identities (``data/protocols/<protocol>/train.csv``), on the
 faces detected in ``data/faces/lfw.parquet``; a split of those identities validates it after each epoch.
 A checkpoint under ``data/checkpoints/<name>/`` is resumed only when everything but the epoch count, the
-workers and the device matches: same settings, same policy and the same training images and boxes.
+workers, the device and the number of torchrun processes matches: same settings, same policy and the same
+training images and boxes. Under torchrun only rank 0 writes (checkpoint folder, dvclive).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 import logging
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +25,7 @@ from flup.config.paths import CHECKPOINTS, LFW, LFW_FACES, LFW_IMAGES, MODELS, d
 from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import read_json, read_table, write_json
-from flup.models import embedding, model, training
+from flup.models import distributed, embedding, model, training
 from flup.models.sampling import Policy, QuadrupletDataset
 
 if TYPE_CHECKING:
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 # Settings that may change between a checkpoint and its resumption.
-NOT_FINGERPRINTED = ("epochs", "num_workers", "device")
+NOT_FINGERPRINTED = ("epochs", "num_workers", "device", "nproc")
 
 
 def training_frame(protocol: str, images: Path = LFW_IMAGES, faces: Path = LFW_FACES) -> pd.DataFrame:
@@ -89,14 +91,19 @@ def train_variant(cfg: Study, name: str, checkpoints: Path = CHECKPOINTS) -> Tra
     fingerprint = {k: v for k, v in settings.model_dump().items() if k not in NOT_FINGERPRINTED}
     fingerprint["policy"] = vars(policy)
     fingerprint["data_sha256"] = data_digest(train_frame, val_frame)
-    folder = checkpoint_folder(checkpoints / name, fingerprint)
+    folder = checkpoints / name
+    checkpoint = folder / training.CHECKPOINT
+    state = None
+    with distributed.main_first() as here:
+        if here.is_main:
+            checkpoint_folder(folder, fingerprint)
+            # A checkpoint that cannot be resumed (corrupt, or trained past train.epochs) is moved aside here.
+            state = training.load_checkpoint(checkpoint, resume_epochs=settings.epochs) if checkpoint.exists() else None
 
     from dvclive import Live
 
-    checkpoint = folder / training.CHECKPOINT
-    # A checkpoint that cannot be resumed (corrupt, or trained past train.epochs) is moved aside here, with a warning.
-    state = training.load_checkpoint(checkpoint, resume_epochs=settings.epochs) if checkpoint.exists() else None
-    with Live(dir=f"dvclive/{name}", resume=False, save_dvc_exp=False, dvcyaml=False) as live:
+    live_log = Live(dir=f"dvclive/{name}", resume=False, save_dvc_exp=False, dvcyaml=False) if here.is_main else None
+    with live_log if live_log is not None else nullcontext() as live:
         for record in state["history"] if state else []:  # a resumed run logs its earlier epochs again
             training.log_epoch(live, record)
         history = training.train(net, dataset, validate, training.TrainConfig.from_params(settings.model_dump()),
