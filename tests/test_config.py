@@ -140,7 +140,7 @@ BAD = {
     "infinite margin": (set_value("train.margin", ".inf"), "train.margin", "got .inf"),
     "string for a number": (set_value("train.lr", "'0.0002'"), "train.lr", "got '0.0002'"),
     "float epochs": (set_value("train.epochs", "2.5"), "train.epochs", "expected an integer >= 1, got 2.5"),
-    "nproc 0": (insert("train", "  nproc: 0"), "train.nproc",
+    "nproc 0": (set_value("train.nproc", "0"), "train.nproc",
                 "expected an integer in [1, 64] (torchrun processes, one per GPU), got 0"),
     "bool batch size": (set_value("train.batch_size", "true"), "train.batch_size", "got true"),
     "zero lr": (set_value("train.lr", "0"), "train.lr", "expected a number in (0, 1], got 0"),
