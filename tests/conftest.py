@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -35,6 +36,19 @@ def lfw_root() -> Path:
 
 
 needs_lfw = pytest.mark.usefixtures("lfw_root")
+
+
+def require_scaling(*modules: str) -> None:
+    """Skip (with the reason) unless the optional scaling packages (requirements-scaling.txt) import: ``modules``
+    are import names, e.g. ``dvc_s3``, ``moto.server``, ``ray``. FLUP_REQUIRE_SCALING=1 (CI) makes it a failure."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            reason = f"needs {module} (pip install -r requirements-scaling.txt): {error}"
+            if os.environ.get("FLUP_REQUIRE_SCALING", "") not in ("", "0"):
+                pytest.fail(reason)
+            pytest.skip(reason)
 
 
 def copy_project(dest: Path) -> Path:

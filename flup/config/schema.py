@@ -492,6 +492,43 @@ class Executor(Section):
     batch_size: BatchSize = Field(16, description="kind ray: images per map_batches call")
 
 
+GridValues = Annotated[list[Any], Field(min_length=1), Expect("a non-empty list of values")]
+
+
+class Grid(Section):
+    """A named grid of experiments (``python -m flup.config.grid NAME``): one queued ``dvc exp run`` per point.
+
+    ``params`` maps dotted parameter keys (as ``dvc exp run -S`` writes them, e.g. ``evaluate.seed``) to lists
+    of values. ``mode: product`` (the default) runs every combination, the first key varying slowest (the order
+    of :func:`itertools.product`); ``mode: zip`` pairs the lists item by item (equal lengths). Each point is
+    validated as the study it makes (:func:`flup.config.grid.points`) before anything is queued.
+    """
+
+    mode: Literal["product", "zip"] = Field("product", description="product: every combination; zip: item by item")
+    params: Annotated[dict[str, GridValues], Field(min_length=1), Expect("a mapping of dotted keys to lists")]
+
+
+def parameter_keys(data: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of every leaf (a list is one leaf) of a plain-data section tree."""
+    if isinstance(data, dict) and data:
+        return [key for name, value in data.items() for key in parameter_keys(value, f"{prefix}{name}.")]
+    return [prefix[:-1]] if prefix else []
+
+
+def _grid_key_problem(key: str, known: list[str]) -> str | None:
+    """Why a grid cannot set ``key`` (None when it can): it must name a parameter of the schema."""
+    import difflib
+
+    from flup.config.loader import schema_at  # the loader imports this module
+
+    parts = tuple(key.split("."))
+    if "" not in parts and parts[0] in Study.model_fields and parts[0] != "grids" and schema_at(parts)[0] is not None:
+        return None
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return "unknown parameter" + (f", did you mean {close[0]}?" if close else
+                                  " (expected a dotted key of params.yaml, e.g. evaluate.seed)")
+
+
 class Study(Section):
     """The whole of params.yaml."""
 
@@ -510,13 +547,16 @@ class Study(Section):
     attack: Attack
     attackers: dict[str, Attacker] = Field(description="the attacker table")
     executor: Executor = Field(default_factory=Executor, description="where per-image work runs (not a result)")
+
+
+    grids: dict[str, Grid] = Field({}, description="named experiment grids: python -m flup.config.grid NAME")
     _source: str = PrivateAttr(default=PARAMS_FILE)
     _where: dict = PrivateAttr(default_factory=dict)
     _document: dict = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _tables(self) -> Study:
-        for table in ("datasets", "variants", "attackers"):
+        for table in ("datasets", "variants", "attackers", "grids"):
             for name in getattr(self, table):
                 if not NAME.fullmatch(name):
                     raise problem("expected a name of letters, digits, '_' and '-' (it names stages and folders)",
@@ -530,6 +570,16 @@ class Study(Section):
         if self.attackers and "view1" not in self.render.protocols:
             raise problem("expected to include view1: the attackers train and are scored on it",
                           at=("render", "protocols"), value=self.render.protocols)
+        known = parameter_keys(self.model_dump(exclude={"grids"}))
+        for name, grid in self.grids.items():
+            for key in grid.params:
+                error = _grid_key_problem(key, known)
+                if error is not None:
+                    raise problem(error, at=("grids", name, "params", key))
+            lengths = [len(values) for values in grid.params.values()]
+            if grid.mode == "zip" and len(set(lengths)) > 1:
+                raise problem(f"expected lists of one length to zip, got lengths {', '.join(map(str, lengths))}",
+                              at=("grids", name, "params"))
         return self
 
     # --- lookups by the name a stage is given ----------------------------------------------------
@@ -561,6 +611,9 @@ class Study(Section):
             approximate = self.train_settings(name).approximate_blur
         return PolicySettings(crop=variant.crop, blur=variant.blur, sigma_min=variant.sigma_min,
                               sigma_max=variant.sigma_max, crop_steps=variant.crop_steps, approximate_blur=approximate)
+
+    def grid(self, name: str) -> Grid:
+        return self._entry("grids", name)
 
     def attacker(self, name: str) -> AttackerSettings:
         """The attacker entry with ``attack:`` merged under its overrides (sub-tables merge key by key)."""
