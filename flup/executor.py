@@ -8,6 +8,10 @@ executor (tests/test_ray_executor.py checks it bit for bit). The Ray path is Ray
 ``map_batches`` over a pool of ``workers`` actors (``ActorPoolStrategy``), each holding one worker;
 Ray schedules, retries and streams. Items and results cross Ray pickled, so no Arrow conversion touches
 them. Ray is imported only here and only for ``kind: ray``: the default path needs no Ray installed.
+
+:class:`ActorPool` is the other shape of work: a stage that calls a batch function many times (scoring
+embeds each level's crops, batch by batch) keeps ``workers`` long-lived actors for the whole stage
+(``ray.util.ActorPool``) rather than paying Ray Data's per-call start-up on every call.
 Details: docs/scaling.md.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,3 +98,63 @@ def ray_map(items: Sequence[Any], make_worker: WorkerFactory, settings: Executor
     if not done.all():
         raise RuntimeError(f"{desc}: Ray returned {int(done.sum())} of {len(items)} results")
     return results
+
+
+class _BatchActor:
+    """A Ray actor holding one batch worker: a list of items -> an array of rows, one per item."""
+
+    def __init__(self, make_worker: WorkerFactory, threads: int | None, gpu: bool):
+        self.work = make_worker(threads, gpu)
+
+    def ready(self) -> bool:
+        return True
+
+    def run(self, items: list[Any]) -> np.ndarray:
+        return np.asarray(self.work(items))
+
+
+class ActorPool(AbstractContextManager):
+    """``settings.workers`` long-lived Ray actors, each holding one *batch* worker ``make_worker`` builds (a list
+    of items -> an array with one row per item), for the whole life of the pool.
+
+    Calling the pool with a list of items cuts it into ``chunk``-item pieces (the last one shorter), runs the
+    pieces on the actors (``ray.util.ActorPool``: each actor one piece at a time, the next piece to the
+    first free one) and returns the rows concatenated in item order. ``width`` = ``chunk`` x workers items a
+    call keep every actor busy. The actors reserve ``cpus_per_worker`` CPUs (the worker's threads) and
+    ``gpus_per_worker`` GPUs (> 0: the worker is asked for a GPU); a crashed actor is restarted and its piece
+    run again (workers are pure functions of their items). Leaving the ``with`` block ends the actors.
+    """
+
+    def __init__(self, make_worker: WorkerFactory, settings: Executor, chunk: int):
+        import ray
+        from ray.util import ActorPool as RayActorPool
+
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        connect(settings)
+        self.chunk = int(chunk)
+        self.width = self.chunk * settings.workers
+        actor = ray.remote(num_cpus=settings.cpus_per_worker, num_gpus=settings.gpus_per_worker or None,
+                           max_restarts=2, max_task_retries=2)(_BatchActor)
+        gpu = settings.gpus_per_worker > 0
+        self.actors = [actor.remote(make_worker, settings.cpus_per_worker, gpu) for _ in range(settings.workers)]
+        try:
+            ray.get([a.ready.remote() for a in self.actors])  # built (sessions loaded) before the first call
+        except BaseException:
+            self.close()
+            raise
+        self.pool = RayActorPool(self.actors)
+
+    def __call__(self, items: Sequence[Any]) -> np.ndarray:
+        pieces = [list(items[start:start + self.chunk]) for start in range(0, len(items), self.chunk)] or [[]]
+        return np.concatenate(list(self.pool.map(lambda actor, piece: actor.run.remote(piece), pieces)))
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors = []
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -1,18 +1,21 @@
 """score_arcface [dataset]: per-pair cosine similarities of the ArcFace baseline.
 
 LFW -> data/scores/arcface.parquet; an evaluation-only dataset -> data/scores/<name>/arcface.parquet.
-The scoring engine is flup/evaluate/engine.py (the attackers score through it too).
+The scoring engine is flup/evaluate/engine.py (the attackers score through it too); with ``executor.kind: ray``
+ArcFace's embeddings are computed on Ray actors (flup/executor.py), the same bits.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 
 from flup.config import load_config, run_stage
 from flup.config.paths import ARCFACE_EMBEDDINGS, LFW, dataset_paths
 from flup.evaluate import engine
 from flup.evaluate.test_set import load_test_set
+from flup.executor import ActorPool
 from flup.faces import weights
 from flup.io import write_table
 from flup.log import get_logger
@@ -26,8 +29,13 @@ def main(name: str = LFW) -> None:
     arcface = cfg.arcface
     model = weights.recognizer_file(cfg)
     test = load_test_set(paths, cfg.render.obfuscated_side)
-    scores = engine.score_arcface(test, paths.images, paths.render, paths.name, model, arcface.batch_size,
-                                  arcface.modes, ARCFACE_EMBEDDINGS if name == LFW else None)
+    score = partial(engine.score_arcface, test, paths.images, paths.render, paths.name, model,
+                    modes=arcface.modes, embeddings_out=ARCFACE_EMBEDDINGS if name == LFW else None)
+    if cfg.executor.kind == "local":
+        scores = score(arcface.batch_size)
+    else:  # the crops embedded on Ray actors (docs/scaling.md), arcface.batch_size crops a piece
+        with ActorPool(engine.ArcFaceWorker(model), cfg.executor, arcface.batch_size) as pool:
+            scores = score(pool.width, embed=pool)
     write_table(paths.scores / "arcface.parquet", scores)
     counts = scores["status"].value_counts().to_dict()
     log.info("%d pair scores (%s); %.0f s", len(scores), ", ".join(f"{k}={v}" for k, v in counts.items()),

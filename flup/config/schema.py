@@ -474,7 +474,7 @@ class AttackerSettings(Section):
 
 
 class Executor(Section):
-    """Where detect and render run their per-image work (flup/executor.py, docs/scaling.md).
+    """Where detect, render and score_arcface's embeddings run (flup/executor.py, docs/scaling.md).
 
     Not a result parameter: both executors call the same per-image code and write the same bits, so no
     stage lists ``executor`` in dvc.yaml and changing it reruns nothing."""

@@ -16,6 +16,10 @@ Speed, with identical numbers (benchmarks/render_score.md):
   the same landmarks, so that level costs almost nothing;
 - other embedders (torch models) get exactly the batches they always got: the sharp images in order,
   then per level and mode the obfuscated images in order, ``batch_size`` at a time.
+
+With ``executor.kind: ray`` score_arcface's distinct crops are embedded by Ray actors (``embed`` of
+:func:`score_arcface`, :class:`flup.executor.ActorPool` over :class:`ArcFaceWorker`); everything else here
+stays in the stage's process (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -146,17 +150,36 @@ class Recognizer:
 
 
 def arcface(model_path: Path, batch_size: int, name: str = "arcface", threads: int | None = None,
-            record: bool = False) -> Recognizer:
-    """Plain ArcFace (ONNX) on both sides, each distinct crop embedded once (``record``: kept for saving)."""
-    embed = Deduplicated(recognition.ArcFace(model_path, threads=threads).embed, record=record)
-    return Recognizer(name, embed, embed, batch_size)
+            record: bool = False, embed: Embedder | None = None) -> Recognizer:
+    """Plain ArcFace (ONNX) on both sides, each distinct crop embedded once (``record``: kept for saving).
+
+    ``embed``: where the distinct crops are embedded (e.g. on Ray actors, :class:`flup.executor.ActorPool`
+    over :class:`ArcFaceWorker`: the same model, the same bits); None: an ONNX session in this process."""
+    if embed is None:
+        embed = recognition.ArcFace(model_path, threads=threads).embed
+    deduplicated = Deduplicated(embed, record=record)
+    return Recognizer(name, deduplicated, deduplicated, batch_size)
+
+
+@dataclass(frozen=True)
+class ArcFaceWorker:
+    """ArcFace's embed as a worker factory for :class:`flup.executor.ActorPool` (picklable): built once per
+    actor with that actor's threads, on CUDA when it has a GPU."""
+
+    model: Path
+
+    def __call__(self, threads: int | None = None, gpu: bool = False) -> Embedder:
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else None
+        return recognition.ArcFace(self.model, providers, threads).embed
 
 
 def score_arcface(test, images: Path, render_dir: Path, dataset: str, model_path: Path, batch_size: int,
-                  modes: Sequence[str], embeddings_out: Path | None = None) -> pd.DataFrame:
+                  modes: Sequence[str], embeddings_out: Path | None = None,
+                  embed: Embedder | None = None) -> pd.DataFrame:
     """Plain ArcFace's score table; ``embeddings_out``: also save every embedding it computed, for the
-    adapter attackers, whose obfuscated side starts from the same ArcFace embeddings."""
-    recognizer = arcface(model_path, batch_size, record=embeddings_out is not None)
+    adapter attackers, whose obfuscated side starts from the same ArcFace embeddings. ``embed``, ``batch_size``:
+    as for :func:`arcface` (on Ray, ``batch_size`` is the pool's width: enough crops a call for every actor)."""
+    recognizer = arcface(model_path, batch_size, record=embeddings_out is not None, embed=embed)
     scores = score_rendered(test, images, render_dir, dataset, recognizer, modes)
     embed = recognizer.embed_sharp
     log.info("ArcFace embedded %d distinct crops of the %d scored (identical crops embedded once)",
