@@ -7,7 +7,6 @@ with the reason; FLUP_REQUIRE_SCALING=1 turns that skip into a failure.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,26 +24,16 @@ from flup.executor import ActorPool
 from flup.faces.detect_dataset import detect_dataset
 from flup.io import write_table
 from flup.obfuscate.render_dataset import render_dataset
+from tests.conftest import require_scaling
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = 30
 RAY = Executor(kind="ray", workers=2, batch_size=4)
 
 
-def require_ray() -> None:
-    """Skip (with the reason) where ray is not importable; FLUP_REQUIRE_SCALING=1 makes that a failure."""
-    try:
-        import ray.data  # noqa: F401
-    except ImportError as error:
-        reason = f"needs ray[data] (pip install -r requirements-scaling.txt): {error}"
-        if os.environ.get("FLUP_REQUIRE_SCALING", "") not in ("", "0"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def ray_cluster():
-    require_ray()
+    require_scaling("ray.data")
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
@@ -102,6 +91,7 @@ def test_render_on_ray_is_the_in_process_render(study, ray_cluster, monkeypatch)
     Path("data/render").rename("render_local")
     on_ray = render_dataset(with_ray(cfg))
     assert local == on_ray and local["rendered"] >= IMAGES // 2 - 1
+    assert local["renders"] == 6 * local["rendered"]  # six levels, no baseline-only protocol
     stores = sorted(p.relative_to("render_local") for p in Path("render_local").rglob("*"))
     assert stores == sorted(p.relative_to("data/render") for p in Path("data/render").rglob("*"))
     assert len([s for s in stores if s.suffix == ".npz"]) == 6
