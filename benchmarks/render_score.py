@@ -211,7 +211,8 @@ def main() -> None:
         write_manifest(before_dir, rows, tasks)
         finder = partial(engine.FaceFinder, detector_path, 320, 0.5, render.threads_per_worker(args.workers))
         with Clock() as r_after:
-            render.render_levels(tasks, rows, images, after_dir, 1.0, render.Encoding("png"), args.workers, finder)
+            render.render_levels([(*t, 1.0) for t in tasks], rows, images, after_dir, render.Encoding("png"),
+                                 args.workers, finder)
         write_manifest(after_dir, rows, tasks)
         size = {d.name: sum(f.stat().st_size for f in d.rglob("*.npz")) for d in (before_dir, after_dir)}
         for kind, level in tasks:  # lossless: the decoded pixels are the same
@@ -249,7 +250,8 @@ def main() -> None:
             with Clock() as v2_render_before:
                 legacy_render(identity, v2_rows, images, v2_before, args.workers)
             with Clock() as v2_render_after:
-                render.render_levels(identity, v2_rows, images, v2_after, 1.0, render.Encoding("png"), args.workers,
+                render.render_levels([(*t, 1.0) for t in identity], v2_rows, images, v2_after, render.Encoding("png"),
+                                     args.workers,
                                      finder)
             for folder in (v2_before, v2_after):
                 write_manifest(folder, v2_rows, identity)

@@ -158,11 +158,11 @@ def _box(box: Face | Sequence[float]) -> Sequence[float]:
 
 @_SharedName
 def obfuscate(image: np.ndarray | str | os.PathLike, box: Face | Sequence[float], kind: str, level: float,
-              box_scale: float = 1.0, blur_border: str = "crop") -> np.ndarray:
+              region: float = 1.0, blur_border: str = "crop") -> np.ndarray:
     """A copy of ``image`` obfuscated inside ``box`` (x1, y1, x2, y2, or a :class:`flup.Face`), as the study
     renders it: ``kind`` is one of the registered families (``flup.obfuscate.families``): ``blur`` (Gaussian σ,
     px), ``pixelate`` (block side, px), ``blackbox`` (any level), ``deface`` (mask scale, its default 1.3),
-    ``face_gaussian`` (kernel / face size), ``face_pixelate`` (cell side / face width). ``box_scale`` enlarges
+    ``face_gaussian`` (kernel / face size), ``face_pixelate`` (cell side / face width). ``region`` enlarges
     the box about its centre; ``blur_border`` is what a blur sees at the box's edge: ``crop`` (the box's own
     pixels, mirrored: the seed study's and common tools' rule) or ``context`` (the image around it). Pixels
     outside the region the kind changes stay byte-identical (``deface`` reaches beyond the box, see
@@ -171,7 +171,7 @@ def obfuscate(image: np.ndarray | str | os.PathLike, box: Face | Sequence[float]
     """
     from flup.obfuscate import obfuscation
 
-    return obfuscation.apply(_image(image), _box(box), kind, level, box_scale, blur_border)
+    return obfuscation.apply(_image(image), _box(box), kind, level, region, blur_border)
 
 
 def embed(image: np.ndarray | str | os.PathLike, face: Face | np.ndarray | None = None) -> np.ndarray:

@@ -19,8 +19,8 @@ def main(name: str = LFW) -> None:
     cfg = load_config()
     started = time.monotonic()
     summary = render_dataset(cfg, name)
-    log.info("%d renders of %d images over %d levels (%d images without a face, never emitted); %.1f MB; %.0f s",
-             summary["renders"], summary["rendered"], len(summary["levels"]), summary["not_rendered"],
+    log.info("%d renders of %d images over %d levels x regions (%d images without a face, never emitted); %.1f MB; "
+             "%.0f s", summary["renders"], summary["rendered"], len(summary["levels"]), summary["not_rendered"],
              summary["payload_bytes"] / 1e6, time.monotonic() - started)
 
 

@@ -18,8 +18,7 @@ def main() -> None:
     start = time.monotonic()
     cfg = load_config()
     name, box, image = gallery_face(cfg)
-    markdown = write_report(cfg.document(), image, box, name, box_scale=cfg.render.box_scale,
-                            blur_border=cfg.render.blur_border)
+    markdown = write_report(cfg.document(), image, box, name, blur_border=cfg.render.blur_border)
     log.info("%s (%d lines) and %s written; gallery from %s; %.1fs",
              MARKDOWN, markdown.count("\n"), HTML, name, time.monotonic() - start)
 

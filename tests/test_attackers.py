@@ -181,7 +181,7 @@ def test_training_pair_is_aligned_on_the_sharp_landmarks(faces_frame):
 PARAMS = {
     "models": {"root": "~/.insightface/models"},
     "arcface": {"model": "w600k_mbf", "sha256": None},
-    "render": {"box_scale": 1.0},
+    "render": {"regions": [1.0]},
     "attack": {"protocol": "view1", "sharp_fraction": 0.25, "val_fraction": 0.3, "val_pairs": 4, "max_images": None,
                "batch_size": 16, "device": "cpu", "seed": 0, "modes": ["oracle_box"],
                "adapter": {"views": 1, "target": "same_image", "hidden": 32, "depth": 2, "epochs": 1,

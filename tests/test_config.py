@@ -112,7 +112,7 @@ BAD = {
     # the cases of issue 11
     "misspelled optional key": (insert("data", "  max_peple: 8"), "data.max_peple",
                                 "unknown key, did you mean data.max_people?"),
-    "extra key": (insert("render", "  box_scal: 1.3"), "render.box_scal", "did you mean render.box_scale?"),
+    "extra key": (insert("render", "  region: [1.3]"), "render.region", "did you mean render.regions?"),
     "negative epochs": (set_value("train.epochs", "-1"), "train.epochs", "expected an integer >= 1, got -1"),
     "test_fraction above 1": (set_value("protocols.seed.test_fraction", "1.5"), "protocols.seed.test_fraction",
                               "expected a number in (0, 1), got 1.5"),
@@ -128,7 +128,17 @@ BAD = {
                            "got -1"),
     "NaN black box": (set_value("render.obfuscations.blackbox", "[.nan]"), "render.obfuscations.blackbox[0]",
                       "got .nan"),
-    "box_scale 0": (set_value("render.box_scale", "0"), "render.box_scale", "expected a finite number > 0, got 0"),
+    "region 0": (set_value("render.regions", "[1.0, 0]"), "render.regions[1]",
+                 "expected a box scale factor: a finite number > 0 and <= 10, got 0"),
+    "region 100": (set_value("render.regions", "[100]"), "render.regions[0]", "got 100"),
+    "region NaN": (set_value("render.regions", "[.nan]"), "render.regions[0]", "got .nan"),
+    "region as text": (set_value("render.regions", "['1.3']"), "render.regions[0]", "a box scale factor"),
+    "no regions": (set_value("render.regions", "[]"), "render.regions", "at least 1"),
+    "regions unsorted": (set_value("render.regions", "[1.6, 1.0]"), "render.regions",
+                         "expected increasing factors, each once, got [1.6, 1.0]"),
+    "region twice": (set_value("render.regions", "[1.0, 1.3, 1.3]"), "render.regions",
+                     "expected increasing factors, each once"),
+    "box_scale gone": (insert("render", "  box_scale: 1.3"), "render.box_scale", "unknown key"),
     "unknown blur border": (set_value("render.blur_border", "reflect"), "render.blur_border",
                             "expected 'crop' or 'context', got 'reflect'"),
     "workers 0": (set_value("render.workers", "0"), "render.workers", "expected an integer in [1, 256]"),
@@ -527,7 +537,7 @@ def test_invalid_profile_is_not_written(tmp_path):
 
 
 def test_stage_with_a_bad_parameter_exits_with_one_line_and_writes_nothing(tmp_path):
-    text = set_value("render.box_scale", "0")(PARAMS)
+    text = set_value("render.regions", "[0]")(PARAMS)
     (tmp_path / "params.yaml").write_text(text)
     data = tmp_path / "data"
     (data / "render").mkdir(parents=True)
@@ -538,6 +548,7 @@ def test_stage_with_a_bad_parameter_exits_with_one_line_and_writes_nothing(tmp_p
                             text=True, timeout=300)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().split("\n") == [
-        f"error: params.yaml:{marked_line(text)}: render.box_scale: expected a finite number > 0, got 0"]
+        f"error: params.yaml:{marked_line(text)}: render.regions[0]: expected a box scale factor: a finite number > 0 "
+        "and <= 10, got 0"]
     assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "params.yaml"]

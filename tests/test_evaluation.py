@@ -59,7 +59,7 @@ def make_scores(protocols=("view1", "view2"), n_pairs: int = N_PAIRS) -> pd.Data
                             elif fails(recognizer, mode, obfuscation, level, pair_id, label):
                                 status, score = "not_detected", -1.0
                             rows.append((
-                                "lfw", protocol, recognizer, mode, obfuscation, float(level), pair_id,
+                                "lfw", protocol, recognizer, mode, obfuscation, 1.0, float(level), pair_id,
                                 pair_id % 10 if protocol == "view2" else 0, label, score, status, False,
                             ))
     return pd.DataFrame(rows, columns=ev.SCORE_COLUMNS)
@@ -92,9 +92,9 @@ def test_nested_keys(result):
     assert set(metrics["lfw"]["view1"]) == {"arcface", "tight_crop"}
     assert set(metrics["lfw"]["view1"]["arcface"]) == {"end_to_end", "oracle_box"}
     assert set(metrics["lfw"]["view1"]["tight_crop"]) == {"oracle_box"}
-    blur = metrics["lfw"]["view1"]["arcface"]["end_to_end"]["blur"]
+    blur = metrics["lfw"]["view1"]["arcface"]["end_to_end"]["blur"]["region=1"]
     assert list(blur) == ["0", "4", "8", "16", "24"]  # numeric order, integer-looking keys
-    assert list(metrics["lfw"]["view1"]["arcface"]["end_to_end"]["pixelate"]) == ["1", "4", "8"]
+    assert list(metrics["lfw"]["view1"]["arcface"]["end_to_end"]["pixelate"]["region=1"]) == ["1", "4", "8"]
     n_groups = 2 * 3 * sum(len(v) for v in LEVELS.values())
     assert len(curves) == n_groups
     assert list(curves.columns) == ev.CURVE_COLUMNS
@@ -114,7 +114,7 @@ def test_level_key():
 def test_auc_high_when_sharp_and_chance_at_the_top(result):
     metrics, _, _, _ = result
     for protocol in ("view1", "view2"):
-        blur = metrics["lfw"][protocol]["tight_crop"]["oracle_box"]["blur"]
+        blur = metrics["lfw"][protocol]["tight_crop"]["oracle_box"]["blur"]["region=1"]
         assert blur["0"]["auc"] > 0.99
         assert blur["24"]["auc"] == pytest.approx(0.5, abs=0.01)  # excluded pairs make it not exactly 0.5
         assert blur["24"]["auc_low"] < 0.5 < blur["24"]["auc_high"] <= 0.55
@@ -123,7 +123,7 @@ def test_auc_high_when_sharp_and_chance_at_the_top(result):
 def test_failures_count_as_non_matches(scores, result):
     """Every metric of a group with failures, against references that do not use flup's metrics code."""
     metrics, _, _, _ = result
-    rec = metrics["lfw"]["view1"]["arcface"]["end_to_end"]["blur"]["8"]
+    rec = metrics["lfw"]["view1"]["arcface"]["end_to_end"]["blur"]["region=1"]["8"]
     # Counted by hand from make_scores: odd pair_ids are different pairs and every 50th from 1 is excluded
     # (24 of 1200); the failed pairs are the same pairs (even ids) with pair_id % 5 == 0, i.e. % 10 == 0: 120.
     assert (rec["n_pairs"], rec["n_same"], rec["n_diff"]) == (1176, 600, 576)  # failures stay in the metrics
@@ -161,7 +161,7 @@ def test_failures_count_as_non_matches(scores, result):
     ok = kept[kept["status"] == "ok"]
     assert roc_auc_score(ok["label"], ok["score"]) > rec["auc"] + 0.05
     # ... and the oracle-box attacker, which never fails, keeps the higher AUC.
-    assert metrics["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["8"]["failures"] == 0
+    assert metrics["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["region=1"]["8"]["failures"] == 0
 
 
 def test_failure_scores_are_forced_to_minus_one(scores):
@@ -177,7 +177,7 @@ def test_excluded_pairs_are_dropped_and_counted(scores, result):
     metrics, _, _, _ = result
     n_excluded = sum(1 for p in range(N_PAIRS) if p % 50 == 1)
     for level in ("0", "24"):
-        rec = metrics["lfw"]["view1"]["tight_crop"]["oracle_box"]["blur"][level]
+        rec = metrics["lfw"]["view1"]["tight_crop"]["oracle_box"]["blur"]["region=1"][level]
         assert rec["pairs_excluded"] == n_excluded
         assert rec["n_pairs"] == N_PAIRS - n_excluded
         assert rec["n_diff"] == N_PAIRS // 2 - n_excluded
@@ -185,14 +185,15 @@ def test_excluded_pairs_are_dropped_and_counted(scores, result):
 
 def test_view2_gets_10_fold_accuracy(result):
     metrics, _, _, _ = result
-    assert metrics["lfw"]["view2"]["arcface"]["oracle_box"]["blur"]["0"]["accuracy_protocol"] == "10-fold"
-    assert metrics["lfw"]["view2"]["arcface"]["oracle_box"]["blur"]["0"]["accuracy_std"] is not None
-    assert metrics["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["0"]["accuracy_protocol"] == "split-half"
+    assert metrics["lfw"]["view2"]["arcface"]["oracle_box"]["blur"]["region=1"]["0"]["accuracy_protocol"] == "10-fold"
+    assert metrics["lfw"]["view2"]["arcface"]["oracle_box"]["blur"]["region=1"]["0"]["accuracy_std"] is not None
+    view1 = metrics["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["region=1"]
+    assert view1["0"]["accuracy_protocol"] == "split-half"
 
 
 def test_all_failed_group_is_json_ready(result):
     metrics, _, _, _ = result
-    rec = metrics["lfw"]["view1"]["arcface"]["end_to_end"]["blackbox"]["1"]
+    rec = metrics["lfw"]["view1"]["arcface"]["end_to_end"]["blackbox"]["region=1"]["1"]
     assert rec["detection_rate"] == 0.0
     assert rec["auc"] == 0.5  # every pair scores -1
     json.dumps(metrics, allow_nan=False)
@@ -221,8 +222,9 @@ def test_privacy_report_is_json_ready(result):
     _, _, _, thresholds = result
     report = ev.privacy_report(thresholds, 0.55)
     text = json.dumps(report, allow_nan=False)
-    assert report["summary"]["lfw"]["view1"]["tight_crop"]["oracle_box"]["blur"] == 16.0
-    assert report["summary"]["lfw"]["view1"]["tight_crop"]["oracle_box"]["pixelate"] == "not reached (max 8)"
+    summary = report["summary"]["lfw"]["view1"]["tight_crop"]["oracle_box"]
+    assert summary["blur"] == {"region=1": 16.0}
+    assert summary["pixelate"] == {"region=1": "not reached (max 8)"}
     assert report["n_reached"] + report["n_not_reached"] == len(thresholds)
     assert json.loads(text)["thresholds"][0]["series"]
 
@@ -262,7 +264,7 @@ def test_deterministic(scores, result):
     # A different seed changes the bootstrap intervals only.
     other = ev.evaluate(group(scores, protocol="view1", obfuscation="blur", level=0.0), n_boot=N_BOOT, seed=1,
                         privacy_bound=0.55)[0]
-    rec, base = (x["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["0"] for x in (other, result[0]))
+    rec, base = (x["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["region=1"]["0"] for x in (other, result[0]))
     assert rec["auc"] == base["auc"] and rec["auc_low"] != base["auc_low"]
 
 
@@ -345,8 +347,9 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
     assert privacy["privacy_auc_upper"] == 0.55 and privacy["thresholds"]
     # levels per face: the one obfuscated image's face is 170.0 - 80.5 = 89.5 px wide
     assert privacy["face_width_px"] == {"lfw": 89.5}
-    assert verification["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["16"]["level_per_face"] == 16 / 89.5
-    assert verification["lfw"]["view1"]["arcface"]["oracle_box"]["blackbox"]["1"]["level_per_face"] is None
+    oracle = verification["lfw"]["view1"]["arcface"]["oracle_box"]
+    assert oracle["blur"]["region=1"]["16"]["level_per_face"] == 16 / 89.5
+    assert oracle["blackbox"]["region=1"]["1"]["level_per_face"] is None
     for record in privacy["thresholds"] + privacy["relative_thresholds"]:
         if record["obfuscation"] == "blackbox":
             assert record["level_per_face"] is None and record["max_level_per_face"] is None
@@ -356,7 +359,8 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
     assert any(r["reached"] and r["level"] > 0 for r in privacy["thresholds"])
     not_black_box = [r for r in privacy["thresholds"] if r["obfuscation"] != "blackbox"]
     assert privacy["relative_margin"] == 0.01 and len(privacy["relative_thresholds"]) == len(not_black_box)
-    assert privacy["relative_summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["pixelate"] == "not reached (max 8)"
+    relative_pixelate = privacy["relative_summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["pixelate"]
+    assert relative_pixelate == {"region=1": "not reached (max 8)"}
     curves = pd.read_csv(tmp_path / "plots/data/curves.csv")
     roc = pd.read_csv(tmp_path / "plots/data/roc.csv")
     assert list(curves.columns) == ev.CURVE_COLUMNS and list(roc.columns) == ev.ROC_COLUMNS

@@ -136,3 +136,26 @@ def test_untested_family_says_so(drawn):
     drawn, _ = drawn
     panel = drawn["detection_rate_vs_level.png"]["axes"]["celeba · pairs · pixelation"]
     assert panel["ticks"] == [] and panel["xlabel"] == ""
+
+
+def test_several_regions_get_their_own_rows_and_nothing_overlaps(tmp_path, monkeypatch):
+    """With render.regions [1.0, 2.0] each protocol (and each ROC obfuscation) gets one row per region, titled
+    by it; one region draws as before (no region in any title)."""
+    seen = capture(monkeypatch)
+    one = curves()[lambda c: c["dataset"] == "lfw"].assign(region=1.0)
+    wider = one.assign(region=2.0, **{c: one[c] - 0.1 for c in ("auc", "auc_low", "auc_high")})
+    two = pd.concat([one, wider], ignore_index=True)
+    points = pd.concat([roc().assign(region=1.0), roc().assign(region=2.0)], ignore_index=True)
+    figures.auc_vs_level(one, tmp_path / "one.png")
+    figures.auc_vs_level(two, tmp_path / "two.png")
+    figures.blackbox_figure(two, tmp_path / "blackbox.png")
+    figures.roc_figure(points, tmp_path / "roc.png", "view1")
+    assert not any("face box" in title for title in seen["one.png"]["axes"])
+    assert {t.rsplit(" · ", 1)[0] for t in seen["two.png"]["axes"]} == {"view1\n1× face box", "view1\n2× face box"}
+    assert "view1\n2× face box · ROC AUC" in seen["blackbox.png"]["axes"]
+    assert "Gaussian blur · σ = 8 px\n2× face box" in seen["roc.png"]["axes"]
+    for name in ("two.png", "blackbox.png", "roc.png"):
+        fig = seen[name]
+        for (t1, a1), (t2, a2) in itertools.combinations(fig["axes"].items(), 2):
+            assert not overlap(a1["tight"], a2["tight"]), f"{name}: panels {t1!r} and {t2!r} overlap"
+    assert seen["two.png"]["figure"].height > seen["one.png"]["figure"].height

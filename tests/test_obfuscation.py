@@ -98,11 +98,11 @@ def test_blur_in_box_equals_whole_image_blur_pasted(image, sigma, box):
     assert np.array_equal(ob.gaussian_blur(image, box, sigma), expected)
 
 
-def test_blur_with_box_scale_equals_whole_image_blur_pasted(image):
+def test_blur_with_region_equals_whole_image_blur_pasted(image):
     x1, y1, x2, y2 = ob.scale_box(BOX, 1.4, image.shape)
     expected = image.copy()
     expected[y1:y2, x1:x2] = ob.blur_whole_image(image, 4.0)[y1:y2, x1:x2]
-    assert np.array_equal(ob.gaussian_blur(image, BOX, 4.0, box_scale=1.4), expected)
+    assert np.array_equal(ob.gaussian_blur(image, BOX, 4.0, region=1.4), expected)
 
 
 def test_blur_leaves_constant_image_unchanged():
@@ -140,7 +140,7 @@ def test_crop_blur_is_opencv_blur_of_the_crop_alone(image, sigma, box):
 
 def test_crop_blur_changes_exactly_the_box_and_sees_nothing_outside(image):
     before = image.copy()
-    out = ob.crop_gaussian_blur(image, BOX, 3.0, box_scale=1.2)
+    out = ob.crop_gaussian_blur(image, BOX, 3.0, region=1.2)
     assert np.array_equal(image, before), "input must not be modified"
     box = ob.scale_box(BOX, 1.2, image.shape)
     x1, y1, x2, y2 = box
@@ -254,7 +254,7 @@ def test_black_box(image):
 
 
 def test_black_box_scale_enlarges_and_clips(image):
-    out = ob.black_box(image, (60, 40, 78, 58), box_scale=2.0)
+    out = ob.black_box(image, (60, 40, 78, 58), region=2.0)
     assert (out[31:, 51:] == 0).all()
     assert np.array_equal(outside(out, (51, 31, W, H)), outside(image, (51, 31, W, H)))
 
@@ -317,7 +317,7 @@ def test_deface_box_enlarges_like_deface():
     # deface pushes each side out by (mask_scale - 1) x the full width/height: 40 x 20 box, 1.3 -> 64 x 32
     assert ob.deface_box((100, 100, 140, 120), 1.3, (400, 400)) == (88, 94, 152, 126)
     assert ob.deface_box((100, 100, 140, 120), 1.0, (400, 400)) == (100, 100, 140, 120)
-    assert ob.deface_box((100, 100, 140, 120), 1.0, (400, 400), box_scale=1.5) == (90, 95, 150, 125)
+    assert ob.deface_box((100, 100, 140, 120), 1.0, (400, 400), region=1.5) == (90, 95, 150, 125)
 
 
 def test_deface_blurs_the_ellipse_only():
@@ -422,3 +422,41 @@ def test_presets_stronger_level_is_less_like_the_original(lfw_root, kind, levels
         correlations.append(np.corrcoef(grey, out)[0, 1])
     assert all(a > b for a, b in zip(correlations, correlations[1:], strict=False)), correlations
     assert correlations[0] < 0.9999 and correlations[-1] < 0.97, correlations
+
+
+# --- regions (render.regions): every family obfuscates exactly the scaled region ---------------------
+
+REGION_LEVELS = {"blur": 6, "pixelate": 8, "blackbox": 1, "deface": 1.3, "face_gaussian": 0.5, "face_pixelate": 0.1}
+
+
+def expected_region(shape, box, kind: str, level: float, region: float) -> np.ndarray:
+    """Where ``kind`` may change pixels, worked out independently of ``affected_box``: the face box scaled by
+    ``region`` about its centre, or for deface the ellipse inscribed in that box scaled again by 2 x mask - 1."""
+    scale = region * (2 * level - 1) if kind == "deface" else region
+    cx, cy, hw, hh = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, (box[2] - box[0]) / 2, (box[3] - box[1]) / 2
+    x1, y1 = max(0, int(np.floor(cx - hw * scale))), max(0, int(np.floor(cy - hh * scale)))
+    x2, y2 = min(shape[1], int(np.ceil(cx + hw * scale))), min(shape[0], int(np.ceil(cy + hh * scale)))
+    mask = np.zeros(shape[:2], dtype=bool)
+    if kind == "deface":
+        mask[y1:y2, x1:x2] = ob.inscribed_ellipse(y2 - y1, x2 - x1)
+    else:
+        mask[y1:y2, x1:x2] = True
+    return mask
+
+
+@pytest.mark.parametrize("region", [0.8, 1.0, 1.3, 1.6, 2.0])
+@pytest.mark.parametrize("blur_border", ["crop", "context"])
+@pytest.mark.parametrize("kind", list(REGION_LEVELS))
+def test_region_scaled_obfuscation_changes_exactly_the_scaled_region(kind, region, blur_border):
+    assert set(REGION_LEVELS) == set(ob.OBFUSCATIONS)  # every family
+    image = np.random.default_rng(5).integers(1, 256, size=(200, 240, 3), dtype=np.uint8)  # no pixel is black
+    box = (92.3, 64.8, 147.6, 133.1)  # 2.0x still fits inside the image, 1.3 x 1.6 deface is clipped
+    level = REGION_LEVELS[kind]
+    out = ob.apply(image, box, kind, level, region, blur_border)
+    changed = (out != image).any(axis=2)
+    inside = expected_region(image.shape, box, kind, level, region)
+    assert not changed[~inside].any()  # outside the scaled box (or the preset's ellipse): byte-identical
+    assert changed[inside].mean() > 0.95  # inside: (nearly) every pixel obfuscated
+    assert ob.apply(image, box, kind, level, region, blur_border).tobytes() == out.tobytes()
+    if region > 1:  # the region, not the detected box, is what is obfuscated
+        assert changed[~expected_region(image.shape, box, kind, level, 1.0)].any()

@@ -27,7 +27,7 @@ def score_table(seed: int = 0) -> pd.DataFrame:
 
     def add(protocol, kind, level, scores, status=None):
         for pair_id in range(N_PAIRS):
-            rows.append(("lfw", protocol, "arcface", "oracle_box", kind, float(level), pair_id, 0, labels[pair_id],
+            rows.append(("lfw", protocol, "arcface", "oracle_box", kind, 1.0, float(level), pair_id, 0, labels[pair_id],
                          scores[pair_id], "ok" if status is None else status[pair_id], False))
 
     add("view1", "blackbox", 1, reference)
@@ -153,6 +153,7 @@ def test_privacy_report_carries_both_thresholds(differences):
     assert report["relative_margin"] == MARGIN
     assert report["relative_n_reached"] == 1 and report["relative_n_not_reached"] == 1
     summary = report["relative_summary"]["lfw"]
-    assert summary["view1"]["arcface"]["oracle_box"] == {"blur": 3.0, "pixelate": "not reached (max 8)"}
-    assert summary["view2"]["arcface"]["oracle_box"] == {"blur": "no black box on these pairs"}
+    assert summary["view1"]["arcface"]["oracle_box"] == {"blur": {"region=1": 3.0},
+                                                          "pixelate": {"region=1": "not reached (max 8)"}}
+    assert summary["view2"]["arcface"]["oracle_box"] == {"blur": {"region=1": "no black box on these pairs"}}
     assert len(report["relative_thresholds"]) == 3

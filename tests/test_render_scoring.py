@@ -182,24 +182,26 @@ def mini_study(tmp_path_factory, lfw_root):
     faces = pd.DataFrame(rows).set_index("image", drop=False)
     pairs = pd.DataFrame({"pair_id": [0, 1, 2], "fold": [0, 0, 0], "label": [1, 0, 0],
                           "image_a": names[:3], "image_b": names[3:]})
-    tasks = [("blur", 0.0), ("blur", 24.0), ("pixelate", 8.0)]
+    # (obfuscation, level, region): the last one over a 1.5x face box, scored like the others
+    tasks = [("blur", 0.0, 1.0), ("blur", 24.0, 1.0), ("pixelate", 8.0, 1.0), ("pixelate", 8.0, 1.5)]
     out = tmp_path_factory.mktemp("render")
     jobs = [(n, tuple(faces.loc[n, BOX_COLUMNS]), faces.loc[n].to_dict()) for n in names[3:]]
     finder = partial(engine.FaceFinder, detector_path, 320, 0.5, 1)
-    render.render_levels(tasks, jobs, folder, out, 1.0, render.Encoding("png"), 1, finder)
+    render.render_levels(tasks, jobs, folder, out, render.Encoding("png"), 1, finder)
     pd.DataFrame({"image": names[3:], "status": "ok"}).to_csv(out / "manifest.csv", index=False)
     (out / "summary.json").write_text(
-        '{"levels": [' + ", ".join(f'{{"obfuscation": "{k}", "level": {v}}}' for k, v in tasks) + "]}")
+        '{"levels": [' + ", ".join(f'{{"obfuscation": "{k}", "level": {v}, "region": {r}}}' for k, v, r in tasks)
+        + "]}")
     return folder, out, ScoredSet({"view1": pairs}, "a", faces.drop(columns="image"), names[:3]), tasks, detector
 
 
 def test_render_stores_what_the_detector_finds_in_the_obfuscated_image(mini_study):
     folder, out, test, tasks, detector = mini_study
-    for kind, level in tasks:
-        store = render.RenderStore(render.store_path(out, kind, level))
+    for kind, level, region in tasks:
+        store = render.RenderStore(render.store_path(out, kind, level, region))
         for name in test.pairs["view1"]["image_b"]:
             sharp = cv2.imread(str(folder / name))
-            obfuscated = obfuscation.apply(sharp, tuple(test.faces.loc[name, BOX_COLUMNS]), kind, level)
+            obfuscated = obfuscation.apply(sharp, tuple(test.faces.loc[name, BOX_COLUMNS]), kind, level, region)
             assert np.array_equal(store.obfuscated(name, sharp), obfuscated)
             expected, found = recognition.redetect(detector, obfuscated, test.faces.loc[name]), store.landmarks(name)
             assert (found is None) == (expected is None)
@@ -218,7 +220,8 @@ def test_engine_scores_equal_a_brute_force_reference(mini_study):
         sharp = cv2.imread(str(folder / pair.image_a))
         sharp_vector = _cell_colours([recognition.align(sharp, landmarks_of(test.faces.loc[pair.image_a]))])[0]
         image = obfuscation.apply(cv2.imread(str(folder / pair.image_b)),
-                                  tuple(test.faces.loc[pair.image_b, BOX_COLUMNS]), row.obfuscation, row.level)
+                                  tuple(test.faces.loc[pair.image_b, BOX_COLUMNS]), row.obfuscation, row.level,
+                                  row.region)
         landmarks = (landmarks_of(test.faces.loc[pair.image_b]) if row.mode == "oracle_box"
                      else recognition.redetect(detector, image, test.faces.loc[pair.image_b]))
         if landmarks is None:
@@ -266,10 +269,11 @@ def test_dual_stream_scores_equal_one_pass_in_the_same_batches(mini_study, monke
         sharp = embedding.embed(net, [cv2.imread(str(folder / n)) for n in sharp_names],
                                 [boxes[n] for n in sharp_names], policy, 64, "sharp", batch_size=2)
         names = list(test.pairs["view1"]["image_b"])
-        for kind, level in tasks:
-            images = [obfuscation.apply(cv2.imread(str(folder / n)), boxes[n], kind, level) for n in names]
+        for kind, level, region in tasks:
+            images = [obfuscation.apply(cv2.imread(str(folder / n)), boxes[n], kind, level, region) for n in names]
             blurred = embedding.embed(net, images, [boxes[n] for n in names], policy, 64, "blurred", batch_size=2)
-            rows = table[(table["obfuscation"] == kind) & (table["level"] == level)].set_index("pair_id")
+            rows = table[(table["obfuscation"] == kind) & (table["level"] == level)
+                         & (table["region"] == region)].set_index("pair_id")
             for pair in test.pairs["view1"].itertuples():
                 expected = float(np.dot(sharp[sharp_names.index(pair.image_a)], blurred[names.index(pair.image_b)]))
                 assert rows.loc[pair.pair_id, "score"] == expected

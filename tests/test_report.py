@@ -31,44 +31,53 @@ def metric(auc, low, high):
     return {"n_pairs": 100, "auc": auc, "auc_low": low, "auc_high": high, "detection_rate": 1.0}
 
 
-def verification_fixture() -> dict:
+# Over a 1.5x face box (render.regions) blur is at chance from sigma 4 on.
+WIDE_BLUR = {**BLUR, "4": (0.53, 0.50, 0.55)}
+
+
+def verification_fixture(regions: tuple[float, ...] = (1.0,)) -> dict:
+    """verification.json as evaluate writes it: obfuscation -> "region=<factor>" -> level -> metrics."""
     nested = {}
     for recognizer, modes in RECOGNIZERS.items():
         for mode in modes:
-            nested.setdefault(recognizer, {})[mode] = {
-                "blur": {k: metric(*v) for k, v in BLUR.items()},
-                "pixelate": {k: metric(*v) for k, v in PIXELATE.items()},
-                "deface": {"1.3": metric(0.58, 0.53, 0.63)},
-            }
+            by_kind = nested.setdefault(recognizer, {}).setdefault(mode, {})
+            for region in regions:
+                blur = BLUR if region == 1.0 else WIDE_BLUR
+                for kind, levels in [("blur", {k: metric(*v) for k, v in blur.items()}),
+                                     ("pixelate", {k: metric(*v) for k, v in PIXELATE.items()}),
+                                     ("deface", {"1.3": metric(0.58, 0.53, 0.63)})]:
+                    by_kind.setdefault(kind, {})[f"region={region:g}"] = levels
     return {"lfw": {"view1": nested}}
 
 
 # privacy.json's thresholds, worked out by hand from the tables above (the weakest level whose auc_high <= 0.55):
-# blur 8 (0.54; 4 has 0.75), pixelate none (0.84, 0.65), deface none (0.63). Written here, not computed by the
-# code under test, so "the report and privacy.json agree" is a check the report can fail.
-HAND_THRESHOLDS = {"blur": 8.0, "pixelate": None, "deface": None}
+# blur 8 (0.54; 4 has 0.75), over 1.5x the box blur 4 (0.55), pixelate none (0.84, 0.65), deface none (0.63).
+# Written here, not computed by the code under test, so "the report and privacy.json agree" is a check the report
+# can fail.
+HAND_THRESHOLDS = {1.0: {"blur": 8.0, "pixelate": None, "deface": None},
+                   1.5: {"blur": 4.0, "pixelate": None, "deface": None}}
 
 
-def privacy_fixture() -> dict:
+def privacy_fixture(regions: tuple[float, ...] = (1.0,)) -> dict:
     records = [
         {"dataset": "lfw", "protocol": "view1", "recognizer": recognizer, "mode": mode, "obfuscation": obfuscation,
-         "level": level, "reached": level is not None}
-        for recognizer, modes in RECOGNIZERS.items() for mode in modes
-        for obfuscation, level in HAND_THRESHOLDS.items()
+         "region": region, "level": level, "reached": level is not None}
+        for recognizer, modes in RECOGNIZERS.items() for mode in modes for region in regions
+        for obfuscation, level in HAND_THRESHOLDS[region].items()
     ]
     return {"privacy_auc_upper": BOUND, "thresholds": records, "relative_margin": 0.01,
-            "relative_thresholds": relative_records()}
+            "relative_thresholds": relative_records(regions)}
 
 
 # The relative thresholds ("no more revealing than a black box") need the per-pair scores: the report shows
 # privacy.json's records as they are. Blur reaches it at 12 for every attacker, pixelation never, and deface
 # has no black box on its pairs.
-def relative_records() -> list[dict]:
+def relative_records(regions: tuple[float, ...] = (1.0,)) -> list[dict]:
     outcome = {"blur": (True, 12.0, 12.0), "pixelate": (False, None, 16.0), "deface": (None, None, 1.3)}
     return [
         {"dataset": "lfw", "protocol": "view1", "recognizer": recognizer, "mode": mode, "obfuscation": obfuscation,
-         "reached": reached, "level": level, "max_level_tested": strongest}
-        for recognizer, modes in RECOGNIZERS.items() for mode in modes
+         "region": region, "reached": reached, "level": level, "max_level_tested": strongest}
+        for recognizer, modes in RECOGNIZERS.items() for mode in modes for region in regions
         for obfuscation, (reached, level, strongest) in outcome.items()
     ]
 
@@ -89,14 +98,14 @@ def study(tmp_path):
     write_json(tmp_path / "privacy.json", privacy_fixture())
     md5 = {n: hashlib.md5((tmp_path / f"{n}.json").read_bytes()).hexdigest() for n in ("verification", "privacy")}
     lock = {"schema": "2.0", "stages": {
-        "render": {"params": {"params.yaml": {"render": {"box_scale": 1.0, "obfuscations": {"blur": [0, 4, 8, 12]}}}},
+        "render": {"params": {"params.yaml": {"render": {"regions": [1.0], "obfuscations": {"blur": [0, 4, 8, 12]}}}},
                    "outs": [{"path": "data/render", "md5": "abc.dir", "nfiles": 3}]},
         "evaluate": {"params": {"params.yaml": {"evaluate": {"privacy_auc_upper": BOUND}}},
                      "outs": [{"path": "metrics/verification.json", "md5": md5["verification"]},
                               {"path": "metrics/privacy.json", "md5": md5["privacy"]}]},
     }}
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
-    params = {"render": {"box_scale": 1.0, "obfuscations": {"blur": [0, 4, 8, 12]}},
+    params = {"render": {"regions": [1.0], "obfuscations": {"blur": [0, 4, 8, 12]}},
               "evaluate": {"privacy_auc_upper": BOUND}}
     return tmp_path, params
 
@@ -105,7 +114,7 @@ def build(root: Path, params: dict) -> tuple[str, str]:
     image = np.random.default_rng(0).integers(0, 256, size=(120, 100, 3), dtype=np.uint8)
     markdown = stage.write_report(params, image, (30, 30, 70, 90), "Fake/Fake_0001.jpg", plots=root / "plots",
                                   verification_path=root / "verification.json", privacy_path=root / "privacy.json",
-                                  lock_path=root / "dvc.lock", box_scale=params["render"]["box_scale"])
+                                  lock_path=root / "dvc.lock")
     assert (root / "plots/report.md").read_text() == markdown
     return markdown, (root / "plots/report.html").read_text()
 
@@ -129,6 +138,32 @@ def test_report_lists_every_recognizer_and_the_computed_verdicts(study):
     assert "disagree" not in markdown
     assert "`metrics/privacy.json` is the file `dvc.lock` recorded" in markdown
     assert "params.yaml has changed" not in markdown
+    # one region: named once, no region in the tables
+    assert "**Region**: every obfuscation covers the detected face box scaled by 1 (`render.regions`)." in markdown
+    assert "face box |" not in markdown and "### view1\n" in markdown
+
+
+def test_report_with_two_regions_splits_every_table_by_region(study):
+    root, params = study
+    regions = (1.0, 1.5)
+    write_json(root / "verification.json", verification_fixture(regions))
+    write_json(root / "privacy.json", privacy_fixture(regions))
+    markdown, _ = build(root, params)
+    assert "disagree" not in markdown  # each region's recomputed threshold matches its own record
+    assert "**Regions**: every obfuscation is tested over the detected face box scaled by 1, 1.5" in markdown
+    glance = markdown[markdown.index("## Privacy thresholds at a glance"):markdown.index("## No more revealing")]
+    assert glance.index("### view1 · 1× face box") < glance.index("### view1 · 1.5× face box")
+    wide = glance[glance.index("### view1 · 1.5× face box"):]
+    assert "| Gaussian blur | σ = 4 px blur | σ = 4 px blur |" in wide
+    assert "| Gaussian blur | σ = 8 px blur | σ = 8 px blur |" in glance[:glance.index("### view1 · 1.5× face box")]
+    relative = markdown[markdown.index("## No more revealing"):markdown.index("## Gaussian blur (`blur`)")]
+    assert "### view1 · 1× face box" in relative and "### view1 · 1.5× face box" in relative
+    assert "| view1 · 1.5× face box | `arcface` | end-to-end | σ = 4 px blur | AUC 0.530" in markdown
+    # the gallery shows each region's threshold over that region
+    assert sorted(p.name for p in (root / "plots/report_gallery").iterdir()) == [
+        "blur_4_region1.5.png", "blur_8.png", "deface_1.3.png", "deface_1.3_region1.5.png", "pixelate_16.png",
+        "pixelate_16_region1.5.png"]
+    assert "![σ = 4 px blur, 1.5× face box](report_gallery/blur_4_region1.5.png)" in markdown
 
 
 def test_report_shows_the_relative_threshold_after_the_absolute_one(study):
@@ -158,7 +193,7 @@ def test_thresholds_in_both_units(study):
     for modes in verification["lfw"]["view1"].values():
         for by_kind in modes.values():
             for kind in ("blur", "pixelate"):
-                for key, value in by_kind[kind].items():
+                for key, value in by_kind[kind]["region=1"].items():
                     value["level_per_face"] = float(key) / 80
     write_json(root / "verification.json", verification)
     privacy = privacy_fixture() | {"face_width_px": {"lfw": 80.0}}
@@ -183,7 +218,7 @@ def test_report_follows_a_changed_metric_file(study):
     root, params = study
     before, _ = build(root, params)
     data = json.loads((root / "verification.json").read_text())
-    data["lfw"]["view1"]["arcface"]["end_to_end"]["blur"]["8"] = metric(0.57, 0.53, 0.61)
+    data["lfw"]["view1"]["arcface"]["end_to_end"]["blur"]["region=1"]["8"] = metric(0.57, 0.53, 0.61)
     (root / "verification.json").write_text(json.dumps(data))
     after, page = build(root, params)
     assert before != after
@@ -214,8 +249,9 @@ def test_report_flags_a_privacy_file_that_disagrees_with_the_metrics(study):
     write_json(root / "privacy.json", privacy)
     markdown, _ = build(root, params)
     assert "privacy.json and verification.json disagree" in markdown
-    assert "lfw · view1 · random_crop · oracle_box · blur: privacy.json says" in markdown
-    missing = "lfw · view1 · trained_attacker · oracle_box · deface: in verification.json but not in privacy.json"
+    assert "lfw · view1 · random_crop · oracle_box · blur · 1× face box: privacy.json says" in markdown
+    missing = ("lfw · view1 · trained_attacker · oracle_box · deface · 1× face box: in verification.json but not in "
+               "privacy.json")
     assert missing in markdown
     assert markdown.count("privacy.json says") == 1  # the other records agree
 
@@ -262,8 +298,7 @@ def test_stage_on_the_committed_metrics(tmp_path, lfw_root):
     image = cv2.imread(str(lfw_root / "lfw-deepfunneled/Abdullah_Gul/Abdullah_Gul_0013.jpg"))
     markdown = stage.write_report(params, image, (85.3, 60.8, 170.2, 190.6), "Abdullah_Gul/Abdullah_Gul_0013.jpg",
                                   plots=plots, verification_path=REPO / "metrics/verification.json",
-                                  privacy_path=REPO / "metrics/privacy.json", lock_path=REPO / "dvc.lock",
-                                  box_scale=params["render"]["box_scale"])
+                                  privacy_path=REPO / "metrics/privacy.json", lock_path=REPO / "dvc.lock")
     privacy = json.loads((REPO / "metrics/privacy.json").read_text())
     assert "disagree" not in markdown
     for recognizer in {r["recognizer"] for r in privacy["thresholds"]}:

@@ -102,11 +102,12 @@ def test_each_level_scores_the_protocols_the_render_lists(tmp_path):
     test = scored_set({"view1": view1, "view2": view2})
     (tmp_path / "summary.json").write_text(json.dumps({"levels": [
         {"obfuscation": "blur", "level": 0, "protocols": ["view1", "view2"]},
-        {"obfuscation": "blur", "level": 8, "protocols": ["view1"]},
-        {"obfuscation": "blackbox", "level": 1},  # a render without the list: every protocol
+        {"obfuscation": "blur", "level": 8, "region": 1.0, "protocols": ["view1"]},
+        {"obfuscation": "blur", "level": 8, "region": 1.5, "protocols": ["view1"]},
+        {"obfuscation": "blackbox", "level": 1},  # a render without the list (or a region): every protocol, 1.0
     ]}))
     names = sorted({*view1["image_b"], *view2["image_b"]})
     plan = engine.level_plan(test, tmp_path, names)
-    assert plan[("blur", 0.0)] == (["view1", "view2"], names)
-    assert plan[("blur", 8.0)] == (["view1"], ["Ann/Ann_0b.jpg"])
-    assert plan[("blackbox", 1.0)] == (["view1", "view2"], names)
+    assert plan[("blur", 0.0, 1.0)] == (["view1", "view2"], names)
+    assert plan[("blur", 8.0, 1.0)] == plan[("blur", 8.0, 1.5)] == (["view1"], ["Ann/Ann_0b.jpg"])
+    assert plan[("blackbox", 1.0, 1.0)] == (["view1", "view2"], names)

@@ -74,26 +74,26 @@ def box(row) -> np.ndarray:
     return np.array([row[c] for c in BOX_COLUMNS], dtype=np.float64)
 
 
-def aligned_pair(image: np.ndarray, row, kind: str, level: float, box_scale: float,
+def aligned_pair(image: np.ndarray, row, kind: str, level: float, region: float,
                  blur_border: str = "crop") -> tuple[np.ndarray, np.ndarray]:
     """(sharp crop, obfuscated crop), both 112x112, aligned with the sharp image's landmarks."""
     points = landmarks(row)
     sharp = recognition.align(image, points)
     if (kind == "blur" and level == 0) or (kind == "pixelate" and level == 1):
         return sharp, sharp.copy()
-    obfuscated = obfuscation.apply(image, box(row), kind, level, box_scale, blur_border)
+    obfuscated = obfuscation.apply(image, box(row), kind, level, region, blur_border)
     return sharp, recognition.align(obfuscated, points)
 
 
 class AttackFaces:
     """Seeded obfuscated training samples of ``frame``: ``sample(index, epoch)`` -> (sharp, obfuscated, level)."""
 
-    def __init__(self, frame: pd.DataFrame, sampler: LevelSampler, seed: int, box_scale: float = 1.0,
+    def __init__(self, frame: pd.DataFrame, sampler: LevelSampler, seed: int, region: float = 1.0,
                  blur_border: str = "crop"):
         self.frame = frame.reset_index(drop=True)
         self.sampler = sampler
         self.seed = int(seed)
-        self.box_scale = float(box_scale)
+        self.region = float(region)
         self.blur_border = blur_border
 
     @property
@@ -116,7 +116,7 @@ class AttackFaces:
         rng = np.random.default_rng([self.seed, epoch, index])
         level = self.sampler.draw(rng)
         sharp, obfuscated = aligned_pair(self.image(index), self.frame.iloc[index], self.sampler.kind, level,
-                                         self.box_scale, self.blur_border)
+                                         self.region, self.blur_border)
         return sharp, obfuscated, level
 
 
@@ -131,7 +131,7 @@ class ValidationSet:
 
 
 def validation_set(frame: pd.DataFrame, sampler: LevelSampler, n_pairs: int, seed: int,
-                   box_scale: float = 1.0, blur_border: str = "crop") -> ValidationSet:
+                   region: float = 1.0, blur_border: str = "crop") -> ValidationSet:
     """``n_pairs`` same + different identity pairs, plus ``n_pairs`` same-image pairs, each obfuscated side
     drawn once at a level of the sampler's range (never sharp), so every evaluation sees identical pixels."""
     from flup.models.embedding import validation_pairs
@@ -147,7 +147,7 @@ def validation_set(frame: pd.DataFrame, sampler: LevelSampler, n_pairs: int, see
         sharp.append(recognition.align(cv2.imread(frame["path"].iloc[s]), landmarks(frame.iloc[s])))
         level = obfuscated_only.draw(rng)
         obfuscated.append(aligned_pair(cv2.imread(frame["path"].iloc[o]), frame.iloc[o], sampler.kind, level,
-                                       box_scale, blur_border)[1])
+                                       region, blur_border)[1])
     labels = np.concatenate([pairs["label"].to_numpy(), np.ones(len(own), dtype=int)])
     same_image = np.concatenate([np.zeros(len(pairs), dtype=bool), np.ones(len(own), dtype=bool)])
     return ValidationSet(sharp, obfuscated, labels, same_image)

@@ -43,6 +43,8 @@ from flup.models.training import resolve_device
 if TYPE_CHECKING:
     from flup.config.schema import Attack, Study
 
+TRAINING_REGION = 1.0  # attackers train on obfuscations over the detected face box (see train_attacker)
+
 
 def cap_images(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
     """A seeded subset of at most ``limit`` rows (null = all), in the frame's order."""
@@ -132,7 +134,7 @@ def train_attacker(cfg: Study, name: str, out: Path) -> dict:
     returns what ``meta.json`` (written there too) records."""
     attacker = cfg.attacker(name)
     settings = attacker.attack
-    seed, protocol, box_scale = settings.seed, settings.protocol, cfg.render.box_scale
+    seed, protocol = settings.seed, settings.protocol
     sampler = LevelSampler(attacker.obfuscation, attacker.low, attacker.high, settings.sharp_fraction)
     onnx_path = weights.recognizer_file(cfg)
 
@@ -141,9 +143,11 @@ def train_attacker(cfg: Study, name: str, out: Path) -> dict:
     check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
     train_frame, val_frame = split_identities(frame, settings.val_fraction, seed, fraction_param="attack.val_fraction")
     train_frame = cap_images(train_frame, settings.max_images, seed)
-    # The attacker learns the obfuscation exactly as the render stage applies it (render.box_scale, blur_border).
-    faces = AttackFaces(train_frame, sampler, seed, box_scale, cfg.render.blur_border)
-    val = validation_set(val_frame, sampler, settings.val_pairs, seed, box_scale, cfg.render.blur_border)
+    # The attacker learns the obfuscation as the render stage applies it (blur_border) over the detected face box
+    # (region 1.0), whatever render.regions lists: one attacker is scored on every region, and changing the
+    # regions does not retrain it.
+    faces = AttackFaces(train_frame, sampler, seed, TRAINING_REGION, cfg.render.blur_border)
+    val = validation_set(val_frame, sampler, settings.val_pairs, seed, TRAINING_REGION, cfg.render.blur_border)
 
     identities = pd.concat([pd.DataFrame({"identity": sorted(faces.identities), "split": "train"}),
                             pd.DataFrame({"identity": sorted(set(val_frame["identity"])), "split": "val"})])

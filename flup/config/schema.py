@@ -91,6 +91,9 @@ Fraction = number("a number in (0, 1)", gt=0, lt=1)
 Share = number("a number in [0, 1]", ge=0, le=1)
 LearningRate = number("a number in (0, 1]", gt=0, le=1)
 Positive = number("a finite number > 0", gt=0)
+# A region below 1 leaves the face's rim sharp, a question worth asking; above 10 the clipped box is the whole
+# image for any face photo, so larger factors would only repeat it.
+Region = number("a box scale factor: a finite number > 0 and <= 10", gt=0, le=10)
 NonNegative = number("a finite number >= 0", ge=0)
 SizeMB = number("a size in MB, a finite number > 0", gt=0)
 Text = Annotated[str, Field(min_length=1), Expect("a non-empty string")]
@@ -254,7 +257,9 @@ class Render(Section):
         description="protocols rendered and scored at the unobfuscated level only (blur 0): view2's standard "
                     "10-fold accuracy without its 6,000 pairs over every level")
     obfuscated_side: Literal["a", "b"] = Field(description="the side of each pair that is obfuscated")
-    box_scale: Positive = Field(description="the detected face box is enlarged by this before obfuscating")
+    regions: list[Region] = Field(
+        min_length=1, description="face-box scale factors: every obfuscation and level is rendered over the face "
+                                  "box enlarged about its centre by each (1.0 = the detected box, the seed's)")
     blur_border: Literal["crop", "context"] = Field(
         "crop", description="what a blur sees at the box's edge: crop = the box's own pixels, mirrored (the seed "
                             "study's cv2.GaussianBlur on the crop); context = the image around the box")
@@ -269,6 +274,8 @@ class Render(Section):
             raise problem("expected each protocol once", at="protocols", value=self.protocols)
         if not self.obfuscations.pairs():
             raise problem("expected at least one level to render", at="obfuscations")
+        if self.regions != sorted(set(self.regions)):
+            raise problem("expected increasing factors, each once", at="regions", value=self.regions)
         outside = [p for p in self.baseline_only if p not in self.protocols]
         if outside:
             raise problem("expected protocols that render.protocols lists", at="baseline_only", value=outside)
@@ -276,6 +283,10 @@ class Render(Section):
             raise problem("expected blur level 0 among the levels: baseline-only protocols are scored there",
                           at="baseline_only", value=self.baseline_only)
         return self
+
+    def tasks(self) -> list[tuple[str, float, float]]:
+        """(kind, level, region) of every render: each level of ``obfuscations`` over each of ``regions``."""
+        return [(kind, level, float(region)) for kind, level in self.obfuscations.pairs() for region in self.regions]
 
     def protocols_at(self, kind: str, level: float) -> list[str]:
         """The protocols rendered and scored at one level: all of them at an unobfuscated level (blur 0,

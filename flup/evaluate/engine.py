@@ -1,10 +1,11 @@
 """The scoring engine: every recogniser scores the rendered pairs through this one code path.
 
-A recogniser is two embedders of aligned 112x112 BGR crops (sharp side, obfuscated side). For each
-obfuscation x level of the render, the obfuscated side is aligned two ways (the threat models of
-:mod:`flup.evaluate.recognition`): on the sharp image's landmarks (oracle box), or on the face the
-detector re-found in the obfuscated image (end to end; the render stage ran that detector once, so
-every recogniser sees the same detections). Sharp-side embeddings are computed once per image.
+A recogniser is two embedders of aligned 112x112 BGR crops (sharp side, obfuscated side). For each obfuscation
+x level x region of the render (a "level" below: the render's unit of work, one store), the obfuscated side is
+aligned two ways (the threat models of :mod:`flup.evaluate.recognition`): on the sharp image's landmarks
+(oracle box), or on the face the detector re-found in the obfuscated image (end to end; the render stage ran
+that detector once, so every recogniser sees the same detections). Sharp-side embeddings are computed once per
+image.
 
 Speed, with identical numbers (benchmarks/render_score.md):
 
@@ -204,16 +205,25 @@ class FaceFinder:
 # --- the level loop ---------------------------------------------------------------------------------
 
 
-def rendered_levels(render_dir: Path) -> tuple[list[tuple[str, float]], list[str]]:
-    """The render's (obfuscation, level) list and the images it rendered (status ok), in its order."""
+RenderedLevel = tuple[str, float, float]  # (obfuscation, level, region): one render store
+
+
+def _rendered_level(entry: dict) -> RenderedLevel:
+    # A render written before render.regions has no region: it used the detected box (1.0).
+    return entry["obfuscation"], float(entry["level"]), float(entry.get("region", 1.0))
+
+
+def rendered_levels(render_dir: Path) -> tuple[list[RenderedLevel], list[str]]:
+    """The render's (obfuscation, level, region) list and the images it rendered (status ok), in its order."""
     summary = read_json(render_dir / "summary.json")
     manifest = read_table(render_dir / "manifest.csv")
-    levels = [(entry["obfuscation"], float(entry["level"])) for entry in summary["levels"]]
+    levels = [_rendered_level(entry) for entry in summary["levels"]]
     return levels, list(manifest.loc[manifest["status"] == "ok", "image"])
 
 
-def level_plan(test, render_dir: Path, names: Sequence[str]) -> dict[tuple[str, float], tuple[list[str], list[str]]]:
-    """For each rendered level: the protocols scored there and their obfuscated images among ``names``.
+def level_plan(test, render_dir: Path, names: Sequence[str]) -> dict[RenderedLevel, tuple[list[str], list[str]]]:
+    """For each rendered (obfuscation, level, region): the protocols scored there and their obfuscated images
+    among ``names``.
 
     A render that lists a level's protocols (``render.baseline_only`` renders some protocols at the
     unobfuscated level alone) limits that level to them; otherwise every protocol of ``test`` is scored.
@@ -224,7 +234,7 @@ def level_plan(test, render_dir: Path, names: Sequence[str]) -> dict[tuple[str, 
         listed = entry.get("protocols")
         protocols = [p for p in test.pairs if listed is None or p in listed]
         wanted = {i for p in protocols for i in test.pairs[p][f"image_{obfuscated_side}"]}
-        plan[(entry["obfuscation"], float(entry["level"]))] = (protocols, [n for n in names if n in wanted])
+        plan[_rendered_level(entry)] = (protocols, [n for n in names if n in wanted])
     return plan
 
 
@@ -316,15 +326,15 @@ def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognize
 
     plan = level_plan(test, render_dir, names)
 
-    def prepare(level: tuple[str, float]) -> LevelCrops:
+    def prepare(level: RenderedLevel) -> LevelCrops:
         store = render.RenderStore(render.store_path(render_dir, *level))
         return level_crops(store, plan[level][1], images, landmarks, modes)
 
     tables = []
     progress = tqdm(total=sum(len(plan[level][1]) for level in levels), desc=f"score {recognizer.name}", unit="img",
                     mininterval=2.0)
-    for (kind, level), crops in prefetched(levels, prepare):
-        scored_here, level_names = plan[(kind, level)]
+    for (kind, level, region), crops in prefetched(levels, prepare):
+        scored_here, level_names = plan[(kind, level, region)]
         by_mode = {}
         if "oracle_box" in modes:
             by_mode["oracle_box"] = embed_named(recognizer.embed_obfuscated, crops.oracle_box, batch)
@@ -337,7 +347,8 @@ def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognize
                     continue
                 tables.append(score_pairs(
                     table, sharp_side, sharp, by_mode[mode], seen_identities=protocol in test.seen, dataset=dataset,
-                    protocol=protocol, recognizer=recognizer.name, mode=mode, obfuscation=kind, level=float(level),
+                    protocol=protocol, recognizer=recognizer.name, mode=mode, obfuscation=kind, region=region,
+                    level=float(level),
                 ))
         for cache in caches:
             cache.release()

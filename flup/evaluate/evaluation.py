@@ -1,7 +1,8 @@
 """From per-pair score tables to verification metrics, plot data and privacy thresholds.
 
-Input: the score stages' long table, one row per pair x obfuscation x level x mode (see
-``SCORE_COLUMNS``). A row's ``status`` says how it counts:
+Input: the score stages' long table, one row per pair x obfuscation x region x level x mode (see
+``SCORE_COLUMNS``; the region is the face-box scale factor of ``render.regions``). A row's ``status``
+says how it counts:
 
 - ``ok``: scored normally;
 - ``not_detected``: the attacker found no face in the obfuscated image. That is a failure to
@@ -46,11 +47,11 @@ CURVE_METRICS = [
     "auc", "auc_low", "auc_high", "accuracy", "tar_far_1e-2", "tar_far_1e-3", "eer",
     "mean_cos_same", "mean_one_minus_cos_diff", "detection_rate", "n_pairs",
 ]
-CURVE_COLUMNS = ["dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "level", "level_per_face",
-                 *CURVE_METRICS]
-ROC_COLUMNS = ["dataset", "protocol", "series", "obfuscation", "level", "fpr", "tpr"]
+CURVE_COLUMNS = ["dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "level",
+                 "level_per_face", *CURVE_METRICS]
+ROC_COLUMNS = ["dataset", "protocol", "series", "obfuscation", "region", "level", "fpr", "tpr"]
 THRESHOLD_COLUMNS = [
-    "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "bound", "reached", "level",
+    "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "bound", "reached", "level",
     "level_per_face", "auc", "auc_low", "auc_high", "holds_above", "max_level_tested", "max_level_per_face",
     "n_levels", "description",
 ]
@@ -68,8 +69,19 @@ def level_key(level: float) -> str:
     return repr(value)
 
 
+def region_key(region: float) -> str:
+    """The JSON key of a region (``render.regions``) in verification.json and privacy.json: ``"region=1.3"``."""
+    return f"region={level_key(region)}"
+
+
 def series_name(recognizer: str, mode: str) -> str:
     return f"{recognizer}/{mode}"
+
+
+def seed_key(key: Sequence, region: float) -> tuple:
+    """A group's key for :func:`group_seed` (``key`` without the region): region 1.0 adds nothing, so the
+    detected box keeps the bootstrap seeds, and so the numbers, it had before ``render.regions`` existed."""
+    return tuple(key) if float(region) == 1.0 else (*key, "region", float(region))
 
 
 def group_seed(seed: int, key: Sequence) -> int:
@@ -85,7 +97,8 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     Raises ValueError naming the problem: missing columns, unknown statuses, labels other
     than 0/1, a scored row without a finite score, or the same pair twice in one group.
     """
-    optional = {"seen_identities": False}  # tables written before the column existed: nothing seen
+    # Tables written before these columns existed: nothing seen, the detected face box.
+    optional = {"seen_identities": False, "region": 1.0}
     missing = [c for c in SCORE_COLUMNS if c not in scores.columns and c not in optional]
     if missing:
         raise ValueError(f"score table lacks columns {missing}; expected {SCORE_COLUMNS}")
@@ -103,6 +116,9 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     frame["level"] = pd.to_numeric(frame["level"], errors="raise").astype(np.float64)
     if not np.isfinite(frame["level"]).all():
         raise ValueError("score table has non-finite levels")
+    frame["region"] = pd.to_numeric(frame["region"], errors="raise").astype(np.float64)
+    if not (np.isfinite(frame["region"]) & (frame["region"] > 0)).all():
+        raise ValueError("score table has regions that are not finite numbers > 0")
     frame["pair_id"] = frame["pair_id"].astype(np.int64)
     frame["fold"] = frame["fold"].astype(np.int64)
     if not frame["label"].isin((0, 1)).all():
@@ -138,7 +154,7 @@ def _empty_summary() -> dict:
 
 
 def evaluate_group(group: pd.DataFrame, n_boot: int, seed: int) -> dict:
-    """Metrics of one (dataset, protocol, recognizer, mode, obfuscation, level) group.
+    """Metrics of one (dataset, protocol, recognizer, mode, obfuscation, region, level) group.
 
     ``group`` must already be normalised by ``validate_scores``. ``metrics.summarize`` runs on
     the non-excluded rows, with k-fold accuracy when they span more than one fold.
@@ -189,7 +205,7 @@ def _wanted_level(levels: Sequence[float] | None, level: float) -> bool:
 
 
 def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
-    """Privacy threshold per dataset x protocol x recognizer x mode x obfuscation.
+    """Privacy threshold per dataset x protocol x recognizer x mode x obfuscation x region.
 
     The threshold is ``metrics.privacy_threshold``: the weakest level whose AUC upper bound is
     <= ``bound``. If reached, the record carries that level's AUC interval and ``holds_above``
@@ -198,13 +214,13 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
     also come per face width (``level_per_face``, ``max_level_per_face``) where ``curves`` has them.
     """
     records = []
-    keys = ["dataset", "protocol", "recognizer", "mode", "obfuscation"]
+    keys = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "region"]
     for key, frame in curves.groupby(keys, sort=True):
         frame = frame.sort_values("level")
         levels = frame["level"].astype(float).tolist()
         highs = [None if _missing(v) else float(v) for v in frame["auc_high"]]
         threshold = metrics.privacy_threshold(levels, highs, bound)
-        dataset, protocol, recognizer, mode, obfuscation = key
+        dataset, protocol, recognizer, mode, obfuscation, region = key
         max_level = max(levels)
         if threshold is not None:
             row = frame[frame["level"] == threshold].iloc[0]
@@ -225,7 +241,8 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
             description = f"not reached in the tested range (max level {level_key(max_level)}: {interval})"
         records.append({
             "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode,
-            "series": series_name(recognizer, mode), "obfuscation": obfuscation, "bound": float(bound),
+            "series": series_name(recognizer, mode), "obfuscation": obfuscation, "region": float(region),
+            "bound": float(bound),
             "reached": threshold is not None, "level": None if threshold is None else float(threshold),
             "level_per_face": per_face, "auc": auc, "auc_low": low, "auc_high": high, "holds_above": holds,
             "max_level_tested": float(max_level), "max_level_per_face": max_per_face, "n_levels": len(levels),
@@ -242,24 +259,23 @@ def evaluate(
     roc_levels: Mapping[str, Sequence[float]] | None = None,
     progress: Progress | None = None,
     face_widths: Mapping[str, float | None] | None = None,
-    box_scale: float = 1.0,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate every group of a score table.
 
     Returns ``(metrics, curves, roc, thresholds)``:
 
-    - ``metrics``: nested dict dataset -> protocol -> recognizer -> mode -> obfuscation ->
-      level key (``level_key``) -> metric dict (``metrics.summarize`` plus ``pairs_excluded``,
+    - ``metrics``: nested dict dataset -> protocol -> recognizer -> mode -> obfuscation -> region key
+      (``region_key``) -> level key (``level_key``) -> metric dict (``metrics.summarize`` plus ``pairs_excluded``,
       ``failures``, ``detection_rate``); JSON-ready, None where undefined.
     - ``curves``: one row per group (``CURVE_COLUMNS``).
     - ``roc``: ROC points (``ROC_COLUMNS``) of the groups whose level is listed in
-      ``roc_levels[obfuscation]``, at most ``ROC_MAX_POINTS`` per curve.
+      ``roc_levels[obfuscation]`` (at every region), at most ``ROC_MAX_POINTS`` per curve.
     - ``thresholds``: ``privacy_thresholds(curves, privacy_bound)``.
 
     Each level also comes per face width (``level_per_face``, ``flup.evaluate.face_size``) from
-    ``face_widths`` (dataset -> median face-box width, px) and ``render.box_scale``; None without them.
+    ``face_widths`` (dataset -> median face-box width, px) and the group's region; None without them.
 
-    Each group's bootstrap seed is ``group_seed(seed, group key)``, so results do not depend on
+    Each group's bootstrap seed is ``group_seed(seed, seed_key(group key, region))``, so results do not depend on
     which other groups are present or on their order.
     """
     if int(n_boot) < 1:
@@ -275,18 +291,19 @@ def evaluate(
     nested: dict = {}
     curve_rows, roc_parts = [], []
     for key, group in iterator:
-        dataset, protocol, recognizer, mode, obfuscation, level = key
-        level = float(level)
-        result = evaluate_group(group, int(n_boot), group_seed(seed, key))
-        result["level_per_face"] = level_per_face(obfuscation, level, face_widths.get(dataset), box_scale)
+        dataset, protocol, recognizer, mode, obfuscation, region, level = key
+        level, region = float(level), float(region)
+        seed_of = seed_key((dataset, protocol, recognizer, mode, obfuscation, level), region)
+        result = evaluate_group(group, int(n_boot), group_seed(seed, seed_of))
+        result["level_per_face"] = level_per_face(obfuscation, level, face_widths.get(dataset), region)
         node = nested
-        for part in (dataset, protocol, recognizer, mode, obfuscation):
+        for part in (dataset, protocol, recognizer, mode, obfuscation, region_key(region)):
             node = node.setdefault(part, {})
         node[level_key(level)] = result
         series = series_name(recognizer, mode)
         curve_rows.append({
             "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode, "series": series,
-            "obfuscation": obfuscation, "level": level, "level_per_face": result["level_per_face"],
+            "obfuscation": obfuscation, "region": region, "level": level, "level_per_face": result["level_per_face"],
             **{m: result[m] for m in CURVE_METRICS},
         })
         if _wanted_level(roc_levels.get(obfuscation), level):
@@ -294,6 +311,7 @@ def evaluate(
             points = roc_points(kept["score"].to_numpy(), kept["label"].to_numpy())
             if not points.empty:
                 points.insert(0, "level", level)
+                points.insert(0, "region", region)
                 points.insert(0, "obfuscation", obfuscation)
                 points.insert(0, "series", series)
                 points.insert(0, "protocol", protocol)
@@ -301,7 +319,7 @@ def evaluate(
                 roc_parts.append(points)
 
     curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS)
-    for column in ["level_per_face", *CURVE_METRICS]:
+    for column in ["region", "level_per_face", *CURVE_METRICS]:
         curves[column] = pd.to_numeric(curves[column], errors="coerce").astype(np.float64)
     curves["n_pairs"] = curves["n_pairs"].astype(np.int64)
     roc = pd.concat(roc_parts, ignore_index=True) if roc_parts else pd.DataFrame(columns=ROC_COLUMNS)
@@ -313,8 +331,8 @@ def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFram
                    margin: float | None = None, face_widths: Mapping[str, float | None] | None = None) -> dict:
     """``metrics/privacy.json``: the bound, a compact summary and every threshold record.
 
-    ``summary`` maps dataset -> protocol -> recognizer -> mode -> obfuscation -> the threshold
-    level, or the string "not reached (max <level>)". With ``relative`` (the records of
+    ``summary`` maps dataset -> protocol -> recognizer -> mode -> obfuscation -> region key (``region_key``) ->
+    the threshold level, or the string "not reached (max <level>)". With ``relative`` (the records of
     ``flup.evaluate.relative.relative_thresholds``) and its ``margin``, the relative threshold ("no more
     revealing than a black box") follows in the same shapes, under ``relative_*`` keys. ``face_widths``
     (dataset -> median face width, px) is recorded as the unit of the records' ``*_per_face`` levels.
@@ -322,9 +340,9 @@ def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFram
     summary: dict = {}
     for rec in thresholds.itertuples(index=False):
         node = summary
-        for part in (rec.dataset, rec.protocol, rec.recognizer, rec.mode):
+        for part in (rec.dataset, rec.protocol, rec.recognizer, rec.mode, rec.obfuscation):
             node = node.setdefault(part, {})
-        node[rec.obfuscation] = (
+        node[region_key(rec.region)] = (
             float(rec.level) if rec.reached else f"not reached (max {level_key(rec.max_level_tested)})"
         )
     reached = int(thresholds["reached"].sum()) if len(thresholds) else 0
@@ -339,7 +357,8 @@ def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFram
     if face_widths is not None:
         report["face_width_px"] = dict(face_widths)
         report["per_face_rule"] = ("level_per_face: blur sigma and pixelate block / the dataset's median face-box "
-                                   "width (face_width_px); face_gaussian, face_pixelate: the level x render.box_scale; "
+                                   "width (face_width_px, the detected box at region 1.0); face_gaussian, "
+                                   "face_pixelate: the level x the region; "
                                    "blackbox, deface: null")
     if relative is not None:
         report |= _relative_report(relative, float(margin))
@@ -350,14 +369,15 @@ def _relative_report(relative: pd.DataFrame, margin: float) -> dict:
     summary: dict = {}
     for rec in relative.itertuples(index=False):
         node = summary
-        for part in (rec.dataset, rec.protocol, rec.recognizer, rec.mode):
+        for part in (rec.dataset, rec.protocol, rec.recognizer, rec.mode, rec.obfuscation):
             node = node.setdefault(part, {})
+        region = region_key(rec.region)
         if rec.reached is None or _missing(rec.reached):
-            node[rec.obfuscation] = "no black box on these pairs"
+            node[region] = "no black box on these pairs"
         elif rec.reached:
-            node[rec.obfuscation] = float(rec.level)
+            node[region] = float(rec.level)
         else:
-            node[rec.obfuscation] = f"not reached (max {level_key(rec.max_level_tested)})"
+            node[region] = f"not reached (max {level_key(rec.max_level_tested)})"
     records = relative.astype(object).where(relative.notna(), None).to_dict(orient="records")
     return {
         "relative_margin": margin,
@@ -431,7 +451,7 @@ class StudyEvaluation:
 def evaluate_study(cfg: Study, folder: Path) -> StudyEvaluation:
     """Every score table of the study (see :func:`read_scores`) evaluated with params.yaml ``evaluate``, levels
     also per face width of each dataset's obfuscated images (``flup.evaluate.face_size``)."""
-    settings, box_scale = cfg.evaluate, cfg.render.box_scale
+    settings = cfg.evaluate
     scores, files = read_scores(folder, list(cfg.datasets))
     widths = study_face_widths(cfg)
 
@@ -440,19 +460,18 @@ def evaluate_study(cfg: Study, folder: Path) -> StudyEvaluation:
 
     verification, curves, roc, thresholds = evaluate(
         scores, progress=progress, n_boot=settings.n_boot, seed=settings.seed,
-        privacy_bound=settings.privacy_auc_upper, roc_levels=settings.roc_levels.as_dict(), face_widths=widths,
-        box_scale=box_scale)
+        privacy_bound=settings.privacy_auc_upper, roc_levels=settings.roc_levels.as_dict(), face_widths=widths)
     from flup.evaluate import relative  # here: relative imports this module
 
     differences = relative.level_differences(validate_scores(scores), settings.n_boot, settings.seed)
     relative_thresholds = relative.relative_thresholds(differences, settings.relative_margin)
-    relative_thresholds = with_level_per_face(relative_thresholds, widths, box_scale)
-    relative_thresholds = with_level_per_face(relative_thresholds, widths, box_scale, "max_level_tested",
-                                              "max_level_per_face")
+    relative_thresholds = with_level_per_face(relative_thresholds, widths)
+    relative_thresholds = with_level_per_face(relative_thresholds, widths, "max_level_tested", "max_level_per_face")
     privacy = privacy_report(thresholds, settings.privacy_auc_upper, relative_thresholds, settings.relative_margin,
                              widths)
     counts = scores["status"].value_counts()
-    roc_curves = roc.groupby(["dataset", "protocol", "series", "obfuscation", "level"]).ngroups if len(roc) else 0
+    roc_keys = ["dataset", "protocol", "series", "obfuscation", "region", "level"]
+    roc_curves = roc.groupby(roc_keys).ngroups if len(roc) else 0
     summary = (f"{len(files)} score tables, {len(scores)} rows -> {len(curves)} groups, {roc_curves} ROC curves; "
                f"failures={int(counts.get('not_detected', 0))} excluded={int(counts.get('excluded', 0))}; "
                f"privacy threshold reached {int(thresholds['reached'].sum())}/{len(thresholds)}, "

@@ -5,11 +5,11 @@ datasets; per face width they do. ``level_per_face`` is, per family:
 
 - ``blur``: σ / median face width; ``pixelate``: block side / median face width (the face_pixelate unit);
 - ``face_gaussian`` (kernel / face size) and ``face_pixelate`` (cell / face width): already relative to the
-  (``render.box_scale``-scaled) box, so the level times ``box_scale`` (the level itself at box_scale 1);
+  box scaled by the row's region (``render.regions``), so the level times the region (the level itself at 1.0);
 - ``blackbox`` and ``deface``: None (no strength per face: one level, or a mask scale of the box).
 
-The width is that of the detected face box (before ``render.box_scale``), median over the images on the
-obfuscated side of the dataset's test pairs that have a face.
+The width is that of the detected face box (region 1.0, whatever region was obfuscated), median over the images
+on the obfuscated side of the dataset's test pairs that have a face: one unit for every region.
 """
 
 from __future__ import annotations
@@ -37,20 +37,21 @@ def median_face_width(faces: pd.DataFrame, images: Iterable[str]) -> float | Non
     return float(np.median(widths)) if widths.size else None
 
 
-def level_per_face(kind: str, level: float, face_width: float | None, box_scale: float = 1.0) -> float | None:
+def level_per_face(kind: str, level: float, face_width: float | None, region: float = 1.0) -> float | None:
     """``level`` in face widths (see the module docstring); None where it has no such meaning."""
     if kind in PIXEL_LEVELS:
         return float(level) / face_width if face_width else None
     if kind in RELATIVE_LEVELS:
-        return float(level) * float(box_scale)
+        return float(level) * float(region)
     return None
 
 
-def with_level_per_face(frame: pd.DataFrame, face_widths: Mapping[str, float | None], box_scale: float,
+def with_level_per_face(frame: pd.DataFrame, face_widths: Mapping[str, float | None],
                         level: str = "level", out: str = "level_per_face") -> pd.DataFrame:
-    """``frame`` (with ``dataset``, ``obfuscation`` and ``level`` columns) plus the column ``out``."""
-    values = [None if pd.isna(lv) else level_per_face(kind, lv, face_widths.get(dataset), box_scale)
-              for dataset, kind, lv in zip(frame["dataset"], frame["obfuscation"], frame[level], strict=True)]
+    """``frame`` (with ``dataset``, ``obfuscation``, ``region`` and ``level`` columns) plus the column ``out``."""
+    values = [None if pd.isna(lv) else level_per_face(kind, lv, face_widths.get(dataset), region)
+              for dataset, kind, region, lv in zip(frame["dataset"], frame["obfuscation"], frame["region"],
+                                                   frame[level], strict=True)]
     result = frame.copy()
     result[out] = pd.Series(values, index=frame.index, dtype=object)
     return result

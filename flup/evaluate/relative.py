@@ -1,7 +1,7 @@
 """The relative privacy threshold: "no more revealing than a black box over the same region".
 
-For each dataset x protocol x recognizer x mode x obfuscation, the weakest level whose paired bootstrap
-95% interval of AUC(level) - AUC(black box) has its upper end below a small margin
+For each dataset x protocol x recognizer x mode x region x obfuscation, the weakest level whose paired bootstrap
+95% interval of AUC(level) - AUC(black box over the same region) has its upper end below a small margin
 (``evaluate.relative_margin``). Both AUCs are computed on the same pairs (those scored, not excluded, in
 both groups), and each bootstrap replicate draws one resample of those pairs (same and different pairs
 separately, as the AUC interval does) and uses it for both AUCs, so the interval is that of the
@@ -19,13 +19,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from flup.evaluate.evaluation import group_seed, level_key, series_name
+from flup.evaluate.evaluation import group_seed, level_key, seed_key, series_name
 from flup.evaluate.metrics import _BOOT_CHUNK_CELLS, _draw_counts
 
 REFERENCE = "blackbox"
-SERIES_KEYS = ["dataset", "protocol", "recognizer", "mode"]
+# A series is one attacker on one protocol over one region: its levels are compared with its own black box.
+SERIES_KEYS = ["dataset", "protocol", "recognizer", "mode", "region"]
 RELATIVE_COLUMNS = [
-    "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "margin", "reached", "level",
+    "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "margin", "reached", "level",
     "auc_diff", "diff_low", "diff_high", "n_pairs", "holds_above", "max_level_tested", "n_levels",
     "reference_level", "description",
 ]
@@ -96,9 +97,9 @@ def _kept(group: pd.DataFrame) -> pd.DataFrame:
 
 def level_differences(frame: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     """Per group of ``frame`` (a validated score table; black box groups excepted): the paired AUC difference
-    to the black box of the same series and its interval (None where the series has no black box). Each
-    level's bootstrap seed is ``group_seed(seed, group key + ("vs", "blackbox"))``: stable, and independent
-    of the other groups present."""
+    to the black box of the same series (same region) and its interval (None where the series has no black box).
+    Each level's bootstrap seed is ``group_seed(seed, seed_key(group key, region) + ("vs", "blackbox"))``: stable,
+    and independent of the other groups present."""
     rows = []
     for series_key, series in frame.groupby(SERIES_KEYS, sort=True):
         boxes = series[series["obfuscation"] == REFERENCE]
@@ -113,9 +114,10 @@ def level_differences(frame: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFra
                 row["n_pairs"] = len(both)
                 labels = both["label"].to_numpy()
                 if labels.size and 0 < labels.sum() < labels.size:
+                    *attacker, region = series_key
+                    key = (*seed_key((*attacker, kind, float(level)), region), "vs", REFERENCE)
                     diff, low, high = paired_auc_difference(
-                        both["score"].to_numpy(), both["score_ref"].to_numpy(), labels, n_boot,
-                        group_seed(seed, (*series_key, kind, float(level), "vs", REFERENCE)))
+                        both["score"].to_numpy(), both["score_ref"].to_numpy(), labels, n_boot, group_seed(seed, key))
                     row |= {"auc_diff": diff, "diff_low": low, "diff_high": high}
             rows.append(row)
     return pd.DataFrame(rows, columns=[*SERIES_KEYS, "obfuscation", "level", "reference_level", "auc_diff",
@@ -133,14 +135,14 @@ def _missing(value) -> bool:
 
 
 def relative_thresholds(differences: pd.DataFrame, margin: float) -> pd.DataFrame:
-    """One record per dataset x protocol x recognizer x mode x obfuscation of ``differences``
+    """One record per dataset x protocol x recognizer x mode x region x obfuscation of ``differences``
     (:func:`level_differences`): the relative threshold, or None with the reason."""
     records = []
     for key, frame in differences.groupby([*SERIES_KEYS, "obfuscation"], sort=True):
         frame = frame.sort_values("level")
         levels = frame["level"].astype(float).tolist()
         highs = [None if _missing(v) else float(v) for v in frame["diff_high"]]
-        dataset, protocol, recognizer, mode, obfuscation = key
+        dataset, protocol, recognizer, mode, region, obfuscation = key
         reference_level = frame["reference_level"].iloc[0]
         no_reference = _missing(reference_level)
         threshold = None if no_reference else relative_threshold(levels, highs, margin)
@@ -160,7 +162,8 @@ def relative_thresholds(differences: pd.DataFrame, margin: float) -> pd.DataFram
                                f"{_interval(row)})")
         records.append({
             "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode,
-            "series": series_name(recognizer, mode), "obfuscation": obfuscation, "margin": float(margin),
+            "series": series_name(recognizer, mode), "obfuscation": obfuscation, "region": float(region),
+            "margin": float(margin),
             "reached": None if no_reference else threshold is not None,
             "level": None if threshold is None else float(threshold),
             **{c: None if no_reference or _missing(row[c]) else float(row[c])

@@ -1,6 +1,7 @@
 """Turning embeddings into the per-pair score table every recogniser writes.
 
-Columns: dataset, protocol, recognizer, mode, obfuscation, level, pair_id, fold, label, score,
+Columns: dataset, protocol, recognizer, mode, obfuscation, region (the face-box scale factor of
+``render.regions``), level, pair_id, fold, label, score,
 status ("ok" | "not_detected": scores as a non-match | "excluded": the pair cannot be scored
 because its sharp image has no face, counted by evaluate).
 """
@@ -13,7 +14,7 @@ import pandas as pd
 # The one definition of the score table, read by evaluation.py. ``seen_identities``: the recogniser trained
 # on these pairs' people (the seed split's deliberate leakage, flup.evaluate.test_set); evaluation keeps
 # such rows apart under a recogniser name marked with SEEN_MARK.
-GROUP_KEYS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "level"]
+GROUP_KEYS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "region", "level"]
 SCORE_COLUMNS = [*GROUP_KEYS, "pair_id", "fold", "label", "score", "status", "seen_identities"]
 SEEN_MARK = " (seen identities)"
 STATUSES = ("ok", "not_detected", "excluded")
@@ -26,13 +27,15 @@ def score_pairs(
     sharp: dict[str, np.ndarray],
     obfuscated: dict[str, np.ndarray | None],
     seen_identities: bool = False,
+    region: float = 1.0,
     **labels,
 ) -> pd.DataFrame:
-    """Score one protocol's pairs at one obfuscation level in one mode.
+    """Score one protocol's pairs at one obfuscation level and region in one mode.
 
     ``sharp`` maps image -> embedding of the sharp side; ``obfuscated`` maps image -> embedding
     of the obfuscated side, or None when the face was not found (a counted failure). Images
-    absent from either map make the pair "excluded".
+    absent from either map make the pair "excluded". ``region``: the face-box scale factor the obfuscated
+    side was rendered over; ``labels``: the other group keys (dataset, protocol, recognizer, ...).
     """
     obfuscated_side = "a" if sharp_side == "b" else "b"
     scores, statuses = [], []
@@ -51,6 +54,7 @@ def score_pairs(
         "label": pairs["label"].to_numpy(), "score": scores, "status": statuses,
         "seen_identities": np.full(len(pairs), bool(seen_identities)),
     })
+    table["region"] = float(region)
     for column, value in labels.items():
         table[column] = value
     return table[SCORE_COLUMNS]

@@ -52,7 +52,7 @@ def embed(
 
 def score_rendered(model, policy: Policy, input_size: int, test, images: Path, render_dir: Path, dataset: str,
                    name: str, batch_size: int = 64, device: torch.device | str = "cpu") -> pd.DataFrame:
-    """The per-pair score table of a dual-stream model over every rendered level (oracle box: each side
+    """The per-pair score table of a dual-stream model over every rendered level and region (oracle box: each side
     cropped around the sharp image's face box). ``test`` as for :func:`flup.evaluate.engine.score_rendered`.
 
     Images go through in blocks of whole batches (the model sees the batches it always saw: each side's
@@ -78,17 +78,18 @@ def score_rendered(model, policy: Policy, input_size: int, test, images: Path, r
         return prepare_all(pixels, [boxes[n] for n in names], policy, input_size)
 
     sharp: dict[str, np.ndarray] = {}
-    embedded: dict[tuple[str, float], dict[str, np.ndarray]] = {level: {} for level in levels}
+    embedded: dict[engine.RenderedLevel, dict[str, np.ndarray]] = {level: {} for level in levels}
     for (level, names), prepared in tqdm(engine.prefetched(items, inputs), total=len(items), desc=f"score {name}",
                                          unit="block", mininterval=2.0):
         stream, into = ("sharp", sharp) if level is None else ("blurred", embedded[level])
         into.update(zip(names, embed_prepared(model, prepared, stream, batch_size, device), strict=True))
     tables = []
-    for kind, level in levels:
-        for protocol in plan[(kind, level)][0]:
-            tables.append(score_pairs(test.pairs[protocol], test.sharp_side, sharp, embedded[(kind, level)],
+    for kind, level, region in levels:
+        for protocol in plan[(kind, level, region)][0]:
+            tables.append(score_pairs(test.pairs[protocol], test.sharp_side, sharp, embedded[(kind, level, region)],
                                       seen_identities=protocol in test.seen, dataset=dataset, protocol=protocol,
-                                      recognizer=name, mode="oracle_box", obfuscation=kind, level=float(level)))
+                                      recognizer=name, mode="oracle_box", obfuscation=kind, region=region,
+                                      level=float(level)))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -5,7 +5,9 @@ Images are HxWx3 uint8 arrays (BGR, as cv2 reads them). A box is ``(x1, y1, x2, 
 pixel coordinates, floats as InsightFace returns them, possibly reaching outside the image.
 Every function returns a new image and leaves its input untouched; only the box region is
 processed, since these run a few hundred thousand times per study. Levels are validated by the
-registry of families (``flup.obfuscate.families``), which also names and labels them.
+registry of families (``flup.obfuscate.families``), which also names and labels them. Every kind
+takes a ``region``: the face-box scale factor of ``render.regions``, applied before the kind's own rule
+(``deface``'s mask scale acts on the scaled box).
 """
 
 from __future__ import annotations
@@ -102,8 +104,8 @@ def blur_whole_image(image: np.ndarray, sigma: float, approximate: bool = False)
     return _gaussian(image, sigma, approximate)
 
 
-def crop_gaussian_blur(image: np.ndarray, box: Box, sigma: float, box_scale: float = 1.0) -> np.ndarray:
-    """Gaussian-blur the box's own pixels (scaled by ``box_scale``), as the seed study and common tools do.
+def crop_gaussian_blur(image: np.ndarray, box: Box, sigma: float, region: float = 1.0) -> np.ndarray:
+    """Gaussian-blur the box's own pixels (scaled by ``region``), as the seed study and common tools do.
 
     ``cv2.GaussianBlur(crop, (0, 0), sigma)`` on the crop alone: the kernel size follows from sigma
     (OpenCV's rule) and the crop's edges are mirrored (``BORDER_REFLECT_101``, OpenCV's default), so
@@ -111,7 +113,7 @@ def crop_gaussian_blur(image: np.ndarray, box: Box, sigma: float, box_scale: flo
     """
     _check_image(image)
     sigma = families.check_level("blur", sigma)
-    x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
+    x1, y1, x2, y2 = scale_box(box, region, image.shape)
     out = image.copy()
     if sigma == 0:
         return out
@@ -120,9 +122,9 @@ def crop_gaussian_blur(image: np.ndarray, box: Box, sigma: float, box_scale: flo
 
 
 def gaussian_blur(
-    image: np.ndarray, box: Box, sigma: float, box_scale: float = 1.0, approximate: bool = False
+    image: np.ndarray, box: Box, sigma: float, region: float = 1.0, approximate: bool = False
 ) -> np.ndarray:
-    """Gaussian-blur the inside of ``box`` (scaled by ``box_scale``) with the image around it as context.
+    """Gaussian-blur the inside of ``box`` (scaled by ``region``) with the image around it as context.
 
     The result inside the box equals blurring the whole image and pasting the box: the blur
     sees a margin of ``ceil(3*sigma) + 1`` pixels of context around the box; the rest stays
@@ -131,7 +133,7 @@ def gaussian_blur(
     """
     _check_image(image)
     sigma = families.check_level("blur", sigma)
-    x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
+    x1, y1, x2, y2 = scale_box(box, region, image.shape)
     out = image.copy()
     if sigma == 0:
         return out
@@ -163,14 +165,14 @@ def _fill_cells(region: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nd
     return np.repeat(np.repeat(means, heights, axis=0), widths, axis=1)
 
 
-def pixelate(image: np.ndarray, box: Box, block: int, box_scale: float = 1.0) -> np.ndarray:
+def pixelate(image: np.ndarray, box: Box, block: int, region: float = 1.0) -> np.ndarray:
     """Replace each ``block`` x ``block`` cell inside the box by its mean colour (rounded half up).
 
     The grid starts at the box's top-left corner; cells at the right and bottom edges may be smaller.
     """
     _check_image(image)
     block = families.check_level("pixelate", block)
-    x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
+    x1, y1, x2, y2 = scale_box(box, region, image.shape)
     out = image.copy()
     if block == 1:
         return out
@@ -178,30 +180,30 @@ def pixelate(image: np.ndarray, box: Box, block: int, box_scale: float = 1.0) ->
     return out
 
 
-def black_box(image: np.ndarray, box: Box, box_scale: float = 1.0) -> np.ndarray:
-    """Set every pixel inside the box (scaled by ``box_scale``) to zero."""
+def black_box(image: np.ndarray, box: Box, region: float = 1.0) -> np.ndarray:
+    """Set every pixel inside the box (scaled by ``region``) to zero."""
     _check_image(image)
-    x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
+    x1, y1, x2, y2 = scale_box(box, region, image.shape)
     out = image.copy()
     out[y1:y2, x1:x2] = 0
     return out
 
 
-def _black_box_any_level(image: np.ndarray, box: Box, level: float, box_scale: float = 1.0) -> np.ndarray:
+def _black_box_any_level(image: np.ndarray, box: Box, level: float, region: float = 1.0) -> np.ndarray:
     families.check_level("blackbox", level)
-    return black_box(image, box, box_scale)
+    return black_box(image, box, region)
 
 
 # --- presets that mimic widely used tools -------------------------------------------------------
 
 
-def deface_box(box: Box, mask_scale: float, shape: Sequence[int], box_scale: float = 1.0) -> IntBox:
+def deface_box(box: Box, mask_scale: float, shape: Sequence[int], region: float = 1.0) -> IntBox:
     """The region ``deface`` redacts for a face ``box``: each side pushed out by ``mask_scale - 1``
     times the box's full width (height), i.e. the box enlarged ``2 * mask_scale - 1`` times about its
-    centre (1.3 -> 1.6x), after enlarging it by ``box_scale``; rounded outward, clipped to the image.
+    centre (1.3 -> 1.6x), after enlarging it by ``region``; rounded outward, clipped to the image.
     """
     mask_scale = families.check_level("deface", mask_scale)
-    return scale_box(box, box_scale * (2.0 * mask_scale - 1.0), shape)
+    return scale_box(box, region * (2.0 * mask_scale - 1.0), shape)
 
 
 def inscribed_ellipse(height: int, width: int) -> np.ndarray:
@@ -216,7 +218,7 @@ def inscribed_ellipse(height: int, width: int) -> np.ndarray:
     return y * y + x * x < 1.0
 
 
-def deface(image: np.ndarray, box: Box, mask_scale: float = 1.3, box_scale: float = 1.0) -> np.ndarray:
+def deface(image: np.ndarray, box: Box, mask_scale: float = 1.3, region: float = 1.0) -> np.ndarray:
     """Mimic the ``deface`` tool's default redaction (ORB-HD/deface: ``--replacewith blur``, ellipse on).
 
     ``level`` is deface's ``--mask-scale`` (its default 1.3; larger = a bigger region and a bigger
@@ -227,11 +229,11 @@ def deface(image: np.ndarray, box: Box, mask_scale: float = 1.3, box_scale: floa
     rounds to nearest: at most one pixel) and may reach the last image row/column (deface stops one short).
     """
     _check_image(image)
-    x1, y1, x2, y2 = deface_box(box, mask_scale, image.shape, box_scale)
+    x1, y1, x2, y2 = deface_box(box, mask_scale, image.shape, region)
     out = image.copy()
-    region = image[y1:y2, x1:x2]
-    h, w = region.shape[:2]
-    blurred = cv2.blur(region, (max(1, w // 2), max(1, h // 2)))
+    patch = image[y1:y2, x1:x2]
+    h, w = patch.shape[:2]
+    blurred = cv2.blur(patch, (max(1, w // 2), max(1, h // 2)))
     inside = inscribed_ellipse(h, w)
     out[y1:y2, x1:x2][inside] = blurred[inside]
     return out
@@ -242,10 +244,10 @@ def odd_kernel(length: float) -> int:
     return 2 * int(max(0.0, length) // 2) + 1
 
 
-def face_gaussian(image: np.ndarray, box: Box, level: float, box_scale: float = 1.0) -> np.ndarray:
+def face_gaussian(image: np.ndarray, box: Box, level: float, region: float = 1.0) -> np.ndarray:
     """Mimic the common "Gaussian blur with a kernel the size of the face" recipe.
 
-    The face crop (the box scaled by ``box_scale``) is blurred on its own, as such scripts do
+    The face crop (the box scaled by ``region``) is blurred on its own, as such scripts do
     (``cv2.GaussianBlur(face, (kw, kh), 0)``), with ``kw = odd_kernel(level * box width)`` and
     ``kh = odd_kernel(level * box height)``; sigma 0 lets OpenCV derive it from the kernel size
     (``getGaussianKernel``: sigma = 0.3 * ((k - 1) / 2 - 1) + 0.8). ``level`` is the kernel size as
@@ -253,24 +255,24 @@ def face_gaussian(image: np.ndarray, box: Box, level: float, box_scale: float = 
     """
     _check_image(image)
     level = families.check_level("face_gaussian", level)
-    x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
+    x1, y1, x2, y2 = scale_box(box, region, image.shape)
     out = image.copy()
     kw, kh = odd_kernel(level * (x2 - x1)), odd_kernel(level * (y2 - y1))
     out[y1:y2, x1:x2] = cv2.GaussianBlur(image[y1:y2, x1:x2], (kw, kh), 0)
     return out
 
 
-def face_pixelate(image: np.ndarray, box: Box, level: float, box_scale: float = 1.0) -> np.ndarray:
+def face_pixelate(image: np.ndarray, box: Box, level: float, region: float = 1.0) -> np.ndarray:
     """Mimic pixelation whose cells are a fixed fraction of the face ("N blocks across the face").
 
-    ``level`` is a cell's side as a fraction of the box width (after ``box_scale``): the box is cut
+    ``level`` is a cell's side as a fraction of the box width (scaled by ``region``): the box is cut
     into ``round(1 / level)`` columns (0.1 -> 10 cells across) and ``round(height / (level * width))``
     rows (so cells are near square), at least one each, with edges at evenly spaced rounded
     positions; each cell takes its mean colour (rounded half up). Larger = bigger cells = stronger.
     """
     _check_image(image)
     level = families.check_level("face_pixelate", level)
-    x1, y1, x2, y2 = scale_box(box, box_scale, image.shape)
+    x1, y1, x2, y2 = scale_box(box, region, image.shape)
     w, h = x2 - x1, y2 - y1
     n_cols = min(w, max(1, round(1.0 / level)))
     n_rows = min(h, max(1, round(h / (level * w))))
@@ -281,7 +283,7 @@ def face_pixelate(image: np.ndarray, box: Box, level: float, box_scale: float = 
     return out
 
 
-# kind -> f(image, box, level, box_scale), one per family of flup.obfuscate.families (which says what
+# kind -> f(image, box, level, region), one per family of flup.obfuscate.families (which says what
 # each level means, how it is named and which levels are valid; larger is always stronger).
 OBFUSCATIONS: dict[str, Callable[..., np.ndarray]] = {
     "blur": crop_gaussian_blur,
@@ -297,12 +299,12 @@ if tuple(OBFUSCATIONS) != families.ORDER:
     raise ImportError(f"OBFUSCATIONS {tuple(OBFUSCATIONS)} and the families {families.ORDER} disagree")
 
 
-def affected_box(shape: Sequence[int], box: Box, kind: str, level: float, box_scale: float = 1.0) -> IntBox:
-    """The integer box outside which ``apply(image, box, kind, level, box_scale)`` changes no pixel."""
+def affected_box(shape: Sequence[int], box: Box, kind: str, level: float, region: float = 1.0) -> IntBox:
+    """The integer box outside which ``apply(image, box, kind, level, region)`` changes no pixel."""
     families.check_kind(kind)
     if kind == "deface":
-        return deface_box(box, level, shape, box_scale)
-    return scale_box(box, box_scale, shape)
+        return deface_box(box, level, shape, region)
+    return scale_box(box, region, shape)
 
 
 # render.blur_border: what the blur sees at the box's edge. crop = the box's own pixels, mirrored (the seed
@@ -316,12 +318,12 @@ def check_blur_border(blur_border: str) -> str:
     return blur_border
 
 
-def apply(image: np.ndarray, box: Box, kind: str, level: float, box_scale: float = 1.0,
+def apply(image: np.ndarray, box: Box, kind: str, level: float, region: float = 1.0,
           blur_border: str = "crop") -> np.ndarray:
     """Apply obfuscation ``kind`` (a key of ``OBFUSCATIONS``) at ``level`` inside ``box``; a blur follows
     ``blur_border`` (a key of ``BLUR_BORDERS``)."""
     families.check_kind(kind)
     check_blur_border(blur_border)
     if kind == "blur":
-        return BLUR_BORDERS[blur_border](image, box, level, box_scale)
-    return OBFUSCATIONS[kind](image, box, level, box_scale)
+        return BLUR_BORDERS[blur_border](image, box, level, region)
+    return OBFUSCATIONS[kind](image, box, level, region)

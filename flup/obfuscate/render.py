@@ -1,13 +1,13 @@
 """Rendered obfuscations, stored once so every recogniser scores exactly the same pixels.
 
-Obfuscation only changes pixels inside a box (``obfuscation.affected_box``: the face box, or the
-larger region of the ``deface`` preset), so a lossless render is stored as the encoded patch; the
-full image is the sharp image with the patch pasted back. One ``.npz`` per obfuscation x level
-holds every patch (names, boxes, offsets, encoded bytes) and what the end-to-end attacker's face
-detector finds in the obfuscated image (``landmarks``: five points, NaN where it finds no face) —
-plain arrays, loaded with ``allow_pickle=False``. The detection runs here, once, on the exact
-pixels a scorer decodes, and every recogniser shares it. With JPEG encoding (published
-redactions are JPEGs) the whole image is stored, since compression touches every pixel.
+Obfuscation only changes pixels inside a box (``obfuscation.affected_box``: the face box, or the larger region
+of the ``deface`` preset), so a lossless render is stored as the encoded patch; the full image is the sharp
+image with the patch pasted back. One ``.npz`` per obfuscation x level x region (``render.regions``: the face
+box's scale factor) holds every patch (names, boxes, offsets, encoded bytes) and what the end-to-end
+attacker's face detector finds in the obfuscated image (``landmarks``: five points, NaN where it finds no
+face) — plain arrays, loaded with ``allow_pickle=False``. The detection runs here, once, on the exact pixels a
+scorer decodes, and every recogniser shares it. With JPEG encoding (published redactions are JPEGs) the whole
+image is stored, since compression touches every pixel.
 
 Speed (benchmarks/render_score.md): lossless PNG is written at zlib level 1, not 9 — 20-100x
 faster per patch for about 20% more bytes, and the decoded pixels are the same. Levels are
@@ -40,8 +40,11 @@ def level_name(level: float) -> str:
     return f"{level:g}"
 
 
-def store_path(root: Path, kind: str, level: float) -> Path:
-    return root / kind / f"{level_name(level)}.npz"
+def store_path(root: Path, kind: str, level: float, region: float = 1.0) -> Path:
+    """Where one obfuscation x level x region is stored; region 1.0 keeps the name it had before regions."""
+    if float(region) == 1.0:
+        return root / kind / f"{level_name(level)}.npz"
+    return root / kind / f"{level_name(level)}_region{float(region):g}.npz"
 
 
 @dataclass(frozen=True)
@@ -69,23 +72,23 @@ class Encoding:
         return data.tobytes()
 
 
-def render_one(image: np.ndarray, box, kind: str, level: float, box_scale: float, encoding: Encoding,
+def render_one(image: np.ndarray, box, kind: str, level: float, region: float, encoding: Encoding,
                blur_border: str = "crop"):
     """(patch box, encoded bytes) for one obfuscated image. An identity level stores nothing."""
     if encoding.whole_image:
-        obfuscated = obfuscation.apply(image, box, kind, level, box_scale, blur_border)
+        obfuscated = obfuscation.apply(image, box, kind, level, region, blur_border)
         return (0, 0, image.shape[1], image.shape[0]), encoding.encode(obfuscated)
     if is_identity(kind, level):
         return (0, 0, 0, 0), b""
     # The patch must cover every changed pixel; deface reaches beyond the (scaled) face box.
-    region = obfuscation.affected_box(image.shape, box, kind, level, box_scale)
-    obfuscated = obfuscation.apply(image, box, kind, level, box_scale, blur_border)
-    return region, encoding.encode(obfuscation.crop_box(obfuscated, region))
+    patch_box = obfuscation.affected_box(image.shape, box, kind, level, region)
+    obfuscated = obfuscation.apply(image, box, kind, level, region, blur_border)
+    return patch_box, encoding.encode(obfuscation.crop_box(obfuscated, patch_box))
 
 
 def save_store(path: Path, names: list[str], boxes: list, payloads: list[bytes], encoding: Encoding,
                landmarks: list[np.ndarray | None] | None = None) -> None:
-    """Write one obfuscation x level. ``landmarks``: the re-detected face of each image (None = not found)."""
+    """Write one obfuscation x level x region. ``landmarks``: the re-detected face of each image (None = not found)."""
     offsets = np.zeros(len(payloads) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(p) for p in payloads])
     data = np.frombuffer(b"".join(payloads), dtype=np.uint8)
@@ -121,7 +124,8 @@ def compose(sharp: np.ndarray, box, payload: np.ndarray | bytes, where: str = "r
 
 
 class RenderStore:
-    """Read access to one obfuscation x level: ``store.obfuscated(name, sharp_pixels)``, ``store.landmarks(name)``."""
+    """Read access to one obfuscation x level x region: ``store.obfuscated(name, sharp_pixels)``,
+    ``store.landmarks(name)``."""
 
     def __init__(self, path: Path):
         with np.load(path, allow_pickle=False) as archive:
@@ -163,65 +167,71 @@ def _start_worker(make_finder: Callable[[], FaceFinder]) -> None:
     _finder = make_finder()
 
 
-def render_level(kind: str, level: float, rows: list[tuple[str, tuple, dict]], images: Path, box_scale: float,
+def render_level(kind: str, level: float, rows: list[tuple[str, tuple, dict]], images: Path, region: float,
                  encoding: Encoding, find_face: FaceFinder, out: Path, blur_border: str = "crop") -> int:
-    """Obfuscate every image at one level, re-detect the face in what a scorer will decode, write the store.
+    """Obfuscate every image at one level over one region, re-detect the face in what a scorer will decode,
+    write the store.
 
     ``rows``: (image name, face box, the image's detection-table row). Returns the payload bytes.
     """
-    results = [render_image(images, kind, level, box_scale, encoding, find_face, row, blur_border) for row in rows]
+    results = [render_image(images, kind, level, region, encoding, find_face, row, blur_border) for row in rows]
     return save_level(out, rows, results, encoding)
 
 
-def render_image(images: Path, kind: str, level: float, box_scale: float, encoding: Encoding,
+def render_image(images: Path, kind: str, level: float, region: float, encoding: Encoding,
                  find_face: FaceFinder, row: tuple[str, tuple, dict],
                  blur_border: str = "crop") -> tuple[tuple, bytes, np.ndarray | None]:
-    """One image at one level: (patch box, encoded patch, landmarks re-detected in what a scorer decodes).
+    """One image at one level over one region: (patch box, encoded patch, landmarks re-detected in what a
+    scorer decodes).
 
     The per-image step of render, whichever executor runs it (:func:`render_level`, flup/executor.py)."""
     image, box, face = row
     pixels = cv2.imread(str(images / image), cv2.IMREAD_COLOR)
-    patch_box, data = render_one(pixels, box, kind, level, box_scale, encoding, blur_border)
-    return patch_box, data, find_face(compose(pixels, patch_box, data, f"{image} at {kind} {level:g}"), face)
+    patch_box, data = render_one(pixels, box, kind, level, region, encoding, blur_border)
+    where = f"{image} at {kind} {level:g}, region {region:g}"
+    return patch_box, data, find_face(compose(pixels, patch_box, data, where), face)
 
 
 def save_level(out: Path, rows: list[tuple[str, tuple, dict]], results: list[tuple], encoding: Encoding) -> int:
-    """Write one level's store from its rows and their :func:`render_image` results; returns the payload bytes."""
+    """Write one level x region's store from its rows and their :func:`render_image` results; returns the
+    payload bytes."""
     names = [image for image, _, _ in rows]
     boxes, payloads, found = ([r[i] for r in results] for i in range(3))
     save_store(out, names, boxes, payloads, encoding, found)
     return sum(len(p) for p in payloads)
 
 
-def _render_level_job(kind, level, rows, images, box_scale, encoding, out, blur_border) -> int:
-    return render_level(kind, level, rows, images, box_scale, encoding, _finder, out, blur_border)
+def _render_level_job(kind, level, region, rows, images, encoding, out, blur_border) -> int:
+    return render_level(kind, level, rows, images, region, encoding, _finder, out, blur_border)
 
 
-def expected_cost(kind: str, level: float) -> float:
-    """Rough relative time of one level (a large-sigma blur dominates), for longest-first scheduling."""
+def expected_cost(kind: str, level: float, region: float = 1.0) -> float:
+    """Rough relative time of one level (a large-sigma blur dominates; a larger region, more pixels), for
+    longest-first scheduling."""
     if kind == "blur":
-        return 1.0 + (level / 4.0) ** 2
+        return region ** 2 * (1.0 + (level / 4.0) ** 2)
     if kind == "face_gaussian":
-        return 1.0 + (level * 4.0) ** 2
-    return 1.0
+        return region ** 2 * (1.0 + (level * 4.0) ** 2)
+    return region ** 2
 
 
-def render_levels(tasks: list[tuple[str, float]], rows: list[tuple[str, tuple, dict]] | dict, images: Path,
-                  out: Path, box_scale: float, encoding: Encoding, workers: int,
+def render_levels(tasks: list[tuple[str, float, float]], rows: list[tuple[str, tuple, dict]] | dict, images: Path,
+                  out: Path, encoding: Encoding, workers: int,
                   make_finder: Callable[[], FaceFinder], blur_border: str = "crop") -> int:
-    """Every (kind, level) of ``tasks`` into ``out`` (see :func:`render_level`), ``workers`` processes at a time.
+    """Every (kind, level, region) of ``tasks`` into ``out`` (see :func:`render_level`), ``workers`` processes at
+    a time.
 
-    ``rows``: the images to render, the same for every level or a dict (kind, level) -> rows.
+    ``rows``: the images to render, the same for every task or a dict (kind, level, region) -> rows.
     ``make_finder`` (picklable) builds each worker's face finder. Returns the total payload bytes.
     """
     rows_at = rows if isinstance(rows, dict) else dict.fromkeys(tasks, rows)
-    for kind, level in tasks:
-        store_path(out, kind, level).parent.mkdir(parents=True, exist_ok=True)
+    for task in tasks:
+        store_path(out, *task).parent.mkdir(parents=True, exist_ok=True)
     order = sorted(tasks, key=lambda task: -expected_cost(*task))
     total = 0
     with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(make_finder,)) as pool:
-        futures = [pool.submit(_render_level_job, kind, level, rows_at[(kind, level)], images, box_scale, encoding,
-                               store_path(out, kind, level), blur_border) for kind, level in order]
+        futures = [pool.submit(_render_level_job, *task, rows_at[task], images, encoding, store_path(out, *task),
+                               blur_border) for task in order]
         for future in tqdm(as_completed(futures), total=len(futures), desc="render", unit="level"):
             total += future.result()
     return total

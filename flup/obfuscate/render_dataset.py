@@ -1,4 +1,4 @@
-"""Rendering a dataset: one side of every test pair obfuscated at every (obfuscation, level) of ``render``.
+"""Rendering a dataset: one side of every test pair obfuscated at every (obfuscation, level, region) of ``render``.
 
 LFW -> data/render/; an evaluation-only dataset -> data/datasets/<name>/render/. The end-to-end
 attacker's detector runs here too, once per obfuscated image (see :func:`flup.obfuscate.render.render_levels`).
@@ -45,10 +45,10 @@ def protocols_at(cfg: Study, paths: DatasetPaths, kind: str, level: float) -> li
 @dataclass(frozen=True)
 class ImageRenderer:
     """The per-image step of render (:func:`flup.obfuscate.render.render_image`) as a worker factory for
-    :func:`flup.executor.map_items`: items are (obfuscation, level, row), row as :func:`render.render_level` takes."""
+    :func:`flup.executor.map_items`: items are (obfuscation, level, region, row), row as :func:`render.render_level`
+    takes."""
 
     images: Path
-    box_scale: float
     blur_border: str
     encoding: render.Encoding
     detector: Path
@@ -62,20 +62,20 @@ class ImageRenderer:
 
 
 def _render_item(step: ImageRenderer, finder: FaceFinder, item: tuple) -> tuple:
-    kind, level, row = item
-    return render.render_image(step.images, kind, level, step.box_scale, step.encoding, finder, row, step.blur_border)
+    kind, level, region, row = item
+    return render.render_image(step.images, kind, level, region, step.encoding, finder, row, step.blur_border)
 
 
-def render_each_image(tasks: list[tuple[str, float]], rows_at: dict, out: Path, step: ImageRenderer,
+def render_each_image(tasks: list[tuple[str, float, float]], rows_at: dict, out: Path, step: ImageRenderer,
                       settings: Executor) -> int:
-    """Every (obfuscation, level) of ``tasks`` into ``out``, image by image on ``settings``' executor (the
+    """Every (obfuscation, level, region) of ``tasks`` into ``out``, image by image on ``settings``' executor (the
     stores :func:`render.render_levels` writes, the same bits); returns the payload bytes."""
-    items = [(kind, level, row) for kind, level in tasks for row in rows_at[(kind, level)]]
+    items = [(*task, row) for task in tasks for row in rows_at[task]]
     results = map_items(items, step, settings, "render")
     total, start = 0, 0
-    for kind, level in tasks:
-        rows = rows_at[(kind, level)]
-        path = render.store_path(out, kind, level)
+    for task in tasks:
+        rows = rows_at[task]
+        path = render.store_path(out, *task)
         path.parent.mkdir(parents=True, exist_ok=True)
         total += render.save_level(path, rows, results[start:start + len(rows)], step.encoding)
         start += len(rows)
@@ -86,7 +86,7 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
     """Render dataset ``name`` into its render folder (atomically); returns its ``summary.json``."""
     paths = dataset_paths(cfg, name)
     encoding = render.Encoding(cfg.render.encoding, cfg.render.jpeg_quality)
-    tasks = cfg.render.obfuscations.pairs()
+    tasks = cfg.render.tasks()
     wanted = obfuscated_images(cfg.render.obfuscated_side, paths)
     faces = read_table(paths.faces)
     manifest = wanted.merge(faces[["image", "status", *BOX_COLUMNS]], on="image", how="left")
@@ -95,7 +95,7 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
     detections = faces.drop(columns=["faces"], errors="ignore").set_index("image", drop=False)
     rows = [(r.image, (r.x1, r.y1, r.x2, r.y2), detections.loc[r.image].to_dict()) for r in renderable.itertuples()]
     # Baseline-only protocols (render.baseline_only) are rendered at the unobfuscated level alone.
-    levels_protocols = {task: protocols_at(cfg, paths, *task) for task in tasks}
+    levels_protocols = {task: protocols_at(cfg, paths, *task[:2]) for task in tasks}
     rows_at = {}
     for task, protocols in levels_protocols.items():
         if protocols == list(paths.protocols):
@@ -108,17 +108,18 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
 
     with atomic_path(paths.render) as staging:
         if cfg.executor.kind == "local":  # worker processes, one level each
-            total_bytes = render.render_levels(tasks, rows_at, paths.images, staging, cfg.render.box_scale,
-                                               encoding, cfg.render.workers, find_face, cfg.render.blur_border)
+            total_bytes = render.render_levels(tasks, rows_at, paths.images, staging, encoding, cfg.render.workers,
+                                               find_face, cfg.render.blur_border)
         else:
-            step = ImageRenderer(paths.images.resolve(), cfg.render.box_scale, cfg.render.blur_border, encoding,
+            step = ImageRenderer(paths.images.resolve(), cfg.render.blur_border, encoding,
                                  weights.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh)
             total_bytes = render_each_image(tasks, rows_at, staging, step, cfg.executor)
         write_table(staging / "manifest.csv", manifest[["image", "status"]])
         summary = {
             "images": len(manifest), "rendered": len(rows), "not_rendered": int((manifest["status"] != "ok").sum()),
             "renders": sum(len(rows_at[task]) for task in tasks),
-            "levels": [{"obfuscation": k, "level": v, "protocols": levels_protocols[(k, v)]} for k, v in tasks],
+            "levels": [{"obfuscation": k, "level": v, "region": r, "protocols": levels_protocols[(k, v, r)]}
+                       for k, v, r in tasks],
             "encoding": encoding.name, "blur_border": cfg.render.blur_border, "payload_bytes": total_bytes,
         }
         write_json(staging / "summary.json", summary)

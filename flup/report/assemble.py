@@ -1,8 +1,8 @@
 """The report: metrics/*.json, the plot stage's figures, params.yaml and dvc.lock -> plots/report.{md,html}.
 
 The gallery shows each obfuscation at its privacy-threshold level(s). It is rendered afresh with
-``flup.obfuscate.obfuscation.apply`` (with ``render.box_scale`` and ``render.blur_border``) on the sharp gallery
-image, not cropped from
+``flup.obfuscate.obfuscation.apply`` (over the threshold's region and with ``render.blur_border``) on the sharp
+gallery image, not cropped from
 ``plots/gallery.png``: a threshold level need not be one of ``plot.gallery_levels``, and rendering
 shows exactly the pixels the recognizers scored.
 """
@@ -53,19 +53,19 @@ def figure_list(verification: Mapping, plots: Path = PLOTS) -> list[tuple[str, s
     return shown
 
 
-def render_gallery(image: np.ndarray, box, levels: Mapping[str, list[float]], box_scale: float,
+def render_gallery(image: np.ndarray, box, levels: Mapping[str, list[tuple[float, float]]],
                    folder: Path, blur_border: str = "crop") -> dict[str, bytes]:
-    """Write each (kind, level) rendering as PNG under ``folder`` (atomically, as one folder);
+    """Write each (kind, (level, region)) rendering as PNG under ``folder`` (atomically, as one folder);
     return {path relative to plots/: PNG bytes}."""
     images = {}
     with atomic_path(folder) as staging:
         staging.mkdir()
-        jobs = [(kind, level) for kind, values in levels.items() for level in values]
-        for kind, level in tqdm(jobs, desc="report gallery", unit="image"):
-            ok, data = cv2.imencode(".png", obfuscation.apply(image, box, kind, level, box_scale, blur_border))
+        jobs = [(kind, level, region) for kind, values in levels.items() for level, region in values]
+        for kind, level, region in tqdm(jobs, desc="report gallery", unit="image"):
+            ok, data = cv2.imencode(".png", obfuscation.apply(image, box, kind, level, region, blur_border))
             if not ok:
-                raise ValueError(f"could not encode the {kind} {level} gallery image")
-            relative = report.gallery_file(kind, level)
+                raise ValueError(f"could not encode the {kind} {level} gallery image (region {region:g})")
+            relative = report.gallery_file(kind, level, region)
             (staging / Path(relative).name).write_bytes(data.tobytes())
             images[relative] = data.tobytes()
     return images
@@ -73,15 +73,15 @@ def render_gallery(image: np.ndarray, box, levels: Mapping[str, list[float]], bo
 
 def write_report(params: Mapping, image: np.ndarray, box, source: str, plots: Path = PLOTS,
                  verification_path: Path = VERIFICATION, privacy_path: Path = PRIVACY,
-                 lock_path: Path = LOCK, *, box_scale: float, blur_border: str = "crop") -> str:
+                 lock_path: Path = LOCK, *, blur_border: str = "crop") -> str:
     """Build and write the report from the files; return the markdown. ``params`` is params.yaml as written
-    (``Study.document()``), compared with the params dvc.lock recorded; ``box_scale`` and ``blur_border`` are
-    render's."""
+    (``Study.document()``), compared with the params dvc.lock recorded; ``blur_border`` is render's (each gallery
+    image's region is that of its threshold)."""
     verification, privacy = read_json(verification_path), read_json(privacy_path)
     lock = yaml.safe_load(lock_path.read_text()) if lock_path.exists() else None
     bound = float(privacy["privacy_auc_upper"])
     levels = report.gallery_levels(report.findings(verification, bound))
-    gallery = render_gallery(image, box, levels, box_scale, plots / GALLERY.name, blur_border)
+    gallery = render_gallery(image, box, levels, plots / GALLERY.name, blur_border)
     figures = figure_list(verification, plots)
     current = {str(VERIFICATION): md5_file(verification_path), str(PRIVACY): md5_file(privacy_path)}
     markdown = report.build_markdown(verification, privacy, params, lock, current, figures, source)

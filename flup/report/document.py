@@ -1,11 +1,12 @@
 """The privacy report: metrics (+ params, dvc.lock) -> markdown, and markdown -> self-contained HTML.
 
 Every number in the report is read from the evaluate stage's files: ``metrics/verification.json``
-(AUC and interval per dataset x protocol x recognizer x mode x obfuscation x level) and
+(AUC and interval per dataset x protocol x recognizer x mode x obfuscation x region x level) and
 ``metrics/privacy.json`` (the bound). The privacy threshold is recomputed from the verification
 metrics with ``metrics.privacy_threshold`` and cross-checked against ``privacy.json``'s records,
-so a report never mixes two runs silently. Recognizers, modes, protocols and obfuscations are
-whatever the files contain.
+so a report never mixes two runs silently. Recognizers, modes, protocols, obfuscations and regions
+(``render.regions``) are whatever the files contain; with one region the tables name it once, with several
+each table is split by region.
 
 Everything here is pure: dicts and strings in, strings out. The report stage reads the files,
 renders the gallery images and writes the outputs.
@@ -21,10 +22,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from flup.evaluate.evaluation import level_key
+from flup.evaluate.evaluation import level_key, region_key
 from flup.evaluate.metrics import privacy_threshold
 from flup.obfuscate import families
-from flup.report.naming import MODE_NAMES, PROTOCOL_ORDER, dataset_rank, ordered, protocol_rank
+from flup.report.naming import MODE_NAMES, PROTOCOL_ORDER, dataset_rank, ordered, protocol_rank, region_text
 
 # Stages whose dvc.lock params and outputs say which data and settings the metrics came from.
 PROVENANCE_OUTS = ("data/raw/lfw", "data/faces/lfw.parquet", "data/protocols", "data/render")
@@ -57,6 +58,7 @@ class Finding:
     recognizer: str
     mode: str
     obfuscation: str
+    region: float  # the face-box scale factor (render.regions)
     bound: float
     levels: tuple[float, ...]  # every level tested, ascending
     metrics: Mapping[str, Mapping] = field(repr=False)  # level key -> metric dict
@@ -119,34 +121,51 @@ def _above_chance(who: str, metric: Mapping, bound: float) -> str:
     return f"{who} is not shown to be at chance: {auc_text(metric)}, upper bound above {bound:g}"
 
 
+REGION_PREFIX = region_key(1.0).split("=")[0] + "="
+
+
+def by_region(node: Mapping) -> dict[float, Mapping]:
+    """An obfuscation's node of verification.json as region -> (level key -> metrics); a file written before
+    regions (levels directly under the obfuscation) is the detected box, region 1.0."""
+    if node and all(str(k).startswith(REGION_PREFIX) for k in node):
+        return {float(k.removeprefix(REGION_PREFIX)): v for k, v in node.items()}
+    return {1.0: node} if node else {}
+
+
 def findings(verification: Mapping, bound: float) -> list[Finding]:
-    """One Finding per dataset x protocol x recognizer x mode x obfuscation in ``verification``."""
+    """One Finding per dataset x protocol x recognizer x mode x obfuscation x region in ``verification``."""
     out = []
     for dataset, protocols in verification.items():
         for protocol, recognizers in protocols.items():
             for recognizer, modes in recognizers.items():
                 for mode, obfuscations in modes.items():
-                    for obfuscation, by_level in obfuscations.items():
-                        if not by_level:
-                            continue
-                        levels = sorted(float(k) for k in by_level)
-                        highs = [by_level[level_key(lv)].get("auc_high") for lv in levels]
-                        out.append(Finding(
-                            dataset, protocol, recognizer, mode, obfuscation, float(bound), tuple(levels),
-                            by_level, privacy_threshold(levels, highs, bound),
-                        ))
+                    for obfuscation, node in obfuscations.items():
+                        for region, by_level in sorted(by_region(node).items()):
+                            if not by_level:
+                                continue
+                            levels = sorted(float(k) for k in by_level)
+                            highs = [by_level[level_key(lv)].get("auc_high") for lv in levels]
+                            out.append(Finding(
+                                dataset, protocol, recognizer, mode, obfuscation, region, float(bound),
+                                tuple(levels), by_level, privacy_threshold(levels, highs, bound),
+                            ))
     return out
+
+
+def regions_of(items: Sequence[Finding]) -> list[float]:
+    return sorted({f.region for f in items})
 
 
 def check_privacy_file(items: Sequence[Finding], privacy: Mapping) -> list[str]:
     """Disagreements between the recomputed thresholds and ``privacy.json``'s records (as sentences)."""
     recorded = {
-        (r["dataset"], r["protocol"], r["recognizer"], r["mode"], r["obfuscation"]): r.get("level")
+        (r["dataset"], r["protocol"], r["recognizer"], r["mode"], r["obfuscation"], region_text(r.get("region", 1.0))):
+            r.get("level")
         for r in privacy.get("thresholds", [])
     }
     problems = []
     for f in items:
-        key = (f.dataset, f.protocol, f.recognizer, f.mode, f.obfuscation)
+        key = (f.dataset, f.protocol, f.recognizer, f.mode, f.obfuscation, region_text(f.region))
         if key not in recorded:
             problems.append(f"{' · '.join(key)}: in verification.json but not in privacy.json")
         elif not _same_level(recorded[key], f.threshold):
@@ -189,18 +208,19 @@ def _threshold_cell(finding: Finding) -> str:
     return level_cell(finding.obfuscation, finding.threshold, level, finding.metric(level).get("level_per_face"))
 
 
-def gallery_levels(items: Sequence[Finding]) -> dict[str, list[float]]:
-    """Per obfuscation, the levels the gallery shows: every threshold reached, and the strongest level
-    tested where some attacker never reached chance."""
-    levels: dict[str, set[float]] = {}
+def gallery_levels(items: Sequence[Finding]) -> dict[str, list[tuple[float, float]]]:
+    """Per obfuscation, the (level, region) pairs the gallery shows: every threshold reached, and the strongest
+    level tested where some attacker never reached chance."""
+    levels: dict[str, set[tuple[float, float]]] = {}
     for f in items:
-        levels.setdefault(f.obfuscation, set()).add(f.shown_level)
-    return {kind: sorted(levels[kind]) for kind in families.ordered(levels)}
+        levels.setdefault(f.obfuscation, set()).add((f.shown_level, f.region))
+    return {kind: sorted(levels[kind], key=lambda shown: (shown[1], shown[0])) for kind in families.ordered(levels)}
 
 
-def gallery_file(kind: str, level: float) -> str:
-    """The gallery image's path relative to the report (``plots/``)."""
-    return f"report_gallery/{kind}_{level_key(level)}.png"
+def gallery_file(kind: str, level: float, region: float = 1.0) -> str:
+    """The gallery image's path relative to the report (``plots/``); region 1.0 keeps its name from before regions."""
+    suffix = "" if float(region) == 1.0 else f"_region{float(region):g}"
+    return f"report_gallery/{kind}_{level_key(level)}{suffix}.png"
 
 
 def _relative_cell(record: Mapping) -> str:
@@ -212,7 +232,7 @@ def _relative_cell(record: Mapping) -> str:
     return level_cell(kind, record["level"], record["level"], record.get("level_per_face"))
 
 
-def relative_section(privacy: Mapping, several_datasets: bool) -> list[str]:
+def relative_section(privacy: Mapping, several_datasets: bool, several_regions: bool = False) -> list[str]:
     """The "no more revealing than a black box" thresholds, per protocol x attacker, as privacy.json records them
     (they need the per-pair scores, so unlike the absolute ones they are not recomputed here)."""
     lines = ["## No more revealing than a black box", ""]
@@ -226,10 +246,11 @@ def relative_section(privacy: Mapping, several_datasets: bool) -> list[str]:
               "from the obfuscated face than from a black box over it. It answers the tool question even where the "
               "absolute threshold cannot be met.", ""]
     records = sorted(records, key=lambda r: (dataset_rank(r["dataset"]), r["dataset"], protocol_rank(r["protocol"]),
-                                             r["protocol"], r["recognizer"], r["mode"]))
+                                             r["protocol"], r.get("region", 1.0), r["recognizer"], r["mode"]))
 
     def group(r):
-        return f"{r['dataset']} · {r['protocol']}" if several_datasets else r["protocol"]
+        name = f"{r['dataset']} · {r['protocol']}" if several_datasets else r["protocol"]
+        return f"{name} · {region_text(r.get('region', 1.0))}" if several_regions else name
 
     for name in dict.fromkeys(group(r) for r in records):
         mine = [r for r in records if group(r) == name]
@@ -254,12 +275,23 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + [""]
 
 
-def _group_name(f: Finding, several_datasets: bool) -> str:
-    return f"{f.dataset} · {f.protocol}" if several_datasets else f.protocol
+def _group_name(f: Finding, several_datasets: bool, several_regions: bool = False) -> str:
+    name = f"{f.dataset} · {f.protocol}" if several_datasets else f.protocol
+    return f"{name} · {region_text(f.region)}" if several_regions else name
 
 
 def _sort_key(f: Finding):
-    return dataset_rank(f.dataset), f.dataset, protocol_rank(f.protocol), f.protocol, f.recognizer, f.mode
+    return dataset_rank(f.dataset), f.dataset, protocol_rank(f.protocol), f.protocol, f.region, f.recognizer, f.mode
+
+
+def region_note(regions: Sequence[float]) -> str:
+    """What the report's regions are, in one paragraph."""
+    if len(regions) == 1:
+        return (f"**Region**: every obfuscation covers the detected face box scaled by {regions[0]:g} "
+                "(`render.regions`).")
+    return (f"**Regions**: every obfuscation is tested over the detected face box scaled by "
+            f"{', '.join(f'{r:g}' for r in regions)} (`render.regions`); each table is split by region, and the "
+            "relative threshold compares each level with the black box over the same region.")
 
 
 def _flat(value, prefix: str = "") -> list[tuple[str, str]]:
@@ -349,6 +381,8 @@ def build_markdown(
     if not items:
         raise ValueError("verification.json holds no results")
     several = len({f.dataset for f in items}) > 1
+    regions = regions_of(items)
+    many = len(regions) > 1
     lines = [
         "# Does the obfuscation hide identity? — privacy report",
         "",
@@ -359,6 +393,8 @@ def build_markdown(
         "(`evaluate.privacy_auc_upper`). An attacker is a recognizer under a threat model: *end-to-end* "
         "re-detects the face in the obfuscated image (a face not found counts as a non-match); *oracle box* "
         "knows where the redaction is and aligns with the sharp image's landmarks.",
+        "",
+        region_note(regions),
         "",
     ]
     widths = privacy.get("face_width_px") or {}
@@ -383,8 +419,8 @@ def build_markdown(
 
     lines += ["## Privacy thresholds at a glance", ""]
     kinds = families.ordered(f.obfuscation for f in items)
-    for group in dict.fromkeys(_group_name(f, several) for f in items):
-        mine = [f for f in items if _group_name(f, several) == group]
+    for group in dict.fromkeys(_group_name(f, several, many) for f in items):
+        mine = [f for f in items if _group_name(f, several, many) == group]
         series = list(dict.fromkeys(attacker(f.recognizer, f.mode) for f in mine))
         cells = {(attacker(f.recognizer, f.mode), f.obfuscation): f for f in mine}
         rows = []
@@ -396,7 +432,7 @@ def build_markdown(
             rows.append(row)
         lines += [f"### {group}", ""] + _table(["obfuscation", *series], rows)
 
-    lines += relative_section(privacy, several)
+    lines += relative_section(privacy, several, many)
 
     shown = gallery_levels(items)
     for kind in kinds:
@@ -410,22 +446,27 @@ def build_markdown(
         ]
         lines += _table(
             ["protocol", "recognizer", "threat model", "privacy threshold", "AUC [95% CI] there", "verdict"],
-            [(_group_name(f, several), f"`{f.recognizer}`", MODE_NAMES.get(f.mode, f.mode),
+            [(_group_name(f, several, many), f"`{f.recognizer}`", MODE_NAMES.get(f.mode, f.mode),
               _threshold_cell(f), auc_text(f.metric(f.shown_level)), f.verdict()) for f in mine],
         )
+
+        def shown_as(level: float, region: float, kind: str = kind) -> str:
+            return level_phrase(kind, level) + (f", {region_text(region)}" if many else "")
+
         lines += [f"What it looks like on `{gallery_source}`:", ""]
-        lines += [" ".join(f"![{level_phrase(kind, lv)}]({gallery_file(kind, lv)})" for lv in shown[kind]), ""]
-        for lv in shown[kind]:
-            reached = [f"{_group_name(f, several)} {attacker(f.recognizer, f.mode)}" for f in mine
+        lines += [" ".join(f"![{shown_as(lv, r)}]({gallery_file(kind, lv, r)})" for lv, r in shown[kind]), ""]
+        for lv, region in shown[kind]:
+            here = [f for f in mine if f.region == region]
+            reached = [f"{_group_name(f, several)} {attacker(f.recognizer, f.mode)}" for f in here
                        if f.threshold is not None and math.isclose(f.threshold, lv)]
-            strongest = [f"{_group_name(f, several)} {attacker(f.recognizer, f.mode)}" for f in mine
+            strongest = [f"{_group_name(f, several)} {attacker(f.recognizer, f.mode)}" for f in here
                          if f.threshold is None and math.isclose(f.levels[-1], lv)]
             parts = []
             if reached:
                 parts.append("the privacy threshold for " + "; ".join(reached))
             if strongest:
                 parts.append("the strongest level tested, not enough for " + "; ".join(strongest))
-            lines.append(f"- {level_phrase(kind, lv)}: {' — and '.join(parts)}")
+            lines.append(f"- {shown_as(lv, region)}: {' — and '.join(parts)}")
         lines.append("")
 
     if figures:

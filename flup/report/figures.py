@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from flup.io import atomic_path  # noqa: E402
 from flup.obfuscate import families  # noqa: E402
 from flup.obfuscate import obfuscation as obf  # noqa: E402
-from flup.report.naming import PROTOCOL_ORDER, dataset_rank, ordered, protocol_rank  # noqa: E402
+from flup.report.naming import PROTOCOL_ORDER, dataset_rank, ordered, protocol_rank, region_text  # noqa: E402
 
 MODE_STYLES = {"end_to_end": "-", "oracle_box": "--"}
 MODE_MARKERS = {"end_to_end": "o", "oracle_box": "s"}
@@ -44,8 +44,13 @@ def _panel_title(obfuscation: str, level: float, separator: str = " · ") -> str
     return family.title if not family.axis_label else f"{family.title}{separator}{family.text(level)}"
 
 
+def several_regions(frame: pd.DataFrame) -> bool:
+    return "region" in frame and frame["region"].nunique() > 1
+
+
 def _row_keys(frame: pd.DataFrame) -> tuple[pd.Series, list[str]]:
-    """Facet rows: the protocol, prefixed by the dataset when there is more than one."""
+    """Facet rows: the protocol, prefixed by the dataset when there is more than one, followed by the region
+    (``render.regions``) when there is more than one."""
     if frame["dataset"].nunique() > 1:
         keys = frame["dataset"].astype(str) + " · " + frame["protocol"].astype(str)
         parts = {k: k.split(" · ", 1) for k in keys.unique()}
@@ -53,6 +58,12 @@ def _row_keys(frame: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     else:
         keys = frame["protocol"].astype(str)
         order = ordered(keys.tolist(), PROTOCOL_ORDER)
+    if several_regions(frame):
+        regions = frame["region"].astype(float)
+        present = set(zip(keys, regions, strict=True))
+        # On a line of its own: a narrow panel's title (the black box) must not grow into its neighbour's.
+        order = [f"{k}\n{region_text(r)}" for k in order for r in sorted(regions.unique()) if (k, r) in present]
+        keys = keys + "\n" + regions.map(region_text)
     return keys, order
 
 
@@ -251,7 +262,8 @@ def mean_cosine_vs_level(curves: pd.DataFrame, path: str | os.PathLike, obfuscat
 
 
 def roc_figure(roc: pd.DataFrame, path: str | os.PathLike, protocol: str) -> None:
-    """ROC curves of one protocol: rows = obfuscation, columns = its levels; one line per series."""
+    """ROC curves of one protocol: rows = obfuscation (and region, when there are several), columns = its levels;
+    one line per series."""
     title = f"ROC curves · {protocol}"
     data = roc[roc["protocol"] == protocol]
     if data.empty:
@@ -261,27 +273,34 @@ def roc_figure(roc: pd.DataFrame, path: str | os.PathLike, protocol: str) -> Non
         data = data.assign(series=data["dataset"].astype(str) + " · " + data["series"].astype(str))
     parts = data["series"].str.split("/", n=1, expand=True)
     styles = series_styles(data.assign(recognizer=parts[0], mode=parts[1] if parts.shape[1] > 1 else ""))
-    rows = families.ordered(data["obfuscation"].tolist())
-    levels = {o: sorted(data.loc[data["obfuscation"] == o, "level"].unique()) for o in rows}
+    if several_regions(data):
+        data = data.assign(_row=data["obfuscation"] + "\x1f" + data["region"].map(region_text))
+        rows = [f"{o}\x1f{region_text(r)}" for o in families.ordered(data["obfuscation"].tolist())
+                for r in sorted(data.loc[data["obfuscation"] == o, "region"].unique())]
+    else:
+        data = data.assign(_row=data["obfuscation"])
+        rows = families.ordered(data["obfuscation"].tolist())
+    levels = {r: sorted(data.loc[data["_row"] == r, "level"].unique()) for r in rows}
     n_cols = max(len(v) for v in levels.values())
     with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
         fig, axes = plt.subplots(len(rows), n_cols, figsize=(0.6 + 3.0 * n_cols, 1.0 + 3.0 * len(rows)),
                                  squeeze=False, layout="constrained")
-        for i, obfuscation in enumerate(rows):
+        for i, row in enumerate(rows):
+            obfuscation, *region = row.split("\x1f")
             for j in range(n_cols):
                 ax = axes[i, j]
-                if j >= len(levels[obfuscation]):
+                if j >= len(levels[row]):
                     ax.set_axis_off()
                     continue
-                level = levels[obfuscation][j]
-                cell = data[(data["obfuscation"] == obfuscation) & (data["level"] == level)]
+                level = levels[row][j]
+                cell = data[(data["_row"] == row) & (data["level"] == level)]
                 ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
                 for series, style in styles.items():
                     curve = cell[cell["series"] == series].sort_values(["fpr", "tpr"])
                     if not curve.empty:
                         ax.plot(curve["fpr"], curve["tpr"], color=style["color"], linestyle=style["linestyle"],
                                 linewidth=1.5)
-                ax.set_title(_panel_title(obfuscation, level), fontsize=9)
+                ax.set_title("\n".join([_panel_title(obfuscation, level), *region]), fontsize=9)
                 ax.set_xlim(0, 1)
                 ax.set_ylim(0, 1.01)
                 ax.set_xlabel("false accept rate")

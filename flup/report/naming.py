@@ -21,3 +21,8 @@ def protocol_rank(protocol: str) -> int:
 
 def dataset_rank(dataset: str) -> int:
     return DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER)
+
+
+def region_text(region: float) -> str:
+    """A region of ``render.regions`` in words: "1.3× face box"."""
+    return f"{float(region):g}× face box"
