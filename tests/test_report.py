@@ -203,7 +203,7 @@ def test_thresholds_in_both_units(study):
             record["max_level_per_face"] = record["max_level_tested"] / 80
     write_json(root / "privacy.json", privacy)
     markdown, _ = build(root, params)
-    assert "median face-box width of the obfuscated images: lfw 80 px" in markdown
+    assert "median face-box width of the obfuscated images: lfw 80.0 px" in markdown
     glance = markdown[markdown.index("## Privacy thresholds at a glance"):]
     assert "| Gaussian blur | σ = 8 px blur (0.1 × face width) | σ = 8 px blur (0.1 × face width) |" in glance
     assert "| pixelation | not reached (max 16; 0.2 × face width) |" in glance
@@ -310,3 +310,19 @@ def test_stage_on_the_committed_metrics(tmp_path, lfw_root):
     page = (plots / "report.html").read_text()
     assert page.count('<img src="data:image/png;base64,') == len(list((plots / "report_gallery").iterdir())) + len(
         stage.figure_list(json.loads((REPO / "metrics/verification.json").read_text()), plots))
+
+
+def test_a_baseline_only_protocol_gets_one_line_not_a_table_of_empty_thresholds(study):
+    """render.baseline_only: view2 at σ = 0 alone has no threshold to show, so the glance section says so once."""
+    root, params = study
+    verification = verification_fixture()
+    sharp = verification["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["region=1"]["0"]
+    verification["lfw"]["view2"] = {"arcface": {"oracle_box": {"blur": {"region=1": {"0": sharp}}}}}
+    write_json(root / "verification.json", verification)
+    figures = next(root.rglob("roc_view1.png")).parent
+    (figures / "roc_view2.png").write_bytes((figures / "roc_view1.png").read_bytes())
+    markdown, _ = build(root, params)
+    glance = markdown[markdown.index("## Privacy thresholds at a glance"):markdown.index("## No more revealing")]
+    view2 = glance[glance.index("### view2"):]
+    assert view2.startswith("### view2\n\nNot obfuscated here: the unobfuscated baseline alone")
+    assert "not reached (max 0)" not in markdown and "| pixelation | — |" not in view2

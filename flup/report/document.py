@@ -203,7 +203,13 @@ def level_cell(kind: str, level: float | None, strongest: float, per_face: float
     return level_phrase(kind, level) + (f" ({face})" if face else "")
 
 
+def _baseline_only(finding: Finding) -> bool:
+    return all(families.is_identity(finding.obfuscation, lv) for lv in finding.levels)
+
+
 def _threshold_cell(finding: Finding) -> str:
+    if _baseline_only(finding):
+        return "not obfuscated here (the baseline)"
     level = finding.shown_level
     return level_cell(finding.obfuscation, finding.threshold, level, finding.metric(level).get("level_per_face"))
 
@@ -254,6 +260,9 @@ def relative_section(privacy: Mapping, several_datasets: bool, several_regions: 
 
     for name in dict.fromkeys(group(r) for r in records):
         mine = [r for r in records if group(r) == name]
+        if all(r.get("reached") is None for r in mine):  # a baseline-only protocol: no black box to compare with
+            lines += [f"### {name}", "", "No black box was scored on these pairs.", ""]
+            continue
         series = list(dict.fromkeys(attacker(r["recognizer"], r["mode"]) for r in mine))
         cells = {(attacker(r["recognizer"], r["mode"]), r["obfuscation"]): r for r in mine}
         rows = []
@@ -399,7 +408,7 @@ def build_markdown(
     ]
     widths = privacy.get("face_width_px") or {}
     if any(w is not None for w in widths.values()):
-        sizes = ", ".join(f"{name} {w:g} px" for name, w in widths.items() if w is not None)
+        sizes = ", ".join(f"{name} {w:.1f} px" for name, w in widths.items() if w is not None)
         lines += [f"**Levels per face**: a blur σ or pixelation block is also given in face widths (× face width: "
                   f"the level over the median face-box width of the obfuscated images: {sizes}), a unit that "
                   "carries across datasets; the face-sized presets are per face already.", ""]
@@ -421,10 +430,14 @@ def build_markdown(
     kinds = families.ordered(f.obfuscation for f in items)
     for group in dict.fromkeys(_group_name(f, several, many) for f in items):
         mine = [f for f in items if _group_name(f, several, many) == group]
+        if all(_baseline_only(f) for f in mine):  # render.baseline_only: nothing obfuscated, no threshold
+            lines += [f"### {group}", "", "Not obfuscated here: the unobfuscated baseline alone (its accuracy and AUC "
+                      "are in the detail below).", ""]
+            continue
         series = list(dict.fromkeys(attacker(f.recognizer, f.mode) for f in mine))
         cells = {(attacker(f.recognizer, f.mode), f.obfuscation): f for f in mine}
         rows = []
-        for kind in kinds:
+        for kind in families.ordered(f.obfuscation for f in mine):  # the families tested in this group
             row = [families.family(kind).name]
             for s in series:
                 f = cells.get((s, kind))
