@@ -10,8 +10,9 @@ Ray schedules, retries and streams. Items and results cross Ray pickled, so no A
 them. Ray is imported only here and only for ``kind: ray``: the default path needs no Ray installed.
 
 :class:`ActorPool` is the other shape of work: a stage that calls a batch function many times (scoring
-embeds each level's crops, batch by batch) keeps ``workers`` long-lived actors for the whole stage
-(``ray.util.ActorPool``) rather than paying Ray Data's per-call start-up on every call.
+embeds each level's crops, batch by batch: score_arcface, score_model, score_attacker) keeps ``workers``
+long-lived actors for the whole stage (``ray.util.ActorPool``) rather than paying Ray Data's per-call
+start-up on every call.
 Details: docs/scaling.md.
 """
 
@@ -109,20 +110,23 @@ class _BatchActor:
     def ready(self) -> bool:
         return True
 
-    def run(self, items: list[Any]) -> np.ndarray:
-        return np.asarray(self.work(items))
+    def run(self, items: list[Any], *args: Any) -> np.ndarray:
+        return np.asarray(self.work(items, *args))
 
 
 class ActorPool(AbstractContextManager):
     """``settings.workers`` long-lived Ray actors, each holding one *batch* worker ``make_worker`` builds (a list
     of items -> an array with one row per item), for the whole life of the pool.
 
-    Calling the pool with a list of items cuts it into ``chunk``-item pieces (the last one shorter), runs the
-    pieces on the actors (``ray.util.ActorPool``: each actor one piece at a time, the next piece to the
-    first free one) and returns the rows concatenated in item order. ``width`` = ``chunk`` x workers items a
-    call keep every actor busy. The actors reserve ``cpus_per_worker`` CPUs (the worker's threads) and
-    ``gpus_per_worker`` GPUs (> 0: the worker is asked for a GPU); a crashed actor is restarted and its piece
-    run again (workers are pure functions of their items). Leaving the ``with`` block ends the actors.
+    Calling the pool with a list of items (and any further arguments, passed to the worker with every piece)
+    cuts it into ``chunk``-item pieces (the last one shorter), runs the pieces on the actors
+    (``ray.util.ActorPool``: each actor one piece at a time, the next piece to the first free one) and returns
+    the rows concatenated in item order. The pieces are the batches ``engine.in_batches(items, chunk)`` makes,
+    so a worker whose rows depend on their batch (torch) gets the batches it gets in-process. ``width`` =
+    ``chunk`` x workers items a call keep every actor busy. The actors reserve ``cpus_per_worker`` CPUs (the
+    worker's threads) and ``gpus_per_worker`` GPUs (> 0: the worker is asked for a GPU); a crashed actor is
+    restarted and its piece run again (workers are pure functions of their items). Leaving the ``with`` block
+    ends the actors.
     """
 
     def __init__(self, make_worker: WorkerFactory, settings: Executor, chunk: int):
@@ -145,9 +149,9 @@ class ActorPool(AbstractContextManager):
             raise
         self.pool = RayActorPool(self.actors)
 
-    def __call__(self, items: Sequence[Any]) -> np.ndarray:
+    def __call__(self, items: Sequence[Any], *args: Any) -> np.ndarray:
         pieces = [list(items[start:start + self.chunk]) for start in range(0, len(items), self.chunk)] or [[]]
-        return np.concatenate(list(self.pool.map(lambda actor, piece: actor.run.remote(piece), pieces)))
+        return np.concatenate(list(self.pool.map(lambda actor, piece: actor.run.remote(piece, *args), pieces)))
 
     def close(self) -> None:
         import ray

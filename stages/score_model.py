@@ -1,6 +1,8 @@
 """score_model <model> [dataset]: a trained dual-stream model scores the rendered pairs (flup/models/variant.py).
 
 LFW -> data/scores/<model>.parquet; an evaluation-only dataset -> data/scores/<dataset>/<model>.parquet.
+With ``executor.kind: ray`` the model's batches are embedded on Ray actors, each holding the model
+(flup/executor.py), the same batches and bits.
 """
 
 from __future__ import annotations
@@ -11,17 +13,23 @@ import time
 import torch
 
 from flup.config import load_config, run_stage
-from flup.config.paths import LFW, dataset_paths
+from flup.config.paths import LFW, MODELS, dataset_paths
+from flup.executor import ActorPool
 from flup.io import write_table
 from flup.log import get_logger
-from flup.models.variant import score_variant
+from flup.models.variant import ScoringWorker, score_variant
 
 
 def main(name: str, dataset: str = LFW) -> None:
     log = get_logger(f"score_model@{name}" + ("" if dataset == LFW else f"-{dataset}"))
     cfg = load_config()
     started = time.monotonic()
-    scores = score_variant(cfg, name, dataset)
+    if cfg.executor.kind == "local":
+        scores = score_variant(cfg, name, dataset)
+    else:  # score_model.batch_size inputs a piece: the batches it embeds in-process (docs/scaling.md)
+        batch = cfg.score_model.batch_size
+        with ActorPool(ScoringWorker(name, MODELS.resolve(), batch), cfg.executor, batch) as pool:
+            scores = score_variant(cfg, name, dataset, embed=pool)
     write_table(dataset_paths(cfg, dataset).scores / f"{name}.parquet", scores)
     levels = scores.groupby(["obfuscation", "level"]).ngroups
     log.info("%d pair scores over %d levels (%s); %.0f s", len(scores), levels,

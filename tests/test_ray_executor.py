@@ -1,5 +1,5 @@
-"""detect, render and score_arcface on Ray (executor.kind: ray) write the same bits as in-process, on 30 real
-LFW images.
+"""detect, render, score_arcface, score_model and score_attacker on Ray (executor.kind: ray) write the same bits as
+in-process, on 30 real LFW images.
 
 One Ray instance on 127.0.0.1 (2 CPUs) is shared by the module. Without ray installed the Ray tests skip
 with the reason; FLUP_REQUIRE_SCALING=1 turns that skip into a failure.
@@ -22,7 +22,8 @@ from flup.config.profiles import merge
 from flup.config.schema import Executor
 from flup.executor import ActorPool
 from flup.faces.detect_dataset import detect_dataset
-from flup.io import write_table
+from flup.io import write_json, write_table
+from flup.models.model import save_weights
 from flup.obfuscate.render_dataset import render_dataset
 from tests.conftest import require_scaling
 
@@ -55,12 +56,16 @@ def study(tmp_path_factory, lfw_root) -> tuple[Path, object]:
         names = [f"{person.name}/{f.name}" for f in sorted(person.glob("*.jpg"))[:2]]
         for name in names:
             (images / name).symlink_to(folder / name)
-        pairs.append({"image_a": names[0], "image_b": names[1], "label": 1})
-    pairs += [{"image_a": a["image_a"], "image_b": b["image_b"], "label": 0}
-              for a, b in zip(pairs[:5], pairs[5:10], strict=True)]
+        pairs.append({"image_a": names[0], "image_b": names[1], "label": 1, "identity_a": person.name,
+                      "identity_b": person.name})
+    pairs += [{"image_a": a["image_a"], "image_b": b["image_b"], "label": 0, "identity_a": a["identity_a"],
+               "identity_b": b["identity_b"]} for a, b in zip(pairs[:5], pairs[5:10], strict=True)]
     pairs = [{"pair_id": i, "fold": 0, **pair} for i, pair in enumerate(pairs)]
     (root / "data" / "protocols" / "view1").mkdir(parents=True)
     pd.DataFrame(pairs).to_csv(root / "data" / "protocols" / "view1" / "pairs.csv", index=False)
+    # the trained recognisers' training people: none of the test pairs' (score_model and score_attacker score all)
+    pd.DataFrame({"identity": ["Nobody_Tested"], "image": ["Nobody_Tested/Nobody_Tested_0001.jpg"]}).to_csv(
+        root / "data" / "protocols" / "view1" / "train.csv", index=False)
     params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), {"render": {
         "protocols": ["view1"], "baseline_only": [], "workers": 1,
         "obfuscations": {"blur": [0, 8], "pixelate": [8], "blackbox": [1], "deface": [1.3], "face_gaussian": [],
@@ -71,6 +76,41 @@ def study(tmp_path_factory, lfw_root) -> tuple[Path, object]:
 
 def with_ray(cfg):
     return cfg.model_copy(update={"executor": RAY})
+
+
+def rendered(cfg) -> None:
+    """The study's faces and render, made here when this test runs alone."""
+    if not Path("data/render/summary.json").exists():
+        write_table(Path("data/faces/lfw.parquet"), detect_dataset(cfg))
+        render_dataset(cfg)
+
+
+def piece_sizes(monkeypatch) -> list[int]:
+    """The number of items of every call of an ActorPool, from now on."""
+    calls, call = [], ActorPool.__call__
+    monkeypatch.setattr(ActorPool, "__call__", lambda pool, items, *args: calls.append(len(items))
+                        or call(pool, items, *args))
+    return calls
+
+
+def recorded(monkeypatch, owner, name: str, *when) -> list[np.ndarray]:
+    """What every call of ``owner.name`` returns from now on (only calls whose last arguments are ``when``)."""
+    results, call = [], getattr(owner, name)
+
+    def record(*args):
+        result = call(*args)
+        if args[len(args) - len(when):] == when:
+            results.append(np.asarray(result))
+        return result
+
+    monkeypatch.setattr(owner, name, record)
+    return results
+
+
+def assert_same_rows(local: list[np.ndarray], on_ray: list[np.ndarray]) -> None:
+    # The score tables round each score to float32, which can hide a last-bit difference in an embedding: the
+    # batch-dependent embeddings themselves, in order, bit for bit.
+    np.testing.assert_array_equal(np.concatenate(local), np.concatenate(on_ray), strict=True)
 
 
 def test_detect_on_ray_is_the_in_process_table(study, ray_cluster, monkeypatch):
@@ -113,17 +153,14 @@ def test_score_arcface_on_ray_is_the_in_process_scoring(study, ray_cluster, monk
 
     root, cfg = study
     monkeypatch.chdir(root)
-    if not Path("data/render/summary.json").exists():  # this test run alone
-        write_table(Path("data/faces/lfw.parquet"), detect_dataset(cfg))
-        render_dataset(cfg)
+    rendered(cfg)
     monkeypatch.setattr(stage, "load_config", lambda: cfg)
     stage.main()
     local = pd.read_parquet("data/scores/arcface.parquet")
     ARCFACE_EMBEDDINGS.rename("embeddings_local.npz")
     monkeypatch.setattr(stage, "load_config", lambda: with_ray(cfg.model_copy(
         update={"arcface": cfg.arcface.model_copy(update={"batch_size": 8})})))  # several pieces a call
-    calls, embed = [], ActorPool.__call__
-    monkeypatch.setattr(ActorPool, "__call__", lambda pool, crops: calls.append(len(crops)) or embed(pool, crops))
+    calls = piece_sizes(monkeypatch)
     stage.main()
     assert 8 < max(calls) <= 16  # up to the pool's width (2 actors x 8 crops): both actors at work
     on_ray = pd.read_parquet("data/scores/arcface.parquet")
@@ -136,9 +173,101 @@ def test_score_arcface_on_ray_is_the_in_process_scoring(study, ray_cluster, monk
             np.testing.assert_array_equal(a[key], b[key], strict=True)
 
 
+def test_score_model_on_ray_is_the_in_process_scoring(study, ray_cluster, monkeypatch):
+    # A small dual-stream model (random weights, saved as train saves it) scores in-process, then with its
+    # batches embedded by 2 Ray actors that load it from its file: the same batches, the same bits. Batches of 3:
+    # torch's CPU kernels give a row other bits in a batch of 3 than in one of 4 or more (rows past a multiple
+    # of 4 take another path), so other batches than in-process would show here.
+    import torch
+
+    from flup.models import embedding
+    from flup.models.model import build_dual_stream
+    from flup.models.sampling import Policy
+    from stages import score_model as stage
+
+    root, cfg = study
+    monkeypatch.chdir(root)
+    rendered(cfg)
+    folder = Path("data/models/tiny")
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(build_dual_stream("gap", 64, "none", seed=1), folder / "model.safetensors")
+    write_json(folder / "meta.json", {"head": "gap", "input_size": 64, "protocol": "view1",
+                                      "policy": vars(Policy("tight", "face_box"))})
+    cfg = cfg.model_copy(update={"score_model": cfg.score_model.model_copy(update={"batch_size": 3, "device": "cpu"})})
+    monkeypatch.setattr(stage, "load_config", lambda: cfg)
+    with torch.no_grad():
+        local_rows = recorded(monkeypatch, embedding, "embed_prepared")
+        stage.main("tiny")
+        local = pd.read_parquet("data/scores/tiny.parquet")
+        monkeypatch.setattr(stage, "load_config", lambda: with_ray(cfg))
+        calls = piece_sizes(monkeypatch)
+        ray_rows = recorded(monkeypatch, ActorPool, "__call__")
+        stage.main("tiny")
+    assert max(calls) > 6  # a block of several 3-input pieces a call: both actors at work
+    assert_same_rows(local_rows, ray_rows)
+    on_ray = pd.read_parquet("data/scores/tiny.parquet")
+    assert len(local) == 20 * 6 and (local["status"] == "ok").sum() >= len(local) // 2
+    assert local.equals(on_ray)
+
+
+@pytest.mark.parametrize("method", ["adapter", "finetune"])
+def test_score_attacker_on_ray_is_the_in_process_scoring(study, ray_cluster, monkeypatch, method):
+    # An attacker scores in-process, then on 2 Ray actors holding its models loaded from their files: the same
+    # bits. adapter: random MLP weights (an untrained one is the identity), ArcFace's ONNX session on the actors
+    # too, no saved ArcFace embeddings, so the actors embed every distinct crop; finetune: the torch ArcFace
+    # (converted weights) on 1 actor with 2 threads: on 1 thread its CPU kernels give other last bits than on 2 or
+    # more, as in-process here (docs/scaling.md). Batches of 3, as for score_model.
+    import torch
+
+    from flup.attack import adapter, arcface_torch, recognizer
+    from flup.faces import weights
+    from stages import score_attacker as stage
+
+    root, _ = study
+    monkeypatch.chdir(root)
+    params = merge(yaml.safe_load(Path("params.yaml").read_text()), {
+        "attack": {"batch_size": 3, "device": "cpu", "modes": ["oracle_box", "end_to_end"]},
+        "attackers": {method: {"method": method, "obfuscation": "blur", "levels": [2, 24]}}})
+    Path("attacker_params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    cfg = load_config("attacker_params.yaml")
+    rendered(cfg)
+    folder = Path("data/attackers") / method
+    folder.mkdir(parents=True, exist_ok=True)
+    if method == "adapter":
+        net = adapter.EmbeddingAdapter(512, 32, 2)
+        with torch.no_grad():
+            for weight in net.parameters():
+                weight.copy_(torch.randn(weight.shape, generator=torch.Generator().manual_seed(weight.numel())) * 0.05)
+        save_weights(net, folder / "adapter.safetensors")
+        write_json(folder / "meta.json", {"method": method, "protocol": "view1", "hidden": 32, "depth": 2})
+        batch_dependent, step = (adapter, "apply"), (recognizer.ADAPTER,)  # ArcFace's rows do not depend on it
+        ray = with_ray(cfg)
+    else:
+        save_weights(arcface_torch.convert(weights.recognizer_file(cfg)), folder / "model.safetensors")
+        write_json(folder / "meta.json", {"method": method, "protocol": "view1"})
+        batch_dependent, step = (arcface_torch, "embed"), ()
+        ray = cfg.model_copy(update={"executor": RAY.model_copy(update={"workers": 1, "cpus_per_worker": 2})})
+    monkeypatch.setattr(recognizer, "ARCFACE_EMBEDDINGS", Path("no_saved_embeddings.npz"))
+    monkeypatch.setattr(stage, "load_config", lambda: cfg)
+    with torch.no_grad():
+        local_rows = recorded(monkeypatch, *batch_dependent)
+        stage.main(method)
+        local = pd.read_parquet(f"data/scores/{method}.parquet")
+        monkeypatch.setattr(stage, "load_config", lambda: ray)
+        calls = piece_sizes(monkeypatch)
+        ray_rows = recorded(monkeypatch, ActorPool, "__call__", *step)
+        stage.main(method)
+    assert max(calls) == 3 * ray.executor.workers  # the engine asks for the pool's width (actors x 3 crops)
+    assert_same_rows(local_rows, ray_rows)
+    on_ray = pd.read_parquet(f"data/scores/{method}.parquet")
+    assert len(local) == 20 * 6 * 2 and (local["status"] == "ok").sum() >= len(local) // 2
+    assert local.equals(on_ray)
+
+
 def test_the_default_executor_needs_no_ray():
     code = ("import sys, flup.executor, flup.faces.detect_dataset, flup.obfuscate.render_dataset, stages.detect, "
-            "stages.render, stages.score_arcface; from flup.config import load_config; "
+            "stages.render, stages.score_arcface, stages.score_model, stages.score_attacker; "
+            "from flup.config import load_config; "
             "assert load_config().executor.kind == 'local'; assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 

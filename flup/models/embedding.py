@@ -23,6 +23,7 @@ from flup.obfuscate import render
 from flup.obfuscate.obfuscation import gaussian_blur
 
 STREAMS = ("blurred", "sharp")
+StreamEmbedder = Callable[[Sequence[torch.Tensor], str], np.ndarray]  # (prepared inputs, stream) -> (n, dim) rows
 
 
 def prepare_all(images: Sequence[np.ndarray], boxes: Sequence, policy: Policy, input_size: int) -> list[torch.Tensor]:
@@ -51,13 +52,16 @@ def embed(
 
 
 def score_rendered(model, policy: Policy, input_size: int, test, images: Path, render_dir: Path, dataset: str,
-                   name: str, batch_size: int = 64, device: torch.device | str = "cpu") -> pd.DataFrame:
+                   name: str, batch_size: int = 64, device: torch.device | str = "cpu",
+                   embed: StreamEmbedder | None = None) -> pd.DataFrame:
     """The per-pair score table of a dual-stream model over every rendered level and region (oracle box: each side
     cropped around the sharp image's face box). ``test`` as for :func:`flup.evaluate.engine.score_rendered`.
 
     Images go through in blocks of whole batches (the model sees the batches it always saw: each side's
     images in order, ``batch_size`` at a time), the next block decoded and cropped in a background thread
-    while this one is embedded; a block's inputs are all that is held in memory.
+    while this one is embedded; a block's inputs are all that is held in memory. ``embed``: where a block
+    is embedded instead of ``model`` here (e.g. on Ray actors, flup.executor.ActorPool over
+    :class:`flup.models.variant.ScoringWorker`, which cuts it into the same ``batch_size`` batches).
     """
     boxes = {image: box_of(test.faces.loc[image]) for image in test.faces.index}
     levels, rendered = engine.rendered_levels(render_dir)
@@ -82,7 +86,11 @@ def score_rendered(model, policy: Policy, input_size: int, test, images: Path, r
     for (level, names), prepared in tqdm(engine.prefetched(items, inputs), total=len(items), desc=f"score {name}",
                                          unit="block", mininterval=2.0):
         stream, into = ("sharp", sharp) if level is None else ("blurred", embedded[level])
-        into.update(zip(names, embed_prepared(model, prepared, stream, batch_size, device), strict=True))
+        if embed is None:
+            vectors = embed_prepared(model, prepared, stream, batch_size, device)
+        else:
+            vectors = embed(prepared, stream)
+        into.update(zip(names, vectors, strict=True))
     tables = []
     for kind, level, region in levels:
         for protocol in plan[(kind, level, region)][0]:

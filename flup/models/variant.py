@@ -15,10 +15,12 @@ import logging
 import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import torch
 from torch import nn
 
 from flup.config.paths import CHECKPOINTS, LFW, LFW_FACES, LFW_IMAGES, MODELS, dataset_paths, protocol_files
@@ -118,17 +120,46 @@ def train_variant(cfg: Study, name: str, checkpoints: Path = CHECKPOINTS) -> Tra
     return TrainedVariant(net.cpu(), meta, len(dataset.identities), len(dataset))
 
 
-def score_variant(cfg: Study, name: str, dataset: str = LFW) -> pd.DataFrame:
-    """The trained model ``name`` (data/models/<name>/) scores the rendered test pairs of ``dataset``."""
+def load_trained(name: str, models: Path = MODELS) -> tuple[model.DualStream, dict]:
+    """Trained model ``name`` (``models/<name>/``: its safetensors weights, read without unpickling) on the CPU, in
+    eval mode, and its ``meta.json``."""
+    meta = read_json(models / name / "meta.json")
+    net = model.build_dual_stream(meta["head"], int(meta["input_size"]), "none")
+    model.load_weights(net, models / name / "model.safetensors")
+    return net.eval(), meta
+
+
+@dataclass(frozen=True)
+class ScoringWorker:
+    """A trained model's embedder as a worker factory for :class:`flup.executor.ActorPool` (picklable: a name, a
+    folder, a batch size): each actor loads the model from its files (:func:`load_trained`), on CUDA when it has
+    a GPU, and embeds (prepared inputs, stream) -> rows with :func:`embedding.embed_prepared`, as in-process."""
+
+    name: str
+    models: Path  # absolute: actors need not share the driver's working directory
+    batch_size: int
+
+    def __call__(self, threads: int | None = None, gpu: bool = False) -> embedding.StreamEmbedder:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        device = torch.device("cuda" if gpu else "cpu")
+        net = load_trained(self.name, self.models)[0].to(device)
+        return partial(embedding.embed_prepared, net, batch_size=self.batch_size, device=device)
+
+
+def score_variant(cfg: Study, name: str, dataset: str = LFW,
+                  embed: embedding.StreamEmbedder | None = None) -> pd.DataFrame:
+    """The trained model ``name`` (data/models/<name>/) scores the rendered test pairs of ``dataset``.
+
+    ``embed``: where the inputs are embedded (an ActorPool over :class:`ScoringWorker`, ``score_model.batch_size``
+    inputs a piece: the same batches); None: the model in this process, on ``score_model.device``."""
     paths = dataset_paths(cfg, dataset)
     meta = read_json(MODELS / name / "meta.json")
     policy = Policy.from_params(meta["policy"])
     size = int(meta["input_size"])
-    net = model.build_dual_stream(meta["head"], size, "none")
-    model.load_weights(net, MODELS / name / "model.safetensors")
     device = training.resolve_device(cfg.score_model.device)
-    net.to(device).eval()
+    net = load_trained(name)[0].to(device) if embed is None else None
     test = unseen_by(load_test_set(paths, cfg.render.obfuscated_side), paths.name, meta["protocol"],
                      training_people(meta["protocol"]))
     return embedding.score_rendered(net, policy, size, test, paths.images, paths.render, paths.name, name,
-                                    cfg.score_model.batch_size, device)
+                                    cfg.score_model.batch_size, device, embed)
