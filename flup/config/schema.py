@@ -485,20 +485,23 @@ class AttackerSettings(Section):
 
 
 class Executor(Section):
-    """Where detect, render and score_arcface's embeddings run (flup/executor.py, docs/scaling.md).
+    """Where the per-image work runs: detect, render and the embeddings of every scoring stage
+    (flup/executor.py, docs/scaling.md).
 
-    Not a result parameter: both executors call the same per-image code and write the same bits, so no
-    stage lists ``executor`` in dvc.yaml and changing it reruns nothing."""
+    Not a result parameter: both executors call the same per-image code in the same batches and write the same
+    bits on CPU (the fine-tuned attacker needs ``cpus_per_worker >= 2`` for that), so no stage lists
+    ``executor`` in dvc.yaml and changing it reruns nothing."""
 
     kind: Literal["local", "ray"] = Field("local", description="local: in this process (and render.workers "
                                           "processes), as always; ray: Ray Data map_batches on a Ray cluster")
     address: RayAddress | None = Field(None, description="kind ray: null starts a Ray instance on this machine; "
                                        "auto, ray://host:port or host:port joins that cluster")
-    workers: Workers = Field(2, description="kind ray: actors, each holding one detector session")
+    workers: Workers = Field(2, description="kind ray: actors, each holding one model (detector, ArcFace, a trained "
+                                            "recogniser)")
     cpus_per_worker: integer("an integer in [1, 64]", ge=1, le=64) = Field(
-        1, description="kind ray: CPUs Ray reserves per actor, and its ONNX Runtime threads")
+        1, description="kind ray: CPUs Ray reserves per actor, and its ONNX Runtime / torch threads")
     gpus_per_worker: number("a number in [0, 8]", ge=0, le=8) = Field(
-        0.0, description="kind ray: GPUs per actor (0 = CPU only); > 0 runs ONNX Runtime on CUDA, whose "
+        0.0, description="kind ray: GPUs per actor (0 = CPU only); > 0 runs the models on CUDA, whose "
                          "results may differ from the CPU's in the last bits")
     batch_size: BatchSize = Field(16, description="kind ray: images per map_batches call")
 

@@ -498,7 +498,8 @@ def build_markdown(
 _INLINE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)|`([^`]+)`|\*\*(.+?)\*\*|\*([^*]+)\*")
 _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.45}"
-    "table{border-collapse:collapse;margin:0.5em 0 1em;display:block;overflow-x:auto;font-size:0.9em}th,td{border:1px solid #bbb;padding:0.25em 0.5em;"
+    "table{border-collapse:collapse;margin:0.5em 0 1em;display:block;overflow-x:auto;font-size:0.9em}"
+    "th,td{border:1px solid #bbb;padding:0.25em 0.5em;"
     "vertical-align:top;text-align:left}th{background:#eee}img{max-width:100%;margin:0.2em}"
     "code{background:#f3f3f3;padding:0 0.2em}"
 )
