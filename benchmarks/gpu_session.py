@@ -63,7 +63,8 @@ def study_settings(profile: str) -> tuple[dict[str, tuple[Policy, dict]], dict]:
         cfg = load_config(overlays=[overlay])
         models = {n: (Policy(**cfg.policy(n).model_dump()), dict(cfg.train_settings(n).model_dump()))
                   for n in cfg.variants}
-        return models, {"region": float(cfg.render.regions[0]), "seed": int(cfg.evaluate.seed),
+        return models, {"region": float(cfg.render.regions[0]), "blur_border": cfg.render.blur_border,
+                        "seed": int(cfg.evaluate.seed),
                         "privacy": float(cfg.evaluate.privacy_auc_upper)}
     from flup.config.params import load_params
     from flup.config.profiles import load_profile, merge
@@ -71,7 +72,8 @@ def study_settings(profile: str) -> tuple[dict[str, tuple[Policy, dict]], dict]:
 
     params = merge(load_params(), load_profile(profile))
     models = {n: model_settings(params, n) for n in params["variants"]}
-    return models, {"region": float(params["render"].get("regions", [1.0])[0]), "seed": int(params["evaluate"]["seed"]),
+    return models, {"region": float(params["render"].get("regions", [1.0])[0]),
+                    "blur_border": params["render"].get("blur_border", "crop"), "seed": int(params["evaluate"]["seed"]),
                     "privacy": float(params["evaluate"]["privacy_auc_upper"])}
 
 
@@ -141,7 +143,7 @@ def report(result: dict) -> str:
 
 
 def render_tests(pairs: pd.DataFrame, faces: pd.DataFrame, images: dict[str, Path], levels: list[tuple[str, float]],
-                 region: float, threads: int) -> dict:
+                 region: float, blur_border: str, threads: int) -> dict:
     """{(kind, level): {image: obfuscated BGR}} of the pairs' b side, and the a side's sharp images."""
     names = sorted(set(pairs["image_a"]) | set(pairs["image_b"]))
     names = [n for n in names if n in faces.index]
@@ -151,7 +153,8 @@ def render_tests(pairs: pd.DataFrame, faces: pd.DataFrame, images: dict[str, Pat
     def one(job):
         kind, level = job
         return job, {n: pixels[n] if render.is_identity(kind, level) else
-                     obfuscation.apply(pixels[n], faces.loc[n, BOX_COLUMNS].to_numpy(float), kind, level, region)
+                     obfuscation.apply(pixels[n], faces.loc[n, BOX_COLUMNS].to_numpy(float), kind, level, region,
+                                     blur_border)
                      for n in obfuscated_names}
 
     with ThreadPoolExecutor(threads) as pool:
@@ -228,7 +231,7 @@ def main() -> None:
     # --- test renders in CPU threads, while the GPU trains --------------------------------------
     levels = [("blur", float(s)) for s in args.sigmas.split(",")] + [("blackbox", 1.0)]
     region = study["region"]  # the first of render.regions: this benchmark renders one region
-    renders = ThreadPoolExecutor(1).submit(render_tests, pairs, faces, images, levels, region,
+    renders = ThreadPoolExecutor(1).submit(render_tests, pairs, faces, images, levels, region, study["blur_border"],
                                            max(1, args.threads // 2))
 
     # --- the image store and the four models -----------------------------------------------------
@@ -313,7 +316,7 @@ def main() -> None:
             keys = sorted(imgs)
             obf = dict(zip(keys, vectors([imgs[k] for k in keys], keys, "blurred"), strict=True))
             tables_.append(score_pairs(pairs, "a", sharp, obf, dataset="lfw", protocol="view1", recognizer=n,
-                                       mode="oracle_box", obfuscation=kind, level=float(level)))
+                                       mode="oracle_box", obfuscation=kind, level=float(level), region=region))
         log.info("%s scored (%.0f s elapsed)", n, elapsed())
     scores = pd.concat(tables_, ignore_index=True)
     scores.to_csv(args.out / "scores.csv.gz", index=False)
@@ -321,9 +324,10 @@ def main() -> None:
     auc = {}
     for n in names:
         node = nested["lfw"]["view1"][n]["oracle_box"]
-        row = {f"blur {k}": node["blur"][k] for k in node.get("blur", {})}
-        if "blackbox" in node:
-            row["black box"] = next(iter(node["blackbox"].values()))
+        at_region = {family: levels.get(evaluation.region_key(region), {}) for family, levels in node.items()}
+        row = {f"blur {k}": v for k, v in at_region.get("blur", {}).items()}
+        if at_region.get("blackbox"):
+            row["black box"] = next(iter(at_region["blackbox"].values()))
         auc[n] = {k: {m: v[m] for m in ("auc", "auc_low", "auc_high", "n_pairs")} for k, v in row.items()}
     result["auc"] = auc
     result["pairs"] = {"n": len(pairs), "same": int(pairs["label"].sum())}
