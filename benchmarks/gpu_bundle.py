@@ -2,8 +2,10 @@
 
     python -m benchmarks.gpu_bundle [--data data] [--lfw ../shared/data/lfw/lfw-deepfunneled]
 
-A call's working tree travels with at most 64 MiB, so the data goes in two calls on one warm machine
-(files left by call 1 stay there if call 2 comes within the machine's 30 s warm window):
+A call's working tree travels with at most 64 MiB, so the data goes in two calls on one warm machine.
+Call 1 copies part1 to ``/tmp/flup-part1`` on the device machine: on 2026-11-30 a carried folder did not survive
+into the next call (call 2 carried only part2 and found no ``.gpu/part1``), so the models trained on part2's
+images alone; a copy outside the checkout is meant to stay while the machine is warm (untested so far):
 
 - ``.gpu/part1``: ``tables/`` (faces of the needed images, view1 train and test pairs, provenance)
   and as many view1 training images as fit in ``--part1-mib``; call 1 checks CUDA and
@@ -149,15 +151,16 @@ def main() -> None:
     install = ("python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "
                "/tmp/site {part}/whl/*.whl && export PYTHONPATH=/tmp/site || exit 1; ")
     head = "export PYTHONUNBUFFERED=1; set -o pipefail; "
-    call1 = (head + install.format(part=".gpu/part1") + "nvidia-smi --query-gpu=name,memory.total,driver_version "
+    call1 = (head + install.format(part=".gpu/part1") + "cp -r .gpu/part1 /tmp/flup-part1; "
+             "nvidia-smi --query-gpu=name,memory.total,driver_version "
              "--format=csv; python3 -m benchmarks.gpu_check --data .gpu/part1 --out $OUT 2>&1 | tee $OUT/check.txt; "
              "python3 -m benchmarks.train_throughput --images .gpu/part1/images "
              "--faces .gpu/part1/tables/faces.parquet --max-people 2000 --input-size 224 --head flatten "
              "--batch-sizes 64,128,256,512 --precisions fp32,bf16 --feeds model,device,cpu --cpu-feed-batch 256 "
              "--workers 12 --steps 8 --warmup 3 --cudnn-benchmark --json $OUT/throughput.json 2>&1 "
              "| tee $OUT/throughput.txt")
-    call2 = (head + install.format(part=".gpu/part2") + "ls .gpu; python3 -m benchmarks.gpu_session "
-             "--data .gpu/part1 --data .gpu/part2 --out $OUT --deadline 520 --score-reserve 90 2>&1")
+    call2 = (head + install.format(part=".gpu/part2") + "ls .gpu /tmp/flup-part1; python3 -m benchmarks.gpu_session "
+             "--data /tmp/flup-part1 --data .gpu/part2 --out $OUT --deadline 520 --score-reserve 90 2>&1")
     for label, command, carry, timeout in (("call 1", call1, ".gpu/part1", 300), ("call 2", call2, ".gpu/part2", 600)):
         if len(command) > 2000:
             raise SystemExit(f"{label} is {len(command)} characters (limit 2000)")

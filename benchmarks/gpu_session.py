@@ -118,7 +118,8 @@ def report(result: dict) -> str:
              f"- commit: {prov.get('git_commit')} (dirty: {prov.get('git_dirty')}), bundled {prov.get('bundled')}",
              f"- device: {result['cuda'].get('device')}; torch {torch.__version__}; python {platform.python_version()}",
              f"- settings: {json.dumps(cfg)}",
-             f"- training images: {result.get('train_images')} of {result.get('train_identities')} identities "
+             f"- training images: {result.get('train_images')} (of {result.get('train_images_listed')} listed) of "
+             f"{result.get('train_identities')} identities "
              f"({result.get('samples_per_epoch')} quadruplets per epoch); "
              f"store {result.get('store_gib')} GiB on the device",
              f"- stage times (s): {json.dumps(result['times'])}",
@@ -210,7 +211,11 @@ def main() -> None:
     faces = pd.read_parquet(tables / "faces.parquet").query("status == 'ok'").set_index("image")
     images = image_index(args.data)
     train = pd.read_csv(tables / "view1_train.csv")
+    listed = int(train["image"].isin(faces.index).sum())
     train = train[train["image"].isin(images) & train["image"].isin(faces.index)]
+    if len(train) < listed:
+        log.warning("only %d of the %d listed training images are in the data folders %s: a bundle part is "
+                    "missing, so the models train on a subset", len(train), listed, [str(d) for d in args.data])
     if args.max_images:
         train = train.head(args.max_images)
     frame = train.merge(faces[BOX_COLUMNS], left_on="image", right_index=True, how="inner")
@@ -244,7 +249,8 @@ def main() -> None:
     device = training.resolve_device(base["device"])
     store = ImageStore(used, device, workers=args.threads)
     times["decode_to_device"] = round(time.monotonic() - t, 1)
-    result.update(train_images=len(used), train_identities=len(first.identities), samples_per_epoch=len(first),
+    result.update(train_images=len(used), train_images_listed=listed, train_identities=len(first.identities),
+                  samples_per_epoch=len(first),
                   store_gib=round(store.nbytes / 2**30, 2))
     log.info("store: %d images, %.2f GiB on %s, %.1f s", len(used), store.nbytes / 2**30, device,
              times["decode_to_device"])
