@@ -1,4 +1,5 @@
-"""plot: plots/data/curves.csv, roc.csv (+ one LFW image) -> PNG figures in plots/ (flup/report/figures.py)."""
+"""plot: plots/data/curves.csv, roc.csv (+ one LFW image) -> PNG figures in plots/ (flup/report/figures.py), and
+plots/thumbs/: that image at every (obfuscation, level, region) rendered or scored (flup/report/gallery.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flup.config.paths import CURVES, PLOTS, ROC
 from flup.io import read_table
 from flup.log import get_logger
 from flup.report.figures import draw_all
-from flup.report.gallery import gallery_face
+from flup.report.gallery import gallery_face, thumb_levels, write_thumbs
 
 
 def main() -> None:
@@ -20,8 +21,9 @@ def main() -> None:
     curves, roc = read_table(CURVES), read_table(ROC)
     paths = draw_all(curves, roc, PLOTS, cfg.evaluate.privacy_auc_upper, cfg.plot.gallery_levels.as_dict(), name, box,
                      image, cfg.render.blur_border)
-    log.info("%d figures -> %s/ (%d groups, %d ROC points, gallery %s); %.1fs",
-             len(paths), PLOTS, len(curves), len(roc), name, time.monotonic() - start)
+    thumbs = write_thumbs(image, box, thumb_levels(cfg.render.tasks(), curves), PLOTS, cfg.render.blur_border)
+    log.info("%d figures and %d thumbnails -> %s/ (%d groups, %d ROC points, gallery %s); %.1fs",
+             len(paths), len(thumbs), PLOTS, len(curves), len(roc), name, time.monotonic() - start)
 
 
 if __name__ == "__main__":

@@ -26,3 +26,18 @@ def dataset_rank(dataset: str) -> int:
 def region_text(region: float) -> str:
     """A region of ``render.regions`` in words: "1.3× face box"."""
     return f"{float(region):g}× face box"
+
+
+def number_key(value: float) -> str:
+    """A level or region as in file names and metric keys: ``8.0 -> "8"``, ``1.3 -> "1.3"`` (as
+    ``flup.evaluate.evaluation.level_key``, which the plot stage does not import)."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+THUMBS = "thumbs"  # folder under plots/: one small image per (family, level, region), written by the plot stage
+
+
+def thumb_file(kind: str, level: float, region: float = 1.0) -> str:
+    """A thumbnail's path relative to ``plots/``: ``thumbs/blur_8_r1.3.png``."""
+    return f"{THUMBS}/{kind}_{number_key(level)}_r{number_key(region)}.png"
