@@ -16,6 +16,7 @@ import yaml
 from flup.io import write_json
 from flup.report import assemble as stage
 from flup.report import document as report
+from flup.report import gallery
 
 REPO = Path(__file__).resolve().parents[1]
 BOUND = 0.55
@@ -106,7 +107,8 @@ def study(tmp_path):
     }}
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
     params = {"render": {"regions": [1.0], "obfuscations": {"blur": [0, 4, 8, 12]}},
-              "evaluate": {"privacy_auc_upper": BOUND}}
+              "evaluate": {"privacy_auc_upper": BOUND},
+              "attackers": {"trained_attacker": {"method": "adapter", "obfuscation": "blur", "levels": [2, 24]}}}
     return tmp_path, params
 
 
@@ -308,8 +310,9 @@ def test_stage_on_the_committed_metrics(tmp_path, lfw_root):
             level = report.level_phrase(record["obfuscation"], record["level"])
             assert f"{level}: {report.attacker(record['recognizer'], record['mode'])} is at chance" in markdown
     page = (plots / "report.html").read_text()
+    thumbs = len(re.findall(r"!\[[^\]]*\]\(thumbs/", markdown))  # the answer's, where the plot stage wrote them
     assert page.count('<img src="data:image/png;base64,') == len(list((plots / "report_gallery").iterdir())) + len(
-        stage.figure_list(json.loads((REPO / "metrics/verification.json").read_text()), plots))
+        stage.figure_list(json.loads((REPO / "metrics/verification.json").read_text()), plots)) + thumbs
 
 
 def test_a_baseline_only_protocol_gets_one_line_not_a_table_of_empty_thresholds(study):
@@ -326,3 +329,29 @@ def test_a_baseline_only_protocol_gets_one_line_not_a_table_of_empty_thresholds(
     view2 = glance[glance.index("### view2"):]
     assert view2.startswith("### view2\n\nNot obfuscated here: the unobfuscated baseline alone")
     assert "not reached (max 0)" not in markdown and "| pixelation | — |" not in view2
+
+
+def test_the_report_leads_with_the_answer_and_embeds_its_thumbnails(study):
+    root, params = study
+    image = np.random.default_rng(0).integers(0, 256, size=(120, 100, 3), dtype=np.uint8)
+    gallery.write_thumbs(image, (30, 30, 70, 90), [("blur", 8.0, 1.0), ("pixelate", 16.0, 1.0)], root / "plots")
+    privacy = privacy_fixture()
+    for r in privacy["thresholds"]:
+        if (r["recognizer"], r["mode"], r["obfuscation"]) == ("arcface", "oracle_box", "blur"):
+            r |= {"status": "bracketed", "identifies_level": 4.0, "uniform_level": None, "auc": 0.52,
+                  "auc_low": 0.50, "auc_high": 0.54}
+    write_json(root / "privacy.json", privacy)
+    markdown, page = build(root, params)
+    order = [page.index(h) for h in ("<h2>The answer: how strong", "<h2>The answer, relative",
+                                     "<h2>Trained on × tested on</h2>", "<h2>The detail</h2>",
+                                     "<h2>Privacy thresholds at a glance</h2>")]
+    assert order == sorted(order)
+    assert "σ = 8 px · bracket (4, 8] · AUC 0.520 [0.500, 0.540]" in markdown
+    answer_part = page[:page.index("<h2>The answer, relative")]
+    assert "bracket (4, 8]" in answer_part
+    # every cell shows its thumbnail, embedded: blur at 8 where reached, pixelation at its strongest (16)
+    sources = re.findall(r'<img src="data:image/png;base64,[^"]*" alt="([^"]*)"', answer_part)
+    assert sources.count("σ = 8 px blur, 1× face box") == 3  # arcface x 2 modes + trained_attacker
+    assert sources.count("16 px pixelation, 1× face box") == 3
+    assert "random_crop" not in answer_part and "`trained_attacker`: Gaussian blur" in markdown
+    assert "](thumbs/blur_8_r1.png)" in markdown and "thumbs/" not in page

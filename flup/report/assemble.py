@@ -1,4 +1,5 @@
-"""The report: metrics/*.json, the plot stage's figures, params.yaml and dvc.lock -> plots/report.{md,html}.
+"""The report: metrics/*.json, the plot stage's figures and thumbnails (plots/thumbs/), params.yaml and dvc.lock
+-> plots/report.{md,html}.
 
 The gallery shows each obfuscation at its privacy-threshold level(s). It is rendered afresh with
 ``flup.obfuscate.obfuscation.apply`` (over the threshold's region and with ``render.blur_border``) on the sharp
@@ -22,6 +23,7 @@ from flup.config.paths import PLOTS, PRIVACY, VERIFICATION
 from flup.io import atomic_path, read_json
 from flup.obfuscate import obfuscation
 from flup.report import document as report
+from flup.report.naming import THUMBS
 
 LOCK = Path("dvc.lock")
 MARKDOWN = PLOTS / "report.md"
@@ -83,9 +85,10 @@ def write_report(params: Mapping, image: np.ndarray, box, source: str, plots: Pa
     levels = report.gallery_levels(report.findings(verification, bound))
     gallery = render_gallery(image, box, levels, plots / GALLERY.name, blur_border)
     figures = figure_list(verification, plots)
+    thumbs = {f"{THUMBS}/{path.name}": path.read_bytes() for path in sorted((plots / THUMBS).glob("*.png"))}
     current = {str(VERIFICATION): md5_file(verification_path), str(PRIVACY): md5_file(privacy_path)}
-    markdown = report.build_markdown(verification, privacy, params, lock, current, figures, source)
-    images = gallery | {file: (plots / file).read_bytes() for _, file in figures}
+    markdown = report.build_markdown(verification, privacy, params, lock, current, figures, source, thumbs)
+    images = thumbs | gallery | {file: (plots / file).read_bytes() for _, file in figures}
     page = report.to_html(markdown, images)
     with atomic_path(plots / MARKDOWN.name) as tmp:
         tmp.write_text(markdown)

@@ -1,0 +1,323 @@
+"""The report's first sections: the answer, before the detail.
+
+1. *The answer*: per region, per obfuscation family (rows) and attacker (columns), the absolute privacy threshold
+   of ``metrics/privacy.json``'s ``thresholds`` on LFW view1, with its bracket, its AUC interval and a thumbnail of
+   the gallery face at exactly that level and region (``plots/thumbs/``, written by the plot stage);
+2. the same shape for ``relative_thresholds``: no more revealing than a black box over the same region;
+3. *trained on x tested on*: each trained attacker's mean AUC per tested family.
+
+A threshold record's ``status`` (bracketed, private_at_weakest, uniform_still_identifies, grid_ends) says how the
+search ended; records written before it existed are read from ``reached`` and ``level``, with the bracket taken
+from the tested levels. Everything here is pure: records and tables in, markdown lines out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
+
+from flup.obfuscate import families
+from flup.report.naming import number_key, region_text, thumb_file
+
+DATASET, PROTOCOL, REGION = "lfw", "view1", 1.0  # what the answer is about: LFW view1 (the matrix: region 1.0)
+ARCFACE = "arcface"
+STATUSES = ("bracketed", "private_at_weakest", "uniform_still_identifies", "grid_ends")
+
+
+# --- columns: who attacks ------------------------------------------------------------------------
+
+
+def attacker_families(params: Mapping) -> dict[str, str | None]:
+    """The trained attackers of params.yaml's ``attackers`` table, in its order, each with the family it trained on
+    (``obfuscation``: a family kind or "mixture"; None where the entry does not say)."""
+    table = params.get("attackers") if isinstance(params, Mapping) else None
+    if not isinstance(table, Mapping):
+        return {}
+    out = {}
+    for name, entry in table.items():
+        trained = entry.get("obfuscation") if isinstance(entry, Mapping) else getattr(entry, "obfuscation", None)
+        out[str(name)] = None if trained is None else str(trained)
+    return out
+
+
+def trained_on_text(trained: str | None) -> str:
+    if trained is None:
+        return "trained attacker"
+    if trained == "mixture":
+        return "trained on a mixture of every family"
+    return f"trained on {families.family(trained).name}"
+
+
+def columns(records: Iterable[Mapping], trained: Mapping[str, str | None]) -> list[tuple[str, str, str]]:
+    """(recognizer, mode, header) of the answer's attackers present in ``records``: ArcFace with the oracle box,
+    ArcFace end to end, then each trained attacker with the oracle box (the dual-stream models stay in the detail)."""
+    present = {(r["recognizer"], r["mode"]) for r in records}
+    wanted = [(ARCFACE, "oracle_box", "ArcFace, oracle box"), (ARCFACE, "end_to_end", "ArcFace, end-to-end")]
+    wanted += [(name, "oracle_box", f"`{name}` ({trained_on_text(kind)}), oracle box")
+               for name, kind in trained.items()]
+    return [c for c in wanted if (c[0], c[1]) in present]
+
+
+# --- cells ---------------------------------------------------------------------------------------
+
+
+def _number(value) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def level_text(kind: str, level: float, per_face=None) -> str:
+    """A level in the registry's words, with its size per face where that says more: "σ = 48 px (0.51 × face)"."""
+    text = families.level_text(kind, level)
+    per_face = _number(per_face)
+    if per_face is not None and not math.isclose(per_face, float(level)):
+        text += f" ({per_face:.2g} × face)"
+    return text
+
+
+def auc_interval(record: Mapping) -> str:
+    auc = _number(record.get("auc"))
+    if auc is None:
+        return "AUC n/a"
+    low, high = _number(record.get("auc_low")), _number(record.get("auc_high"))
+    return f"AUC {auc:.3f}" + ("" if low is None or high is None else f" [{low:.3f}, {high:.3f}]")
+
+
+def diff_interval(record: Mapping) -> str:
+    diff = _number(record.get("auc_diff"))
+    if diff is None:
+        return ""
+    low, high = _number(record.get("diff_low")), _number(record.get("diff_high"))
+    spread = "" if low is None or high is None else f" [{low:+.3f}, {high:+.3f}]"
+    return f"AUC − black box {diff:+.3f}{spread}"
+
+
+def previous_level(tested: Sequence[float], level: float) -> float | None:
+    """The strongest tested level below ``level`` (None if there is none)."""
+    below = [lv for lv in sorted(tested) if lv < float(level) and not math.isclose(lv, float(level))]
+    return below[-1] if below else None
+
+
+def status_of(record: Mapping, tested: Sequence[float] = ()) -> tuple[str | None, float | None]:
+    """(status, identifies_level) of a threshold record; a record without ``status`` (older metrics) reads as
+    bracketed or private at the weakest level when reached (the bracket from ``tested``, the levels scored), as
+    the grid ending when not, and None when there was nothing to compare with (reached None)."""
+    status = record.get("status")
+    identifies = _number(record.get("identifies_level"))
+    if status in STATUSES:
+        if status == "bracketed" and identifies is None and record.get("level") is not None:
+            identifies = previous_level(tested, record["level"])
+        return status, identifies
+    reached = record.get("reached")
+    if reached is None and record.get("level") is None:
+        return None, None
+    if not reached and record.get("obfuscation") == "blackbox":  # one level, uniform by construction
+        return "uniform_still_identifies", None
+    if reached or (reached is None and record.get("level") is not None):
+        if "identifies_level" not in record:
+            identifies = previous_level(tested, record["level"])
+        return ("bracketed" if identifies is not None else "private_at_weakest"), identifies
+    return "grid_ends", None
+
+
+def _thumb(kind: str, level: float, region: float, thumbs: Collection[str]) -> str:
+    path = thumb_file(kind, level, region)
+    if path not in thumbs:
+        return ""
+    return f"![{families.level_text(kind, level, named=True)}, {region_text(region)}]({path}) "
+
+
+def answer_cell(record: Mapping, tested: Sequence[float] = (), thumbs: Collection[str] = ()) -> str:
+    """One cell of the answer: the threshold by its status, with the thumbnail of the level it shows."""
+    kind, region = record["obfuscation"], float(record.get("region", 1.0))
+    status, identifies = status_of(record, tested)
+    auc = auc_interval(record)
+    if status in ("bracketed", "private_at_weakest"):
+        level = float(record["level"])
+        text = level_text(kind, level, record.get("level_per_face"))
+        if status == "bracketed":
+            text += f" · bracket ({number_key(identifies)}, {number_key(level)}]"
+        else:
+            text += " · private already at the weakest level tested"
+        return _thumb(kind, level, region, thumbs) + f"{text} · {auc}"
+    if status == "uniform_still_identifies":
+        uniform = _number(record.get("uniform_level"))
+        shown = uniform if uniform is not None else _number(record.get("max_level_tested"))
+        where = "" if shown is None or kind == "blackbox" else f" ({families.level_text(kind, shown)})"
+        thumb = "" if shown is None else _thumb(kind, shown, region, thumbs)
+        return thumb + f"**never**: identifies even when the region is uniform{where} ({auc})"
+    if status == "grid_ends":
+        strongest = _number(record.get("max_level_tested"))
+        strongest = max(tested) if strongest is None and tested else strongest
+        if strongest is None:
+            return f"⚠ **gap: the grid ends** before privacy ({auc})"
+        text = level_text(kind, strongest, record.get("max_level_per_face"))
+        gap = f"⚠ **gap: the grid ends** at {text}, still identifying ({auc})"
+        return _thumb(kind, strongest, region, thumbs) + gap
+    return "—"
+
+
+def relative_cell(record: Mapping, tested: Sequence[float] = ()) -> str:
+    """One cell of the relative table: as :func:`answer_cell`, with AUC − black box for the AUC, no thumbnail."""
+    kind = record["obfuscation"]
+    if record.get("reached") is None and record.get("status") is None and record.get("level") is None:
+        return "no black box on these pairs"
+    status, identifies = status_of(record, tested)
+    diff = diff_interval(record)
+    diff = f" · {diff}" if diff else ""
+    if status in ("bracketed", "private_at_weakest"):
+        level = float(record["level"])
+        text = level_text(kind, level, record.get("level_per_face"))
+        if status == "bracketed":
+            return f"{text} · bracket ({number_key(identifies)}, {number_key(level)}]{diff}"
+        return f"{text} · already at the weakest level tested{diff}"
+    if status == "uniform_still_identifies":
+        return f"**never**: more revealing than a black box even when the region is uniform{diff}"
+    if status == "grid_ends":
+        strongest = _number(record.get("max_level_tested"))
+        strongest = max(tested) if strongest is None and tested else strongest
+        at = "" if strongest is None else f" at {level_text(kind, strongest, record.get('max_level_per_face'))}"
+        return f"⚠ **gap: the grid ends**{at}, still more revealing than a black box{diff}"
+    return "—"
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _mine(records: Iterable[Mapping] | None) -> list[Mapping]:
+    return [r for r in records or [] if r.get("dataset", DATASET) == DATASET and r.get("protocol") == PROTOCOL]
+
+
+def _by_region(records: Sequence[Mapping]) -> dict[float, list[Mapping]]:
+    out: dict[float, list[Mapping]] = {}
+    for r in records:
+        out.setdefault(float(r.get("region", 1.0)), []).append(r)
+    return dict(sorted(out.items()))
+
+
+Tested = Mapping[tuple[str, str, str, float], Sequence[float]]  # (recognizer, mode, kind, region) -> levels
+
+
+def _grid(records: Sequence[Mapping], trained: Mapping[str, str | None], cell) -> list[str]:
+    cols = columns(records, trained)
+    cells = {(r["recognizer"], r["mode"], r["obfuscation"]): r for r in records}
+    rows = []
+    for kind in families.ordered(r["obfuscation"] for r in records):
+        if not any((rec, mode, kind) in cells for rec, mode, _ in cols):
+            continue
+        row = [families.family(kind).name]
+        row += ["—" if (rec, mode, kind) not in cells else cell(cells[(rec, mode, kind)]) for rec, mode, _ in cols]
+        rows.append(row)
+    return _table(["obfuscation", *(header for _, _, header in cols)], rows)
+
+
+def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: Tested | None = None,
+                   thumbs: Collection[str] = ()) -> list[str]:
+    """"The answer": one table per region of the absolute thresholds on LFW view1."""
+    tested = tested or {}
+    bound = privacy.get("privacy_auc_upper")
+    lines = ["## The answer: how strong, over how large a region, against whom", "",
+             f"Each cell is the weakest level at which that attacker is at chance on LFW view1: the bootstrap 95% "
+             f"interval of its verification AUC has its upper end ≤ {bound} (`evaluate.privacy_auc_upper`). "
+             "*bracket (a, b]*: a still identifies, b is private. *Oracle box*: the attacker knows where the "
+             "redaction is and aligns with the sharp image's landmarks; *end-to-end* must find the face first. "
+             "Each image is the gallery face at exactly that level over that region. ⚠ **gap** marks a threshold the "
+             "tested levels did not reach. The dual-stream models are in the detail below.", ""]
+    records = _mine(privacy.get("thresholds"))
+    if not records:
+        return lines + ["`metrics/privacy.json` holds no LFW view1 thresholds.", ""]
+
+    def cell(r: Mapping) -> str:
+        key = (r["recognizer"], r["mode"], r["obfuscation"], float(r.get("region", 1.0)))
+        return answer_cell(r, tested.get(key, ()), thumbs)
+
+    for region, mine in _by_region(records).items():
+        lines += [f"### Obfuscating {region_text(region)}", ""] + _grid(mine, trained, cell)
+    return lines
+
+
+def relative_answer_section(privacy: Mapping, trained: Mapping[str, str | None],
+                            tested: Tested | None = None) -> list[str]:
+    """"No more revealing than a black box over the same region": the relative thresholds, one table per region."""
+    tested = tested or {}
+    lines = ["## The answer, relative: no more revealing than a black box over the same region", ""]
+    records = privacy.get("relative_thresholds")
+    if records is None:
+        return lines + ["`metrics/privacy.json` has no relative thresholds (written before they existed): rerun the "
+                        "evaluate stage.", ""]
+    margin = privacy.get("relative_margin")
+    lines += [f"The weakest level whose paired bootstrap 95% interval of AUC(level) − AUC(black box, same pairs, same "
+              f"region) has its upper end below {margin} (`evaluate.relative_margin`), LFW view1. It answers the tool "
+              "question where the absolute threshold cannot be met.", ""]
+    records = [r for r in _mine(records) if r.get("obfuscation") != "blackbox"]
+    if not records:
+        return lines + ["No LFW view1 relative thresholds.", ""]
+
+    def cell(r: Mapping) -> str:
+        return relative_cell(r, tested.get((r["recognizer"], r["mode"], r["obfuscation"],
+                                            float(r.get("region", 1.0))), ()))
+
+    for region, mine in _by_region(records).items():
+        lines += [f"### Obfuscating {region_text(region)}", ""] + _grid(mine, trained, cell)
+    return lines
+
+
+def trained_matrix(curves: Iterable[Mapping], trained: Mapping[str, str | None]) -> dict[str, dict[str, tuple]]:
+    """attacker -> tested family -> (mean AUC, number of levels) over the family's obfuscated levels (identity
+    levels excluded) at region 1.0, oracle box, LFW view1; ``curves``: rows with dataset, protocol, recognizer,
+    mode, obfuscation, region, level and auc (the curves table, or the same read from verification.json)."""
+    sums: dict[str, dict[str, list[float]]] = {}
+    for row in curves:
+        name, kind = row["recognizer"], row["obfuscation"]
+        auc = _number(row.get("auc"))
+        if (name not in trained or row.get("dataset", DATASET) != DATASET or row.get("protocol") != PROTOCOL
+                or row.get("mode") != "oracle_box" or auc is None
+                or not math.isclose(float(row.get("region", 1.0)), REGION)):
+            continue
+        if kind in families.FAMILIES and families.is_identity(kind, float(row["level"])):
+            continue
+        sums.setdefault(name, {}).setdefault(kind, []).append(auc)
+    return {name: {kind: (sum(v) / len(v), len(v)) for kind, v in sums[name].items()}
+            for name in trained if name in sums}
+
+
+def matrix_section(curves: Iterable[Mapping], trained: Mapping[str, str | None]) -> list[str]:
+    """"Trained on x tested on": each trained attacker's mean AUC per tested family; the best per column in bold."""
+    lines = ["## Trained on × tested on", ""]
+    matrix = trained_matrix(curves, trained)
+    if not matrix:
+        return lines + ["No trained attacker was scored on LFW view1 (params.yaml `attackers`).", ""]
+    kinds = families.ordered(k for row in matrix.values() for k in row)
+    counts = {k: max(row[k][1] for row in matrix.values() if k in row) for k in kinds}
+    lines += ["Each cell: the mean verification ROC AUC over that family's tested obfuscated levels (the "
+              "unobfuscated level, σ = 0 or block 1, left out; the column gives how many levels), at region 1.0 "
+              "(the detected face box), oracle box, LFW view1. 0.5 is chance: lower means the family hides more "
+              "from that attacker. **Bold**: the highest AUC in the column, the strongest attacker on that family.",
+              ""]
+    best = {k: max(row[k][0] for row in matrix.values() if k in row) for k in kinds}
+    rows = []
+    for name, row in matrix.items():
+        kind = trained.get(name)
+        label = "mixture" if kind == "mixture" else (families.family(kind).name if kind else "?")
+        cells = []
+        for k in kinds:
+            if k not in row:
+                cells.append("—")
+                continue
+            text = f"{row[k][0]:.3f}"
+            cells.append(f"**{text}**" if math.isclose(row[k][0], best[k]) else text)
+        rows.append([f"`{name}`: {label}", *cells])
+    header = ["attacker: trained on", *(f"{families.family(k).name} · {counts[k]} level{'s' * (counts[k] != 1)}"
+                                        for k in kinds)]
+    return lines + _table(header, rows)
