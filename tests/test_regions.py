@@ -190,7 +190,11 @@ def test_curves_metrics_and_thresholds_are_indexed_by_region(evaluated):
     assert by.loc[("blackbox", 1.0), "reached"] and not by.loc[("blackbox", 2.0), "reached"]
     report = ev.privacy_report(thresholds, 0.55)
     assert report["summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["blur"] == {
-        "region=1": 16.0, "region=2": "not reached (max 16)"}
+        "region=1": 16.0, "region=2": "grid ends (max 16)"}
+    # the black box is uniform by definition: over 2x the box it still identifies, and nothing stronger exists
+    assert by.loc[("blackbox", 2.0), "status"] == "uniform_still_identifies"
+    assert report["summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["blackbox"]["region=2"] == (
+        "identifies even when uniform (max 1)")
 
 
 def test_relative_threshold_compares_with_the_black_box_over_the_same_region():
