@@ -1,4 +1,5 @@
 import json
+import logging
 import math
 
 import cv2
@@ -322,7 +323,7 @@ def test_evaluate_stage_needs_scores(tmp_path, monkeypatch):
         stage.main()
 
 
-def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
+def test_evaluate_and_plot_stages(tmp_path, monkeypatch, caplog):
     from stages import evaluate as evaluate_stage
     from stages import plot as plot_stage
 
@@ -343,9 +344,15 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
                       "image_b": [image_name]}).to_csv(tmp_path / f"data/protocols/{protocol}/pairs.csv", index=False)
     monkeypatch.chdir(tmp_path)
 
-    evaluate_stage.main()
+    with caplog.at_level(logging.WARNING, logger="evaluate"):
+        evaluate_stage.main()
     verification = _strict_json(tmp_path / "metrics/verification.json")
     privacy = _strict_json(tmp_path / "metrics/privacy.json")
+    # one warning per threshold the grid did not bracket, naming what to extend
+    warned = [r.getMessage() for r in caplog.records if r.name == "evaluate" and r.levelno == logging.WARNING]
+    assert warned and len(warned) == privacy["n_grid_ends"] + privacy["relative_n_grid_ends"]
+    assert any("pixelate at region 1: the grid ends at level 8" in w and "render.obfuscations.pixelate" in w
+               for w in warned)
     assert set(verification["lfw"]) == {"view1", "view2", "seed"}
     assert privacy["privacy_auc_upper"] == 0.55 and privacy["thresholds"]
     # levels per face: the one obfuscated image's face is 170.0 - 80.5 = 89.5 px wide
