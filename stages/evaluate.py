@@ -9,7 +9,7 @@ import time
 
 from flup.config import load_config, run_stage
 from flup.config.paths import CURVES, PRIVACY, ROC, SCORES, VERIFICATION
-from flup.evaluate.evaluation import evaluate_study
+from flup.evaluate.evaluation import evaluate_study, grid_end_warnings
 from flup.io import write_json, write_table
 from flup.log import get_logger
 
@@ -23,6 +23,8 @@ def main() -> None:
     write_json(PRIVACY, result.privacy)
     write_table(CURVES, result.curves)
     write_table(ROC, result.roc)
+    for line in grid_end_warnings(result.privacy):  # a threshold the grid did not bracket: extend the grid
+        log.warning(line)
     log.info("%s; %.1fs", result.summary, time.monotonic() - start)
 
 

@@ -122,7 +122,7 @@ BAD = {
     "det_size 33": (set_value("detector.det_size", "33"), "detector.det_size",
                     "expected a positive multiple of 32 px, at most 2048, got 33"),
     "blur sigma 1e9": (set_value("render.obfuscations.blur", "[0, 1e9]"), "render.obfuscations.blur[1]",
-                       "expected a blur sigma: a finite number >= 0 and <= 100, got 1e9"),
+                       "expected a blur sigma: a finite number >= 0 and <= 128, got 1e9"),
     "blur sigma 1e5": (set_value("render.obfuscations.blur", "[1e5]"), "render.obfuscations.blur[0]", "got 1e5"),
     "negative black box": (set_value("render.obfuscations.blackbox", "[-1]"), "render.obfuscations.blackbox[0]",
                            "got -1"),
@@ -433,14 +433,14 @@ def test_attacker_settings_merge_nested_overrides(tmp_path):
 
 
 def test_level_tables_keep_the_written_order(tmp_path):
-    text = PARAMS.replace("    blur: [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24]   # Gaussian sigma in pixels\n",
-                          "").replace("    blackbox: [1]\n    # presets",
+    blur = next(line for line in PARAMS.splitlines(keepends=True) if line.startswith("    blur: [0, "))
+    text = PARAMS.replace(blur, "").replace("    blackbox: [1]\n    # presets",
                                       "    blackbox: [1]\n    blur: [0, 8]\n    # presets")
     study = load_config(write(tmp_path, text))
     pairs = study.render.obfuscations.pairs()
-    assert pairs[:6] == [("pixelate", 4.0), ("pixelate", 8.0), ("pixelate", 12.0), ("pixelate", 16.0),
-                         ("pixelate", 24.0), ("blackbox", 1.0)]
-    assert pairs[6:8] == [("blur", 0.0), ("blur", 8.0)]
+    assert pairs[:7] == [("pixelate", 4.0), ("pixelate", 8.0), ("pixelate", 16.0), ("pixelate", 32.0),
+                         ("pixelate", 64.0), ("pixelate", 192.0), ("blackbox", 1.0)]
+    assert pairs[7:9] == [("blur", 0.0), ("blur", 8.0)]
     assert study.render.obfuscations.as_dict()["blur"] == [0.0, 8.0]
 
 

@@ -1,4 +1,5 @@
 import json
+import logging
 import math
 
 import cv2
@@ -212,7 +213,9 @@ def test_privacy_thresholds(result):
     pix = t.loc[("view1", "tight_crop", "oracle_box", "pixelate")]
     assert not pix["reached"] and (pix["level"] is None or math.isnan(pix["level"]))
     assert pix["max_level_tested"] == 8.0 and pix["auc_high"] > 0.55
-    assert "not reached in the tested range" in pix["description"]
+    assert pix["description"].startswith("grid ends at level 8 before the threshold (AUC ")
+    assert (pix["status"], pix["identifies_level"]) == ("grid_ends", 8.0) and math.isnan(pix["uniform_level"])
+    assert blur["status"] == "bracketed" and blur["description"].startswith("reached at level 16 (bracket (")
     assert t.loc[("view1", "tight_crop", "oracle_box", "blackbox")]["level"] == 1.0
     # Everything fails from sigma 16 on for arcface end-to-end: all pairs tie at -1, AUC 0.5.
     assert t.loc[("view2", "arcface", "end_to_end", "blur")]["level"] == 16.0
@@ -224,8 +227,9 @@ def test_privacy_report_is_json_ready(result):
     text = json.dumps(report, allow_nan=False)
     summary = report["summary"]["lfw"]["view1"]["tight_crop"]["oracle_box"]
     assert summary["blur"] == {"region=1": 16.0}
-    assert summary["pixelate"] == {"region=1": "not reached (max 8)"}
+    assert summary["pixelate"] == {"region=1": "grid ends (max 8)"}
     assert report["n_reached"] + report["n_not_reached"] == len(thresholds)
+    assert report["n_grid_ends"] == int((thresholds["status"] == "grid_ends").sum()) >= 1
     assert json.loads(text)["thresholds"][0]["series"]
 
 
@@ -319,7 +323,7 @@ def test_evaluate_stage_needs_scores(tmp_path, monkeypatch):
         stage.main()
 
 
-def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
+def test_evaluate_and_plot_stages(tmp_path, monkeypatch, caplog):
     from stages import evaluate as evaluate_stage
     from stages import plot as plot_stage
 
@@ -340,9 +344,15 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
                       "image_b": [image_name]}).to_csv(tmp_path / f"data/protocols/{protocol}/pairs.csv", index=False)
     monkeypatch.chdir(tmp_path)
 
-    evaluate_stage.main()
+    with caplog.at_level(logging.WARNING, logger="evaluate"):
+        evaluate_stage.main()
     verification = _strict_json(tmp_path / "metrics/verification.json")
     privacy = _strict_json(tmp_path / "metrics/privacy.json")
+    # one warning per threshold the grid did not bracket, naming what to extend
+    warned = [r.getMessage() for r in caplog.records if r.name == "evaluate" and r.levelno == logging.WARNING]
+    assert warned and len(warned) == privacy["n_grid_ends"] + privacy["relative_n_grid_ends"]
+    assert any("pixelate at region 1: the grid ends at level 8" in w and "render.obfuscations.pixelate" in w
+               for w in warned)
     assert set(verification["lfw"]) == {"view1", "view2", "seed"}
     assert privacy["privacy_auc_upper"] == 0.55 and privacy["thresholds"]
     # levels per face: the one obfuscated image's face is 170.0 - 80.5 = 89.5 px wide
@@ -360,7 +370,7 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch):
     not_black_box = [r for r in privacy["thresholds"] if r["obfuscation"] != "blackbox"]
     assert privacy["relative_margin"] == 0.01 and len(privacy["relative_thresholds"]) == len(not_black_box)
     relative_pixelate = privacy["relative_summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["pixelate"]
-    assert relative_pixelate == {"region=1": "not reached (max 8)"}
+    assert relative_pixelate == {"region=1": "grid ends (max 8)"}
     curves = pd.read_csv(tmp_path / "plots/data/curves.csv")
     roc = pd.read_csv(tmp_path / "plots/data/roc.csv")
     assert list(curves.columns) == ev.CURVE_COLUMNS and list(roc.columns) == ev.ROC_COLUMNS

@@ -1,6 +1,7 @@
 """render.regions: every level over each face-box scale factor, rendered, scored and evaluated per region.
 
-The default (regions: [1.0]) must give the stores, scores and metrics of the study before regions existed.
+Region 1.0 alone (regions: [1.0]; the default study now renders [1.0, 1.3]) must give the stores, scores and
+metrics of the study before regions existed.
 """
 
 from __future__ import annotations
@@ -58,10 +59,10 @@ def _study(root: Path, lfw_root: Path, regions: list[float] | None):
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory, lfw_root):
-    """The same images rendered with the default params (no regions given) and with regions [1.0, 1.5]."""
+    """The same images rendered with regions [1.0] (the study before regions) and with regions [1.0, 1.5]."""
     out = {}
     faces = None
-    for name, regions in (("default", None), ("two", [1.0, 1.5])):
+    for name, regions in (("default", [1.0]), ("two", [1.0, 1.5])):
         root = tmp_path_factory.mktemp(f"regions_{name}")
         cfg = _study(root, lfw_root, regions)
         with pytest.MonkeyPatch.context() as patch:
@@ -81,6 +82,7 @@ def test_render_writes_one_store_per_region_and_region_one_is_the_default_render
     default_root, default_cfg, default_summary = renders["default"]
     two_root, two_cfg, two_summary = renders["two"]
     assert default_cfg.render.regions == [1.0]
+    assert load_config(REPO / "params.yaml").render.regions == [1.0, 1.3]  # the default study: two regions
     one = ["blackbox/1.npz", "blur/0.npz", "blur/8.npz", "deface/1.3.npz", "face_pixelate/0.1.npz"]
     assert _stores(default_root) == one  # the store names from before regions
     assert _stores(two_root) == sorted(one + [s.replace(".npz", "_region1.5.npz") for s in one])
@@ -190,7 +192,11 @@ def test_curves_metrics_and_thresholds_are_indexed_by_region(evaluated):
     assert by.loc[("blackbox", 1.0), "reached"] and not by.loc[("blackbox", 2.0), "reached"]
     report = ev.privacy_report(thresholds, 0.55)
     assert report["summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["blur"] == {
-        "region=1": 16.0, "region=2": "not reached (max 16)"}
+        "region=1": 16.0, "region=2": "grid ends (max 16)"}
+    # the black box is uniform by definition: over 2x the box it still identifies, and nothing stronger exists
+    assert by.loc[("blackbox", 2.0), "status"] == "uniform_still_identifies"
+    assert report["summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["blackbox"]["region=2"] == (
+        "identifies even when uniform (max 1)")
 
 
 def test_relative_threshold_compares_with_the_black_box_over_the_same_region():

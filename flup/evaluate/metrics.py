@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 # Bootstrap replicates are processed in chunks so that the count matrices stay around this many cells.
-_BOOT_CHUNK_CELLS = 4_000_000
+BOOT_CHUNK_CELLS = 4_000_000
 
 
 def _check(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,11 +61,8 @@ def bootstrap_auc_ci(
     hi = np.searchsorted(neg, pos, side="right")
     rng = np.random.default_rng(seed)
     aucs = np.empty(n_boot)
-    chunk = max(1, _BOOT_CHUNK_CELLS // max(n1, n0))
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        c_pos = _draw_counts(rng, b, n1)
-        c_neg = _draw_counts(rng, b, n0)
+    for start, c_pos, c_neg in bootstrap_draws(rng, n_boot, n1, n0):
+        b = c_pos.shape[0]
         cum = np.zeros((b, n0 + 1))
         np.cumsum(c_neg, axis=1, out=cum[:, 1:])
         below = cum[:, lo]
@@ -73,6 +70,20 @@ def bootstrap_auc_ci(
         aucs[start : start + b] = np.einsum("ij,ij->i", c_pos, wins) / (n1 * n0)
     low, high = np.quantile(aucs, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
+
+
+def bootstrap_draws(rng: np.random.Generator, n_boot: int, n1: int, n0: int) -> Iterator[
+        tuple[int, np.ndarray, np.ndarray]]:
+    """A stratified bootstrap of ``n1`` same and ``n0`` different pairs, in chunks of replicates:
+    ``(start, c_pos, c_neg)`` with the draw counts (``(b, n1)`` and ``(b, n0)``) of replicates
+    ``start .. start + b - 1``. The chunks keep the count matrices near ``BOOT_CHUNK_CELLS`` cells; within a
+    chunk the same pairs are drawn first, then the different pairs (the order the numbers depend on)."""
+    chunk = max(1, BOOT_CHUNK_CELLS // max(n1, n0))
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        c_pos = _draw_counts(rng, b, n1)
+        c_neg = _draw_counts(rng, b, n0)
+        yield start, c_pos, c_neg
 
 
 def _draw_counts(rng: np.random.Generator, b: int, n: int) -> np.ndarray:

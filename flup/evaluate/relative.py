@@ -14,13 +14,20 @@ Pure: DataFrames in (``evaluation.validate_scores``' table), DataFrames and dict
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from flup.evaluate.evaluation import group_seed, level_key, seed_key, series_name
-from flup.evaluate.metrics import _BOOT_CHUNK_CELLS, _draw_counts
+from flup.evaluate.evaluation import (
+    bracket,
+    bracket_text,
+    group_seed,
+    seed_key,
+    series_name,
+)
+from flup.evaluate.metrics import bootstrap_draws
+from flup.obfuscate import families
 
 REFERENCE = "blackbox"
 # A series is one attacker on one protocol over one region: its levels are compared with its own black box.
@@ -28,7 +35,7 @@ SERIES_KEYS = ["dataset", "protocol", "recognizer", "mode", "region"]
 RELATIVE_COLUMNS = [
     "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "margin", "reached", "level",
     "auc_diff", "diff_low", "diff_high", "n_pairs", "holds_above", "max_level_tested", "n_levels",
-    "reference_level", "description",
+    "reference_level", "status", "identifies_level", "uniform_level", "description",
 ]
 
 
@@ -71,11 +78,8 @@ def paired_auc_difference(
     point = (_auc_from_counts(a[same], a[~same], *ones) - _auc_from_counts(r[same], r[~same], *ones))[0]
     rng = np.random.default_rng(seed)
     diffs = np.empty(n_boot)
-    chunk = max(1, _BOOT_CHUNK_CELLS // max(n1, n0))
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        c_pos, c_neg = _draw_counts(rng, b, n1), _draw_counts(rng, b, n0)
-        diffs[start : start + b] = (_auc_from_counts(a[same], a[~same], c_pos, c_neg)
+    for start, c_pos, c_neg in bootstrap_draws(rng, n_boot, n1, n0):
+        diffs[start : start + c_pos.shape[0]] = (_auc_from_counts(a[same], a[~same], c_pos, c_neg)
                                     - _auc_from_counts(r[same], r[~same], c_pos, c_neg))
     low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
     return float(point), float(low), float(high)
@@ -134,10 +138,15 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def relative_thresholds(differences: pd.DataFrame, margin: float) -> pd.DataFrame:
+def relative_thresholds(differences: pd.DataFrame, margin: float,
+                        face_widths: Mapping[str, float | None] | None = None) -> pd.DataFrame:
     """One record per dataset x protocol x recognizer x mode x region x obfuscation of ``differences``
-    (:func:`level_differences`): the relative threshold, or None with the reason."""
+    (:func:`level_differences`): the relative threshold, or None with the reason. ``status``,
+    ``identifies_level`` and ``uniform_level`` bracket it as ``evaluation.bracket`` says (None without a black
+    box); blur and pixelate levels count as uniform only with ``face_widths`` (dataset -> median face width, px)."""
+    face_widths = dict(face_widths or {})
     records = []
+    sharp = {key[:-1]: row for key, row in _sharp_rows(differences).items()}
     for key, frame in differences.groupby([*SERIES_KEYS, "obfuscation"], sort=True):
         frame = frame.sort_values("level")
         levels = frame["level"].astype(float).tolist()
@@ -146,20 +155,24 @@ def relative_thresholds(differences: pd.DataFrame, margin: float) -> pd.DataFram
         reference_level = frame["reference_level"].iloc[0]
         no_reference = _missing(reference_level)
         threshold = None if no_reference else relative_threshold(levels, highs, margin)
+        private = [hi is not None and hi < margin for hi in highs]
+        uniform = [families.uniform(obfuscation, lv, face_widths.get(dataset), region) for lv in levels]
+        found = None if no_reference else bracket(levels, private, uniform, threshold)
         if threshold is not None:
             row = frame[frame["level"] == threshold].iloc[0]
             holds = all(hi is not None and hi < margin for lv, hi in zip(levels, highs, strict=True) if lv >= threshold)
-            description = f"reached at level {level_key(threshold)} ({_interval(row)})"
-            if not holds:
-                description += "; some stronger level is above the margin again"
         else:
             row = frame.iloc[-1]
             holds = False
-            if no_reference:
-                description = "no black box scored on these pairs"
-            else:
-                description = (f"not reached in the tested range (max level {level_key(levels[-1])}: "
-                               f"{_interval(row)})")
+        if no_reference:
+            description = "no black box scored on these pairs"
+        else:
+            base = sharp.get((dataset, protocol, recognizer, mode, region))
+            unobfuscated = ("not scored (no blur σ = 0 in this series and region)" if base is None
+                            else f"{_interval(base)} (blur σ = 0, same recognizer, mode and region)")
+            description = bracket_text(found, threshold, levels[-1], _interval(row), unobfuscated)
+            if threshold is not None and not holds:
+                description += "; some stronger level is above the margin again"
         records.append({
             "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode,
             "series": series_name(recognizer, mode), "obfuscation": obfuscation, "region": float(region),
@@ -170,6 +183,16 @@ def relative_thresholds(differences: pd.DataFrame, margin: float) -> pd.DataFram
                for c in ("auc_diff", "diff_low", "diff_high")},
             "n_pairs": int(row["n_pairs"]), "holds_above": holds, "max_level_tested": float(levels[-1]),
             "n_levels": len(levels), "reference_level": None if no_reference else float(reference_level),
+            "status": None if found is None else found.status,
+            "identifies_level": None if found is None else found.identifies_level,
+            "uniform_level": None if found is None else found.uniform_level,
             "description": description,
         })
     return pd.DataFrame(records, columns=RELATIVE_COLUMNS)
+
+
+def _sharp_rows(differences: pd.DataFrame) -> dict[tuple, pd.Series]:
+    """(dataset, protocol, recognizer, mode, region, level) -> the blur σ = 0 row (the unobfuscated image)."""
+    identity = families.FAMILIES["blur"].identity
+    rows = differences[(differences["obfuscation"] == "blur") & (differences["level"] == identity)]
+    return {(*(r[k] for k in SERIES_KEYS), float(r["level"])): r for _, r in rows.iterrows()}

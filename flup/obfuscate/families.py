@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 # Upper bounds on levels, sized for face photos of a few hundred pixels (LFW 250 px, CelebA 178 x 218):
 # beyond them the box holds one flat colour (or the region is the whole image) and larger values only
-# cost time (blur cost grows with sigma: sigma = 1e5 never finishes, 1e9 makes OpenCV raise).
-MAX_SIGMA = 100.0
+# cost time (blur cost grows with sigma: sigma = 1e5 never finishes, 1e9 makes OpenCV raise). 128 lets a
+# blur reach its uniform level (UNIFORM_AT below) over LFW's 94 px box scaled by 1.3 (sigma ~ 122 px).
+MAX_SIGMA = 128.0
 MAX_BLOCK = 256
 
 
@@ -45,6 +46,11 @@ class Family:
     integer: bool = False
     identity: float | None = None  # the level that leaves the image as it is
     identity_short: str = ""  # the panel label at that level
+    # The level, relative to the width of the obfuscated (region-scaled) box, at and above which the box is
+    # uniform (one flat colour for practical purposes): stronger levels cannot hide more. None = never uniform.
+    # See UNIFORM_AT and :func:`uniform`.
+    uniform_at: float | None = None
+    pixels: bool = False  # the level is in pixels (divided by the box width for ``uniform_at``)
 
     def check(self, level) -> float | int:
         """``level`` as a number of this family (int where levels are integers); ValueError if invalid."""
@@ -76,25 +82,45 @@ class Family:
         return (self.phrase if named else self.short).replace("{v}", f"{value:g}").replace("{cells}", cells)
 
 
+# The uniformity rule: per family, the level relative to the obfuscated box's width (the face box scaled by
+# render.regions) at and above which the box is one flat colour for practical purposes, or None.
+# - blur, sigma >= 1.0 x box width. Under the crop rule (the box blurred on its own, mirrored border) the box
+#   extends to a periodic signal, so the slowest spatial component across a box of width W has period 2W,
+#   frequency f = 1 / (2W). A Gaussian's frequency response is exp(-2 pi^2 sigma^2 f^2); at sigma = W that is
+#   exp(-pi^2 / 2) ~ 0.0072: under 1% of that component survives across the box. Down the box (height H, about
+#   1.2 W for faces) it is exp(-pi^2 W^2 / (2 H^2)) ~ 0.03. Measured on a 94 x 115 crop at sigma = 94
+#   (tests/test_families.py): random noise keeps 3 of 255 grey levels (max - min per channel, 1.2%), a
+#   left-to-right ramp 2 (0.8%), a top-to-bottom ramp (the worst case: the slowest component down the box) 8 (3.1%).
+# - pixelate, block >= 1.5 x box width: the grid starts at the box corner, so a block >= the box's width and
+#   height is a single cell; 1.5 covers boxes up to 1.5:1 tall (face boxes are about 1.2:1).
+# - face_pixelate, level >= 1.0: one cell across, and round(h / w) = 1 row for boxes under 1.5:1.
+# - face_gaussian, level >= 7.0: the kernel is k = level x box width and OpenCV's sigma is
+#   0.3 ((k - 1) / 2 - 1) + 0.8, which reaches the box width at level ~6.7 (the blur rule above).
+# - blackbox: always uniform. deface: never (its box filter of half the region keeps coarse structure; its
+#   level is a mask scale, i.e. a region, not a strength).
+UNIFORM_AT: dict[str, float | None] = {
+    "blur": 1.0, "pixelate": 1.5, "blackbox": 0.0, "deface": None, "face_gaussian": 7.0, "face_pixelate": 1.0,
+}
+
 FAMILIES: dict[str, Family] = {f.kind: f for f in (
     Family("blur", "Gaussian blur", "Gaussian blur", "σ (px)", "Gaussian σ in pixels",
            "σ = {v} px", "σ = {v} px blur", "blur sigma", 0.0, False, MAX_SIGMA,
-           identity=0.0, identity_short="sharp (σ = 0)"),
+           identity=0.0, identity_short="sharp (σ = 0)", uniform_at=UNIFORM_AT["blur"], pixels=True),
     Family("pixelate", "pixelation", "pixelation", "block (px)", "block side in pixels",
            "block {v} px", "{v} px pixelation", "pixelate block size", 1, False, MAX_BLOCK, integer=True,
-           identity=1.0, identity_short="sharp (block 1)"),
+           identity=1.0, identity_short="sharp (block 1)", uniform_at=UNIFORM_AT["pixelate"], pixels=True),
     Family("blackbox", "black box", "black box", "", "none (one level)",
-           "black box", "black box", "blackbox level", 0.0, False),
+           "black box", "black box", "blackbox level", 0.0, False, uniform_at=UNIFORM_AT["blackbox"]),
     Family("deface", "deface (box blur over an enlarged ellipse)", "deface (ellipse box blur)", "mask scale",
            "deface's --mask-scale", "mask scale {v}", "deface, mask scale {v}", "deface mask scale level",
-           0.5, True, 10.0),
+           0.5, True, 10.0, uniform_at=UNIFORM_AT["deface"]),
     Family("face_gaussian", "face-sized Gaussian blur", "face-sized Gaussian", "kernel / face size",
            "kernel size / face size", "kernel {v} × face", "face-sized Gaussian, kernel {v} × face",
-           "face_gaussian level", 0.0, True, 10.0),
+           "face_gaussian level", 0.0, True, 10.0, uniform_at=UNIFORM_AT["face_gaussian"]),
     Family("face_pixelate", "face-relative pixelation", "face-relative pixelation", "cell / face width",
            "cell side / face width", "{cells} cells across",
            "face-relative pixelation, {cells} cells across ({v} × face width)", "face_pixelate level",
-           0.0, True, 1.0),
+           0.0, True, 1.0, uniform_at=UNIFORM_AT["face_pixelate"]),
 )}
 ORDER: tuple[str, ...] = tuple(FAMILIES)
 
@@ -102,6 +128,32 @@ ORDER: tuple[str, ...] = tuple(FAMILIES)
 def is_identity(kind: str, level: float) -> bool:
     """Whether ``level`` leaves the image as it is (blur σ = 0, pixelation block 1)."""
     return FAMILIES[kind].identity is not None and float(level) == FAMILIES[kind].identity
+
+
+def box_level(kind: str, level: float, face_width: float | None = None, region: float = 1.0) -> float | None:
+    """``level`` relative to the width of the obfuscated box (``face_width`` x ``region``), the unit of
+    :attr:`Family.uniform_at`: a pixel level (blur σ, pixelate block) / (``face_width`` x ``region``); any
+    other level as it is (face_* levels already are relative to the scaled box; blackbox and deface have no
+    such unit, and their rule does not depend on it). None for a pixel level without ``face_width``, or a kind
+    not registered."""
+    if kind not in FAMILIES:
+        return None
+    if FAMILIES[kind].pixels:
+        return float(level) / (float(face_width) * float(region)) if face_width else None
+    return float(level)
+
+
+def uniform(kind: str, level: float, face_width: float | None = None, region: float = 1.0) -> bool:
+    """Whether ``kind`` at ``level`` leaves the obfuscated box uniform (see ``UNIFORM_AT``).
+
+    ``level`` is the family's own level (blur σ in px, pixelate block in px, face_* fractions of the box);
+    pixel levels need the face box width ``face_width`` (px, the detected box at region 1.0) and the ``region``
+    factor: blur is uniform when σ >= 1.0 x ``face_width`` x ``region``. False where that cannot be decided
+    (a pixel level without ``face_width``, an unregistered kind) or the family never becomes uniform (deface).
+    """
+    at = FAMILIES[kind].uniform_at if kind in FAMILIES else None
+    value = box_level(kind, level, face_width, region)
+    return at is not None and value is not None and value >= at
 
 
 def check_kind(kind: str) -> Family:
