@@ -122,7 +122,7 @@ BAD = {
     "det_size 33": (set_value("detector.det_size", "33"), "detector.det_size",
                     "expected a positive multiple of 32 px, at most 2048, got 33"),
     "blur sigma 1e9": (set_value("render.obfuscations.blur", "[0, 1e9]"), "render.obfuscations.blur[1]",
-                       "expected a blur sigma: a finite number >= 0 and <= 100, got 1e9"),
+                       "expected a blur sigma: a finite number >= 0 and <= 128, got 1e9"),
     "blur sigma 1e5": (set_value("render.obfuscations.blur", "[1e5]"), "render.obfuscations.blur[0]", "got 1e5"),
     "negative black box": (set_value("render.obfuscations.blackbox", "[-1]"), "render.obfuscations.blackbox[0]",
                            "got -1"),

@@ -84,8 +84,8 @@ GOOD = [("blur", 0, 0.0), ("blur", 100, 100.0), ("pixelate", 8.0, 8), ("pixelate
         ("blackbox", 0, 0.0), ("blackbox", 99.5, 99.5), ("deface", 1.3, 1.3), ("face_gaussian", 10, 10.0),
         ("face_pixelate", 1, 1.0)]
 BAD = [  # kind, level, start of the message
-    ("blur", -1, "blur sigma must be a finite number >= 0 and <= 100, got -1"),
-    ("blur", 1e5, "blur sigma must be a finite number >= 0 and <= 100"),  # used to hang
+    ("blur", -1, "blur sigma must be a finite number >= 0 and <= 128, got -1"),
+    ("blur", 1e5, "blur sigma must be a finite number >= 0 and <= 128"),  # used to hang
     ("blur", 1e9, "blur sigma must be"),  # used to raise a raw cv2.error
     ("blur", math.nan, "blur sigma must be"),
     ("blur", "3", "blur sigma must be"),

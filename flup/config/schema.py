@@ -14,7 +14,7 @@ they override, and :meth:`Study.train_settings` / :meth:`Study.attacker` merge t
 Obfuscation levels (``render.obfuscations``, ``evaluate.roc_levels``, ``plot.gallery_levels``, a
 variant's σ range, an attacker's level range) are checked by the registry the obfuscations themselves
 use, :mod:`flup.obfuscate.families`: finite, and bounded for face photos of a few hundred pixels
-(LFW 250 x 250 px, CelebA 178 x 218 px): σ <= 100 px and blocks <= 256 px, beyond which a face box is one
+(LFW 250 x 250 px, CelebA 178 x 218 px): σ <= 128 px and blocks <= 256 px, beyond which a face box is one
 flat colour and larger values only cost time (σ = 1e5 never finished, 1e9 made OpenCV raise); the
 tool presets are relative to the face box and bounded at a few face sizes.
 """

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 # Upper bounds on levels, sized for face photos of a few hundred pixels (LFW 250 px, CelebA 178 x 218):
 # beyond them the box holds one flat colour (or the region is the whole image) and larger values only
 # cost time (blur cost grows with sigma: sigma = 1e5 never finishes, 1e9 makes OpenCV raise).
-MAX_SIGMA = 100.0
+MAX_SIGMA = 128.0
 MAX_BLOCK = 256
 
 
