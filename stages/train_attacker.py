@@ -1,4 +1,7 @@
-"""train_attacker@<name>: a blur-aware ArcFace attacker of the `attackers` table -> data/attackers/<name>/.
+"""train_attacker@<name>: an obfuscation-aware ArcFace attacker of the `attackers` table -> data/attackers/<name>/.
+
+It trains on one obfuscation family (any of flup/obfuscate/families.py) over a level range, or on a mixture of
+families (the family drawn per sample); score_attacker@<name> then scores it on every rendered obfuscation.
 
 The adapter and fine-tuning attackers are trained by flup/attack/training.py; ``attack.nproc`` > 1 (or
 ``torchrun --nproc_per_node N -m stages.train_attacker <name>``): data-parallel on N GPUs.
@@ -33,7 +36,7 @@ def main(name: str) -> None:
         meta = train_attacker(cfg, name, staging)
     last = meta["history"][-1] if meta["history"] else {}
     log.info("%s (%s, %s %s): %d identities, %d images; val before %s, after %s; %.0f s", name, meta["method"],
-             meta["obfuscation"], meta["levels"], meta["train_identities"], meta["train_images"], meta["val_before"],
+             meta["obfuscation"], meta["ranges"], meta["train_identities"], meta["train_images"], meta["val_before"],
              last, time.monotonic() - started)
 
 

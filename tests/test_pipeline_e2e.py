@@ -134,7 +134,11 @@ def test_report_covers_every_recognizer_and_the_deface_preset(tiny_study):
     assert (tiny_study / "plots/report_gallery/deface_1.3.png").stat().st_size > 1000
 
 
-ATTACKERS = ("adapter_sampled", "finetune_sampled", "finetune_fixed")
+def attackers(study) -> tuple[str, ...]:
+    """The study's attacker table (params.yaml's one adapter per family, and the tiny profile's finetune_fixed)."""
+    names = tuple(yaml.safe_load((study / "params.yaml").read_text())["attackers"])
+    assert {"adapter_blur", "adapter_deface", "finetune_fixed"} <= set(names), names
+    return names
 
 
 def pair_people(study, protocol: str, pair_ids) -> set[str]:
@@ -147,13 +151,18 @@ def test_trained_recognizers_score_no_pair_naming_a_person_they_trained_on(tiny_
     view1 = pd.read_csv(tiny_study / "data/protocols/view1/pairs.csv")
     trained_on = set(pd.read_csv(tiny_study / "data/protocols/view1/train.csv")["identity"])
     assert not trained_on & (set(view1["identity_a"]) | set(view1["identity_b"]))
-    for name in ATTACKERS:
+    names = attackers(tiny_study)
+    for name in names:
+        meta = json.loads((tiny_study / "data/attackers" / name / "meta.json").read_text())
+        assert meta["obfuscation"] in ("blur", "pixelate", "deface", "face_gaussian", "face_pixelate"), meta
         loaded = set(pd.read_csv(tiny_study / "data/attackers" / name / "identities.csv")["identity"])
         assert loaded and loaded <= trained_on
         for mode in ("end_to_end", "oracle_box"):
             blur = metrics["lfw"]["view1"][name][mode]["blur"]["region=1"]
             assert set(blur) == {"0", "8", "24"} and blur["0"]["auc"] >= 0.95, (name, mode)
-    for name in (*ATTACKERS, *VARIANTS):
+            # every attacker is scored on every rendered family, whatever it trained on
+            assert {"pixelate", "blackbox", "deface"} <= set(metrics["lfw"]["view1"][name][mode]), (name, mode)
+    for name in (*names, *VARIANTS):
         scores = pd.read_parquet(tiny_study / f"data/scores/{name}.parquet")
         assert not scores["seen_identities"].any()
         for protocol in ("view1", "view2", "seed"):
@@ -178,7 +187,8 @@ def test_repro_is_incremental(tiny_study, tmp_path):
     stages = {"fetch", "detect", "protocols", "render", "score_arcface", "evaluate", "plot", "report"}
     assert stages <= stages_run(first)
     assert {f"train@{v}" for v in VARIANTS} | {f"score_model@{v}" for v in VARIANTS} <= stages_run(first)
-    assert {f"train_attacker@{a}" for a in ATTACKERS} | {f"score_attacker@{a}" for a in ATTACKERS} <= stages_run(first)
+    names = attackers(tiny_study)
+    assert {f"train_attacker@{a}" for a in names} | {f"score_attacker@{a}" for a in names} <= stages_run(first)
     assert {f"score_model_dataset@{v}-{d}" for v in VARIANTS for d in ("celeba", "folder")} <= stages_run(first)
     assert stages_run(dvc(study, "repro").stdout) == set()
 

@@ -1,4 +1,7 @@
-"""Training one blur-aware ArcFace attacker of the study's ``attackers`` table.
+"""Training one obfuscation-aware ArcFace attacker of the study's ``attackers`` table.
+
+Its training samples are obfuscated by one family over a level range, or by a mixture of families (the family
+drawn uniformly per sample, then its level): :func:`flup.attack.attack_data.sampler_for`.
 
 Both kinds learn from the protocol's training identities only (checked against its test pairs), through
 the study's one training loop (:func:`flup.models.training.fit`):
@@ -25,9 +28,9 @@ from tqdm import tqdm
 from flup.attack import adapter, arcface_torch
 from flup.attack.attack_data import (
     AttackFaces,
-    LevelSampler,
     ValidationSet,
     check_disjoint,
+    sampler_for,
     training_faces,
     validation_scores,
     validation_set,
@@ -55,26 +58,28 @@ def cap_images(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFram
 
 
 def adapter_embeddings(faces: AttackFaces, model: recognition.ArcFace, views: int, batch_size: int) -> dict:
-    """ArcFace embeddings of every training image sharp, and of ``views`` obfuscated draws of it."""
+    """ArcFace embeddings of every training image sharp, and of ``views`` obfuscated draws of it; ``kinds`` and
+    ``levels`` (n, views) record each draw (kind ``sharp``, level 0: a draw left sharp)."""
     n = len(faces)
     sharp = np.zeros((n, 512), dtype=np.float32)
     obfuscated = np.zeros((n, views, 512), dtype=np.float32)
     levels = np.zeros((n, views), dtype=np.float32)
+    kinds = np.full((n, views), "", dtype=object)
     for start in tqdm(range(0, n, batch_size), desc="embed training faces", unit="batch", mininterval=2.0):
         rows = range(start, min(n, start + batch_size))
         sharp_crops, obf_crops = [], []
         for i in rows:
             for view in range(views):
-                s, o, level = faces.sample(i, view)
+                s, o, (kind, level) = faces.sample(i, view)
                 if view == 0:
                     sharp_crops.append(s)
                 obf_crops.append(o)
-                levels[i, view] = level
+                kinds[i, view], levels[i, view] = kind, level
         sharp[start:start + len(rows)] = model.embed(sharp_crops)
         obfuscated[start:start + len(rows)] = model.embed(obf_crops).reshape(len(rows), views, 512)
     return {"images": faces.frame["image"].to_numpy(dtype=str),
             "identities": faces.frame["identity"].to_numpy(dtype=str),
-            "sharp": sharp, "obfuscated": obfuscated, "levels": levels}
+            "sharp": sharp, "obfuscated": obfuscated, "kinds": kinds.astype(str), "levels": levels}
 
 
 def train_adapter(settings: Attack, faces: AttackFaces, val: ValidationSet, onnx_path: Path, out: Path) -> dict:
@@ -135,7 +140,7 @@ def train_attacker(cfg: Study, name: str, out: Path) -> dict:
     attacker = cfg.attacker(name)
     settings = attacker.attack
     seed, protocol = settings.seed, settings.protocol
-    sampler = LevelSampler(attacker.obfuscation, attacker.low, attacker.high, settings.sharp_fraction)
+    sampler = sampler_for(attacker.ranges, settings.sharp_fraction)
     onnx_path = weights.recognizer_file(cfg)
 
     train_file, pairs_file = protocol_files(protocol)
@@ -155,8 +160,11 @@ def train_attacker(cfg: Study, name: str, out: Path) -> dict:
     train = train_adapter if attacker.method == "adapter" else train_finetune
     result = train(settings, faces, val, onnx_path, out)
     meta = {
-        "name": name, "method": attacker.method, "protocol": protocol, "obfuscation": sampler.kind,
-        "levels": [sampler.low, sampler.high], "sharp_fraction": sampler.sharp_fraction,
+        "name": name, "method": attacker.method, "protocol": protocol, "obfuscation": attacker.trained_on,
+        # one family: its [low, high] (as before); every family trained on, mixture or not: ranges
+        **({} if attacker.is_mixture else {"levels": [attacker.low, attacker.high]}),
+        "ranges": {kind: [low, high] for kind, (low, high) in attacker.ranges.items()},
+        "sharp_fraction": sampler.sharp_fraction,
         "train_identities": len(faces.identities), "train_images": len(faces),
         "val_identities": int(val_frame["identity"].nunique()), **result,
     }

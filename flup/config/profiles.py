@@ -98,13 +98,21 @@ def _same(old: Any, new: Any) -> bool:
     return old == new
 
 
+def _flat(value: Any) -> bool:
+    """Whether ``value`` fits a one-line table entry: scalars, lists of scalars, and mappings of those (an
+    attacker's ``mixture: {blur: [2, 8], ...}``)."""
+    if isinstance(value, Mapping):
+        return all(_flat(v) for v in value.values())
+    if isinstance(value, list):
+        return not any(isinstance(x, (Mapping, list)) for x in value)
+    return True
+
+
 def _node(value: Any, like: Any = None) -> Any:
     """``value`` as round-trip YAML; a list keeps the flow style of the value it replaces."""
     if isinstance(value, Mapping):
         node = CommentedMap((k, _node(v)) for k, v in value.items())
-        if isinstance(like, CommentedMap) and like.fa.flow_style() or like is None and all(
-                not isinstance(v, Mapping) and not (isinstance(v, list) and any(isinstance(x, (Mapping, list))
-                                                                                 for x in v)) for v in value.values()):
+        if isinstance(like, CommentedMap) and like.fa.flow_style() or like is None and _flat(value):
             node.fa.set_flow_style()  # like the table entries of params.yaml: one line each
         return node
     if isinstance(value, list):

@@ -14,7 +14,7 @@ they override, and :meth:`Study.train_settings` / :meth:`Study.attacker` merge t
 Obfuscation levels (``render.obfuscations``, ``evaluate.roc_levels``, ``plot.gallery_levels``, a
 variant's σ range, an attacker's level range) are checked by the registry the obfuscations themselves
 use, :mod:`flup.obfuscate.families`: finite, and bounded for face photos of a few hundred pixels
-(LFW 250 x 250 px, CelebA 178 x 218 px): σ <= 100 px and blocks <= 256 px, beyond which a face box is one
+(LFW 250 x 250 px, CelebA 178 x 218 px): σ <= 128 px and blocks <= 256 px, beyond which a face box is one
 flat colour and larger values only cost time (σ = 1e5 never finished, 1e9 made OpenCV raise); the
 tool presets are relative to the face box and bounded at a few face sizes.
 """
@@ -447,41 +447,113 @@ class Attack(Section):
 
 
 AttackOverrides = overrides_of(Attack)
-AttackLevel = number("a finite number >= 0 (σ or block, px)", ge=0)
+AttackLevel = number("a finite number >= 0 (a level of the obfuscation, as in render.obfuscations)", ge=0)
+LevelRange = Annotated[list[AttackLevel], Field(min_length=2, max_length=2), Expect("[low, high]")]
+MIXTURE = "mixture"
+AttackerObfuscation = Literal[(*families.ORDER, MIXTURE)]  # every family of flup.obfuscate.families, or a mixture
+
+
+def _check_range(kind: str, levels: list[float], at: tuple) -> None:
+    """``levels`` = [low, high] of family ``kind``: ordered, each a valid level (problem at ``at``)."""
+    low, high = levels
+    if low > high:
+        raise problem("expected [low, high] with low <= high (equal for one fixed level)", at=at, value=levels)
+    for index, value in enumerate(levels):
+        try:
+            families.check_level(kind, value)
+        except ValueError:
+            raise problem(f"expected {expect_level(kind)}", at=(*at, index), value=value) from None
 
 
 class Attacker(Section):
-    """An entry of the attacker table: a method, the obfuscation it learns and overrides of ``attack:``."""
+    """An entry of the attacker table: a method, the obfuscation it learns and overrides of ``attack:``.
+
+    ``obfuscation`` is one family (``levels: [low, high]``, each training sample's level drawn uniformly in it,
+    integers for integer families) or ``mixture`` (``mixture: {kind: [low, high], ...}``, two kinds or more:
+    each sample draws its family uniformly, then its level in that family's range)."""
 
     method: Literal["adapter", "finetune"]
-    obfuscation: Literal["blur", "pixelate"] = "blur"
-    levels: Annotated[list[AttackLevel], Field(min_length=2, max_length=2), Expect("[low, high]")] = Field(
-        description="the level is drawn uniformly in [low, high]")
+    obfuscation: AttackerObfuscation = "blur"
+    levels: LevelRange | None = Field(
+        None, description="one family: the level is drawn uniformly in [low, high] (required; not with mixture)")
+    mixture: Annotated[dict[str, LevelRange], Expect("a mapping {kind: [low, high], ...} of two families or more")
+                       ] | None = Field(
+        None, description="obfuscation: mixture: each family's [low, high]; a sample draws its family uniformly")
     attack: AttackOverrides | None = None
 
     @model_validator(mode="after")
     def _level_range(self) -> Attacker:
-        low, high = self.levels
-        if low > high:
-            raise problem("expected [low, high] with low <= high (equal for one fixed level)", at="levels",
-                          value=self.levels)
-        for index, value in enumerate(self.levels):
-            try:
-                families.check_level(self.obfuscation, value)
-            except ValueError:
-                raise problem(f"expected {expect_level(self.obfuscation)}", at=("levels", index), value=value) from None
+        if self.obfuscation == MIXTURE:
+            if self.levels is not None:
+                raise problem("expected no levels with obfuscation: mixture (each family's [low, high] goes in "
+                              "mixture)", at="levels", value=self.levels)
+            if self.mixture is None:
+                raise problem("required key missing: expected mixture: {kind: [low, high], ...} of two families "
+                              "or more with obfuscation: mixture", at="mixture")
+            for kind, levels in self.mixture.items():
+                if kind not in families.FAMILIES:
+                    raise problem(f"expected a family of {', '.join(families.ORDER)}, got {kind!r}",
+                                  at=("mixture", kind))
+                _check_range(kind, levels, ("mixture", kind))
+            if len(self.mixture) < 2:
+                raise problem("expected two families or more in a mixture", at="mixture", value=self.mixture)
+            return self
+        if self.mixture is not None:
+            raise problem(f"expected no mixture with obfuscation: {self.obfuscation} (mixture needs "
+                          "obfuscation: mixture)", at="mixture", value=self.mixture)
+        if self.levels is None:
+            raise problem(f"required key missing: expected [low, high] of {self.obfuscation} levels", at="levels")
+        _check_range(self.obfuscation, self.levels, ("levels",))
         return self
+
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        """Each family it trains on -> (low, high): one entry, or the mixture's, in written order."""
+        if self.obfuscation == MIXTURE:
+            return {kind: (levels[0], levels[1]) for kind, levels in (self.mixture or {}).items()}
+        low, high = self.levels or (0.0, 0.0)
+        return {self.obfuscation: (low, high)}
 
 
 class AttackerSettings(Section):
-    """An attacker's merged settings: its entry plus ``attack:`` with the entry's overrides."""
+    """An attacker's merged settings: its entry plus ``attack:`` with the entry's overrides.
+
+    ``ranges`` maps each family it trains on to its (low, high) level range: one family, or every family of a
+    mixture (``obfuscation == "mixture"``)."""
 
     name: str
     method: Literal["adapter", "finetune"]
-    obfuscation: Literal["blur", "pixelate"]
-    low: float
-    high: float
+    obfuscation: AttackerObfuscation
+    ranges: dict[str, tuple[float, float]]
     attack: Attack
+
+    @property
+    def trained_on(self) -> str:
+        """What it trained on, as the report names it: a family ("blur", …) or "mixture"."""
+        return self.obfuscation
+
+    @property
+    def kinds(self) -> list[str]:
+        """The families it trains on (one, or a mixture's)."""
+        return list(self.ranges)
+
+    @property
+    def is_mixture(self) -> bool:
+        return self.obfuscation == MIXTURE
+
+    def _single(self) -> tuple[float, float]:
+        if self.is_mixture:
+            raise ValueError(f"attacker {self.name} trains on a mixture: its ranges are in .ranges")
+        return self.ranges[self.obfuscation]
+
+    @property
+    def low(self) -> float:
+        """The lowest level of a one-family attacker (ValueError for a mixture: see ``ranges``)."""
+        return self._single()[0]
+
+    @property
+    def high(self) -> float:
+        """The highest level of a one-family attacker (ValueError for a mixture: see ``ranges``)."""
+        return self._single()[1]
 
 
 class Executor(Section):
@@ -634,7 +706,7 @@ class Study(Section):
         entry = self._entry("attackers", name)
         merged = Attack.model_validate(_merge(self.attack.model_dump(), _given(entry.attack)))
         return AttackerSettings(name=name, method=entry.method, obfuscation=entry.obfuscation,
-                                low=entry.levels[0], high=entry.levels[1], attack=merged)
+                                ranges=entry.ranges(), attack=merged)
 
     def document(self) -> dict:
         """params.yaml as written (plain data, no defaults filled in): what dvc.lock's params compare with."""

@@ -67,7 +67,7 @@ class Family:
         return int(level) if self.integer else value
 
     def expected(self) -> str:
-        """The valid levels in words: "a finite number >= 0 and <= 100"."""
+        """The valid levels in words: "a finite number >= 0 and <= 128"."""
         bound = f" and <= {self.high:g}" if math.isfinite(self.high) else ""
         kind = "an integer" if self.integer else "a finite number"
         return f"{kind} {'>' if self.low_open else '>='} {self.low:g}{bound}"
