@@ -270,7 +270,7 @@ def test_html_embeds_every_image_and_links_nothing(study):
     sources = re.findall(r'<img src="([^"]*)"', page)
     assert len(sources) == 3 + len(stage.FIGURES)  # gallery images + figures
     assert all(s.startswith("data:image/png;base64,") for s in sources)
-    assert "http" not in page and "<a " not in page and "<link" not in page and "<script" not in page
+    assert not re.search(r"https?:", page) and "<a " not in page and "<link" not in page and "<script" not in page
     assert "<table>" in page and "<h2>Attackers found</h2>" in page
     assert "<td><code>trained_attacker</code></td>" in page
 
