@@ -160,6 +160,105 @@ def test_crop_blur_sigma_zero_is_identity_copy(image):
     assert np.array_equal(out, image) and out is not image
 
 
+# --- OpenCV's uint8 Gaussian blur by matrices (long kernels) ---------------------------------------------
+
+
+def crop_view(rng: np.random.Generator, h: int, w: int, channels: int | None = 3) -> np.ndarray:
+    """A random uint8 crop, a non-contiguous view into a larger image (as the render stage passes crops)."""
+    shape = (h + 7, w + 5) if channels is None else (h + 7, w + 5, channels)
+    return rng.integers(0, 256, size=shape, dtype=np.uint8)[3 : 3 + h, 2 : 2 + w]
+
+
+def reference_blur(crop, ksize, sigma, border=cv2.BORDER_REFLECT_101):
+    return cv2.GaussianBlur(crop, ksize, sigmaX=sigma, sigmaY=sigma, borderType=border)
+
+
+@pytest.mark.parametrize("sigma", [2.0, 7.3, 16.0, 48.0, 128.0])
+@pytest.mark.parametrize(("h", "w", "channels"), [(115, 94, 3), (61, 203, 3), (150, 122, None), (1, 40, 3), (37, 1, 3)])
+def test_matrix_blur_is_bit_identical_to_opencv(sigma, h, w, channels):
+    crop = crop_view(np.random.default_rng(int(sigma * 10) + h), h, w, channels)
+    k = ob.opencv_ksize(sigma)
+    out = ob.matrix_gaussian(crop, (k, k), sigma)
+    expected = reference_blur(crop, (0, 0), sigma)
+    assert out.shape == crop.shape and out.dtype == np.uint8
+    assert np.array_equal(out, expected)
+    # the comparison can fail: the other mirrored border (edge pixel repeated) gives another image
+    if min(h, w) > 1:
+        assert np.abs(reference_blur(crop, (0, 0), sigma, cv2.BORDER_REFLECT).astype(int) - expected).max() >= 1
+
+
+@pytest.mark.parametrize("level", [0.5, 2.0, 4.0, 8.0])
+@pytest.mark.parametrize(("h", "w"), [(115, 94), (150, 122), (77, 181)])
+def test_matrix_blur_matches_face_gaussian_kernels(level, h, w):
+    crop = crop_view(np.random.default_rng(h + w), h, w)
+    ksize = (ob.odd_kernel(level * w), ob.odd_kernel(level * h))
+    assert np.array_equal(ob.matrix_gaussian(crop, ksize, 0), cv2.GaussianBlur(crop, ksize, 0))
+
+
+def test_matrix_blur_detects_a_kernel_one_unit_off(monkeypatch):
+    """OpenCV's fixed-point kernel must be reproduced to the unit: one 1/256 moved between taps shows."""
+    crop = crop_view(np.random.default_rng(3), 1, 301)
+    k = ob.opencv_ksize(16.0)
+    kernel = ob.opencv_fixed_kernel(k, 16.0).copy()
+    assert kernel.sum() == 256 and np.array_equal(kernel, kernel[::-1])
+    kernel[k // 2] -= 2
+    kernel[k // 2 - 1] += 1
+    kernel[k // 2 + 1] += 1
+    ob._blur_matrix.cache_clear()
+    monkeypatch.setattr(ob, "opencv_fixed_kernel", lambda ksize, sigma: kernel)
+    try:
+        assert not np.array_equal(ob.matrix_gaussian(crop, (k, k), 16.0), reference_blur(crop, (0, 0), 16.0))
+    finally:
+        ob._blur_matrix.cache_clear()
+
+
+def test_fixed_kernel_sums_to_256_and_follows_opencvs_sigma_rule():
+    for ksize in (11, 31, 97, 769):
+        assert ob.opencv_fixed_kernel(ksize, 0).sum() == 256
+        # sigma 0 -> 0.3 * ((ksize - 1) / 2 - 1) + 0.8, as cv2.getGaussianKernel
+        sigma = 0.3 * ((ksize - 1) / 2 - 1) + 0.8
+        assert np.abs(ob.opencv_fixed_kernel(ksize, 0) - 256 * cv2.getGaussianKernel(ksize, sigma).ravel()).max() <= 1
+    assert [ob.opencv_ksize(s) for s in (1.0, 2.5, 16.0, 128.0)] == [7, 17, 97, 769]
+    with pytest.raises(ValueError, match="odd kernel size"):
+        ob.opencv_fixed_kernel(9, 0)
+
+
+@pytest.mark.parametrize(("sigma", "ksize", "matrices"), [
+    (2.0, (0, 0), False), (4.0, (0, 0), False), (8.0, (0, 0), True), (128.0, (0, 0), True),
+    (0.0, (23, 29), False), (0.0, (47, 57), True), (0.0, (753, 921), True),
+])
+def test_dispatcher_uses_cv2_below_the_crossover(monkeypatch, sigma, ksize, matrices):
+    crop = crop_view(np.random.default_rng(4), 115, 94)
+    expected = reference_blur(crop, ksize, sigma)
+    calls = []
+    matrix_gaussian = ob.matrix_gaussian
+
+    def counting(*args):
+        calls.append(args)
+        return matrix_gaussian(*args)
+
+    monkeypatch.setattr(ob, "matrix_gaussian", counting)
+    assert np.array_equal(ob.opencv_gaussian(crop, ksize, sigma), expected)
+    assert bool(calls) == matrices
+    # the render functions go through it and stay OpenCV's blur of the crop
+    if ksize == (0, 0):
+        image = crop_view(np.random.default_rng(5), 200, 180)
+        out = ob.crop_gaussian_blur(image, (40.2, 30.7, 133.9, 145.1), sigma)
+        x1, y1, x2, y2 = ob.scale_box((40.2, 30.7, 133.9, 145.1), 1.0, image.shape)
+        assert np.array_equal(out[y1:y2, x1:x2], reference_blur(image[y1:y2, x1:x2], (0, 0), sigma))
+
+
+def test_face_gaussian_with_long_kernels_is_opencvs_blur():
+    image = crop_view(np.random.default_rng(6), 200, 180)
+    box = (40.2, 30.7, 133.9, 145.1)
+    for level, region in [(0.5, 1.0), (4.0, 1.3), (8.0, 1.3)]:
+        x1, y1, x2, y2 = ob.scale_box(box, region, image.shape)
+        ksize = (ob.odd_kernel(level * (x2 - x1)), ob.odd_kernel(level * (y2 - y1)))
+        assert ob.use_matrix_gaussian((y2 - y1, x2 - x1), ksize)
+        out = ob.face_gaussian(image, box, level, region)
+        assert np.array_equal(out[y1:y2, x1:x2], cv2.GaussianBlur(image[y1:y2, x1:x2], ksize, 0))
+
+
 # sha256 of the context rule's output on the seeded image, recorded before render.blur_border existed
 # (opencv-python-headless 5.0.0.93): the context rule must stay bit-identical.
 CONTEXT_DIGESTS = [

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -67,6 +69,119 @@ def crop_box(image: np.ndarray, box: IntBox) -> np.ndarray:
 SIGMA_PER_SHRINK = 4.0
 
 
+# --- OpenCV's uint8 Gaussian blur, fast for long kernels ------------------------------------------
+#
+# For uint8 images and a non-constant border OpenCV's GaussianBlur runs its bit-exact fixed-point
+# path: each 1-D kernel is rounded to integers summing to 256 (8 fraction bits, error diffusion over
+# the taps), the row pass keeps the exact integer sums, the column pass too, and only the result is
+# rounded, half up: out = (sum_t sum_u ky[t] kx[u] x[...] + 2^15) >> 16. With BORDER_REFLECT_101 the
+# row pass over a row of n pixels is then a fixed integer n x n matrix however long the kernel (the
+# mirrored copies fold back onto the n pixels), so out = round(A_y @ x @ A_x^T / 65536) per channel.
+# Every intermediate is an integer / 65536 below 2^24 / 65536, so float32 matrix products are exact
+# and the result is bit-identical to cv2 (tests/test_obfuscation.py checks it on random and LFW crops).
+# cv2 costs ~(kw + kh) multiply-adds per pixel, the products ~(h + w): the matrices win once the
+# kernels are long against the crop (benchmarks/large_blur.md: the crossover is k ~ n/6 to n/4).
+
+# The matrix path runs when kw + kh >= MATRIX_KERNEL_RATIO * (h + w) (a margin over the measured
+# crossover) and the image is at most MATRIX_MAX_SIDE a side (the matrices are side^2 floats, cached).
+MATRIX_KERNEL_RATIO = 1 / 3
+MATRIX_MAX_SIDE = 512
+# Below this many taps OpenCV may take a kernel from its fixed tables (sigma <= 0) or a special row filter.
+MATRIX_MIN_KERNEL = 11
+
+
+def opencv_ksize(sigma: float) -> int:
+    """The kernel size ``cv2.GaussianBlur`` derives from ``sigma`` for a uint8 image (ksize 0):
+    ``cvRound(6 * sigma + 1) | 1`` (cvRound rounds half to even, as Python's ``round``)."""
+    return int(round(sigma * 6 + 1)) | 1
+
+
+@lru_cache(maxsize=64)
+def opencv_fixed_kernel(ksize: int, sigma: float) -> np.ndarray:
+    """The integer 1-D kernel (sums to 256) of OpenCV's bit-exact uint8 GaussianBlur, for odd ``ksize``
+    >= MATRIX_MIN_KERNEL: ``getGaussianKernelBitExact`` (``sigma <= 0``: sigma = 0.15 ksize + 0.35, a
+    fused multiply-add, = 0.3 ((ksize - 1) / 2 - 1) + 0.8) then ``getGaussianKernelFixedPoint_ED``
+    (8 fraction bits, rounding error carried from tap to tap, the centre takes what is left)."""
+    if ksize % 2 != 1 or ksize < MATRIX_MIN_KERNEL:
+        raise ValueError(f"expected an odd kernel size >= {MATRIX_MIN_KERNEL}, got {ksize}")
+    if sigma <= 0:
+        sigma = float(Fraction(ksize) * Fraction(0.15) + Fraction(0.35))  # one rounding, as mulAdd
+    scale = -0.125 / (sigma * sigma)
+    half = ksize // 2
+    values = [math.exp(float(x * x) * scale) for x in range(1 - ksize, 0, 2)]  # x = 2 * (i - half)
+    total = 0.0
+    for v in values:
+        total += v
+    mul = 1.0 / (total * 2.0 + 1.0)
+    kernel = np.zeros(ksize, dtype=np.int64)
+    err = 0.0
+    for i, v in enumerate(values):
+        adjusted = v * mul * 256.0 + err
+        tap = round(adjusted)  # cvRound: half to even
+        err = adjusted - tap
+        kernel[i] = kernel[ksize - 1 - i] = tap
+    kernel[half] = 256 - 2 * int(kernel[:half].sum())
+    kernel.flags.writeable = False
+    return kernel
+
+
+def reflect101(index: np.ndarray, n: int) -> np.ndarray:
+    """``cv2.borderInterpolate(i, n, BORDER_REFLECT_101)`` for every ``i`` (any distance outside [0, n))."""
+    if n == 1:
+        return np.zeros_like(index)
+    period = 2 * (n - 1)
+    index = np.mod(index, period)
+    return np.where(index >= n, period - index, index)
+
+
+@lru_cache(maxsize=64)
+def _blur_matrix(n: int, ksize: int, sigma: float) -> np.ndarray:
+    """float32 n x n matrix of the 1-D fixed-point blur over n pixels with a BORDER_REFLECT_101 border,
+    scaled by 1/256 (exact: powers of two): row i takes tap t from pixel reflect101(i + t - ksize // 2)."""
+    kernel = opencv_fixed_kernel(ksize, sigma)
+    rows = np.repeat(np.arange(n), ksize)
+    sources = reflect101(rows + np.tile(np.arange(ksize) - ksize // 2, n), n)
+    weights = np.bincount(rows * n + sources, weights=np.tile(kernel, n).astype(np.float64), minlength=n * n)
+    matrix = (weights.reshape(n, n) / 256.0).astype(np.float32)
+    matrix.flags.writeable = False
+    return matrix
+
+
+def matrix_gaussian(image: np.ndarray, ksize: tuple[int, int], sigma: float) -> np.ndarray:
+    """``cv2.GaussianBlur(image, ksize, sigma)`` for a uint8 image, BORDER_REFLECT_101, computed as
+    ``A_y @ image @ A_x^T`` per channel; bit-identical to OpenCV (see the note above). ``ksize`` (w, h)
+    as cv2 takes it ((0, 0): from ``sigma``); both sides >= MATRIX_MIN_KERNEL."""
+    h, w = image.shape[:2]
+    kw, kh = ksize if ksize[0] > 0 else (opencv_ksize(sigma),) * 2
+    a_y = _blur_matrix(h, kh, sigma)
+    a_xt = _blur_matrix(w, kw, sigma).T
+    c = image.shape[2] if image.ndim == 3 else 1
+    # rows: A_y @ (h, w*c); columns: the (h*c, w) rows times A_x^T
+    rows = (a_y @ image.astype(np.float32).reshape(h, w * c)).reshape(h, w, c).transpose(0, 2, 1).reshape(h * c, w)
+    out = (rows @ a_xt).reshape(h, c, w)
+    out += 0.5  # exact; values are >= 0, so truncation is floor: round half up, as OpenCV
+    return out.astype(np.uint8).transpose(0, 2, 1).reshape(image.shape)
+
+
+def use_matrix_gaussian(shape: Sequence[int], ksize: tuple[int, int]) -> bool:
+    """Whether :func:`opencv_gaussian` computes a blur of a ``shape`` image with (resolved) ``ksize``
+    by matrices (faster there; bit-identical either way)."""
+    h, w = int(shape[0]), int(shape[1])
+    kw, kh = ksize
+    return (min(kw, kh) >= MATRIX_MIN_KERNEL and max(h, w) <= MATRIX_MAX_SIDE
+            and kw + kh >= MATRIX_KERNEL_RATIO * (h + w))
+
+
+def opencv_gaussian(image: np.ndarray, ksize: tuple[int, int], sigma: float) -> np.ndarray:
+    """``cv2.GaussianBlur(image, ksize, sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)``
+    for a uint8 image (the same sigma both ways; ``ksize`` (0, 0) or odd (w, h)): by matrices where the
+    kernel is long against the image (:func:`use_matrix_gaussian`), else by cv2. Bit-identical to cv2."""
+    resolved = ksize if ksize[0] > 0 else (opencv_ksize(sigma),) * 2
+    if image.dtype == np.uint8 and use_matrix_gaussian(image.shape, resolved):
+        return matrix_gaussian(image, resolved, sigma)
+    return cv2.GaussianBlur(image, ksize, sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+
+
 def _gaussian(region: np.ndarray, sigma: float, approximate: bool = False) -> np.ndarray:
     """Exact Gaussian blur, or (``approximate``) the same blur computed on a shrunken copy.
 
@@ -79,7 +194,7 @@ def _gaussian(region: np.ndarray, sigma: float, approximate: bool = False) -> np
     factor = int(sigma // SIGMA_PER_SHRINK) if approximate else 1
     if factor < 2:
         # ksize (0, 0): OpenCV derives the kernel from sigma (about 2*ceil(3*sigma)+1 taps for uint8).
-        return cv2.GaussianBlur(region, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+        return opencv_gaussian(region, (0, 0), sigma)
     h, w = region.shape[:2]
     # Mirror the borders out first (as the exact blur does) so the shrunken copy's edges behave.
     pad = factor * math.ceil(3 * sigma / factor)
@@ -110,6 +225,8 @@ def crop_gaussian_blur(image: np.ndarray, box: Box, sigma: float, region: float 
     ``cv2.GaussianBlur(crop, (0, 0), sigma)`` on the crop alone: the kernel size follows from sigma
     (OpenCV's rule) and the crop's edges are mirrored (``BORDER_REFLECT_101``, OpenCV's default), so
     no pixel from outside the box enters the blur. Everything outside the box stays byte-identical.
+    Long kernels (large sigma against the crop) are computed by :func:`matrix_gaussian`, bit-identical
+    to cv2 and 5-200x faster (benchmarks/large_blur.md).
     """
     _check_image(image)
     sigma = families.check_level("blur", sigma)
@@ -252,13 +369,14 @@ def face_gaussian(image: np.ndarray, box: Box, level: float, region: float = 1.0
     ``kh = odd_kernel(level * box height)``; sigma 0 lets OpenCV derive it from the kernel size
     (``getGaussianKernel``: sigma = 0.3 * ((k - 1) / 2 - 1) + 0.8). ``level`` is the kernel size as
     a fraction of the face: 1 = the face's own size, 1/3 the popular "factor 3" variant; larger = stronger.
+    Long kernels are computed by :func:`matrix_gaussian`, bit-identical to cv2 (see :func:`opencv_gaussian`).
     """
     _check_image(image)
     level = families.check_level("face_gaussian", level)
     x1, y1, x2, y2 = scale_box(box, region, image.shape)
     out = image.copy()
     kw, kh = odd_kernel(level * (x2 - x1)), odd_kernel(level * (y2 - y1))
-    out[y1:y2, x1:x2] = cv2.GaussianBlur(image[y1:y2, x1:x2], (kw, kh), 0)
+    out[y1:y2, x1:x2] = opencv_gaussian(image[y1:y2, x1:x2], (kw, kh), 0)
     return out
 
 
