@@ -46,10 +46,10 @@ def test_each_status_reads_as_its_own_sentence_with_the_right_thumbnail():
     assert "block 4 px (0.043 × face) · private already at the weakest level tested · AUC 0.510" in cell
     assert "](thumbs/pixelate_4_r1.png)" in cell and "bracket" not in cell
     cell = answer.answer_cell(UNIFORM, thumbs=THUMBS)
-    assert "**never**: identifies even when the region is uniform (AUC 0.620 [0.580, 0.650])" in cell
+    assert "**never**: even uniform, the AUC's upper end stays above 0.55 (AUC 0.620 [0.580, 0.650])" in cell
     assert "](thumbs/blackbox_1_r1.png)" in cell
     cell = answer.answer_cell(UNIFORM_BLUR, thumbs=THUMBS)
-    assert "**never**: identifies even when the region is uniform (σ = 100 px)" in cell
+    assert "**never**: even uniform (σ = 100 px), the AUC's upper end stays above 0.55" in cell
     assert "](thumbs/blur_100_r1.png)" in cell
     cell = answer.answer_cell(GRID_ENDS, thumbs=THUMBS)
     assert "⚠ **gap: the grid ends** at block 24 px (0.26 × face), still identifying (AUC 0.740" in cell

@@ -147,7 +147,9 @@ def answer_cell(record: Mapping, tested: Sequence[float] = (), thumbs: Collectio
         shown = uniform if uniform is not None else _number(record.get("max_level_tested"))
         where = "" if shown is None or kind == "blackbox" else f" ({families.level_text(kind, shown)})"
         thumb = "" if shown is None else _thumb(kind, shown, region, thumbs)
-        return thumb + f"**never**: identifies even when the region is uniform{where} ({auc})"
+        bound = _number(record.get("bound"))
+        above = "above the bound" if bound is None else f"above {bound:g}"
+        return thumb + f"**never**: even uniform{where}, the AUC's upper end stays {above} ({auc})"
     if status == "grid_ends":
         strongest = _number(record.get("max_level_tested"))
         strongest = max(tested) if strongest is None and tested else strongest
@@ -232,8 +234,11 @@ def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: 
              f"interval of its verification AUC has its upper end ≤ {bound} (`evaluate.privacy_auc_upper`). "
              "*bracket (a, b]*: a still identifies, b is private. *Oracle box*: the attacker knows where the "
              "redaction is and aligns with the sharp image's landmarks; *end-to-end* must find the face first. "
-             "Each image is the gallery face at exactly that level over that region. ⚠ **gap** marks a threshold the "
-             "tested levels did not reach. The dual-stream models are in the detail below.", ""]
+             "Each image is the gallery face at exactly that level over that region. **never**: the family's strongest "
+             "level makes the region uniform (one flat colour; stronger levels cannot hide more) and the interval "
+             "still reaches above the bound; where its AUC sits near 0.5, the test pairs are too few to show privacy "
+             "and the relative table below answers instead. ⚠ **gap** marks a threshold the tested levels did not "
+             "reach before the region became uniform. The dual-stream models are in the detail below.", ""]
     records = _mine(privacy.get("thresholds"))
     if not records:
         return lines + ["`metrics/privacy.json` holds no LFW view1 thresholds.", ""]
