@@ -250,19 +250,3 @@ def test_relative_report_summary_and_count(relative_found):
         "relative threshold not bracketed: lfw/view1 arcface/oracle_box, face_gaussian at region 1: the grid ends "
         "at level 2 before the threshold and before the box is uniform; extend render.obfuscations.face_gaussian "
         "in params.yaml"]
-
-
-def test_a_series_scored_only_unobfuscated_has_no_threshold():
-    # render.baseline_only: view2 is scored at blur sigma 0 alone; that is a baseline, not a grid that stopped
-    rows = _curve("blur", 1.0, {0: 0.99}) + _curve("blur", 1.3, {0: 0.99}) + _curve("pixelate", 1.0, {1: 0.99})
-    rows += _curve("blur", 1.0, {0: 0.99, 8: 0.9})
-    for row in rows[3:]:
-        row["protocol"] = "view1"
-    for row in rows[:3]:
-        row["protocol"] = "view2"
-    curves = pd.DataFrame(rows, columns=ev.CURVE_COLUMNS)
-    found = ev.privacy_thresholds(curves, 0.55, {"lfw": 80.0})
-    assert found[["protocol", "obfuscation", "region"]].values.tolist() == [["view1", "blur", 1.0]]
-    assert found["status"].tolist() == ["grid_ends"]
-    assert not ev.obfuscated_at_all("blur", [0.0]) and not ev.obfuscated_at_all("pixelate", [1.0])
-    assert ev.obfuscated_at_all("blur", [0.0, 2.0]) and ev.obfuscated_at_all("blackbox", [1.0])

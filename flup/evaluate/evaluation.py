@@ -260,11 +260,6 @@ def _series_uniform(kind: str, levels: Sequence[float], face_width: float | None
     return [families.uniform(kind, lv, face_width, region) for lv in levels]
 
 
-def obfuscated_at_all(kind: str, levels: Iterable[float]) -> bool:
-    """Whether any of ``levels`` changes the image (a series of identity levels alone has no threshold)."""
-    return any(kind not in families.FAMILIES or not families.is_identity(kind, lv) for lv in levels)
-
-
 def privacy_thresholds(curves: pd.DataFrame, bound: float,
                        face_widths: Mapping[str, float | None] | None = None) -> pd.DataFrame:
     """Privacy threshold per dataset x protocol x recognizer x mode x obfuscation x region.
@@ -276,8 +271,7 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float,
     bracket it (:func:`bracket`); whether a level leaves the box uniform is ``families.uniform``, which for blur
     and pixelate needs ``face_widths`` (dataset -> median face-box width, px): without it they never count as
     uniform, so a series that does not reach the threshold reads ``grid_ends``. Levels also come per face width
-    (``level_per_face``, ``max_level_per_face``) where ``curves`` has them. A series scored only unobfuscated
-    (``render.baseline_only``: view2 at σ = 0) has nothing to threshold and gets no record.
+    (``level_per_face``, ``max_level_per_face``) where ``curves`` has them.
     """
     face_widths = dict(face_widths or {})
     records = []
@@ -286,8 +280,6 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float,
     for key, frame in curves.groupby(keys, sort=True):
         frame = frame.sort_values("level")
         levels = frame["level"].astype(float).tolist()
-        if not obfuscated_at_all(key[4], levels):
-            continue
         highs = [None if _missing(v) else float(v) for v in frame["auc_high"]]
         threshold = metrics.privacy_threshold(levels, highs, bound)
         dataset, protocol, recognizer, mode, obfuscation, region = key
