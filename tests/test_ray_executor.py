@@ -67,7 +67,7 @@ def study(tmp_path_factory, lfw_root) -> tuple[Path, object]:
     pd.DataFrame({"identity": ["Nobody_Tested"], "image": ["Nobody_Tested/Nobody_Tested_0001.jpg"]}).to_csv(
         root / "data" / "protocols" / "view1" / "train.csv", index=False)
     params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), {"render": {
-        "protocols": ["view1"], "baseline_only": [], "workers": 1,
+        "protocols": ["view1"], "baseline_only": [], "workers": 1, "regions": [1.0],
         "obfuscations": {"blur": [0, 8], "pixelate": [8], "blackbox": [1], "deface": [1.3], "face_gaussian": [],
                          "face_pixelate": [0.1]}}, "attackers": {}})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
