@@ -32,6 +32,7 @@ class Stale:
 
     stage: str
     reasons: list[str] = field(default_factory=list)
+    leftover: bool = False  # an entry of dvc.lock for a stage dvc.yaml no longer has (repro does not remove it)
 
 
 def git_tracked(root: Path) -> set[str]:
@@ -191,6 +192,12 @@ def check(root: str | Path = ".") -> tuple[list[str], list[Stale]]:
             reasons = _compare_stage(stage, entry, tracked, root)
             if reasons:
                 stale.append(Stale(name, reasons))
+        for lock_path, entries in locks.items():
+            current = {stage.name for stage in repo.index.stages if isinstance(stage, PipelineStage)
+                       and Path(stage.dvcfile.path).resolve().with_name("dvc.lock") == lock_path}
+            where = lock_path.relative_to(root).as_posix()
+            stale += [Stale(name, [f"in {where} but no longer a stage of the pipeline: delete its entry"],
+                            leftover=True) for name in entries if name not in current]
     return names, stale
 
 
@@ -198,11 +205,20 @@ def report(names: list[str], stale: list[Stale]) -> str:
     """What a person reads: the stale stages with reasons, and the command that refreshes them."""
     if not stale:
         return f"dvc.lock records the current tree: {len(names)} stages, params and git-tracked files match"
-    lines = [f"dvc.lock is stale for {len(stale)} of {len(names)} stages "
-             "(it does not record what this tree's code and params.yaml produce):"]
+    leftovers = [s.stage for s in stale if s.leftover]
+    current = [s for s in stale if not s.leftover]
+    head = f"dvc.lock is stale for {len(current)} of {len(names)} stages"
+    if leftovers:
+        head += f" and records {len(leftovers)} stage{'s' * (len(leftovers) != 1)} the pipeline no longer has"
+    lines = [head + " (it does not record what this tree's code and params.yaml produce):"]
     for item in stale:
         lines.append(f"  {item.stage}:")
         lines += [f"    - {reason}" for reason in item.reasons]
+    if leftovers:
+        lines.append(f"Delete the leftover entries ({', '.join(leftovers)}) from dvc.lock.")
+    stale = current
+    if not stale:
+        return "\n".join(lines)
     if len(stale) == len(names):
         command = "`dvc repro` (the whole default run)"
     else:

@@ -175,7 +175,7 @@ STRUCTURE_EDITS = {
     "foreach item added": (lambda p: _set_param(p, "items", ["a", "b", "c"]), {"summary@c"},
                            "summary@c:\n    - not in dvc.lock"),
     "lock entry removed": (lambda p: (p / "dvc.lock").write_text((p / "dvc.lock").read_text().replace(
-        "  summary@a:", "  summary@z:")), {"summary@a"}, "summary@a:\n    - not in dvc.lock"),
+        "  summary@a:", "  summary@z:")), {"summary@a", "summary@z"}, "summary@a:\n    - not in dvc.lock"),
 }
 
 
@@ -266,3 +266,22 @@ def test_report_names_the_stale_stages_and_the_refresh_command():
             - not in dvc.lock
         Refresh: `dvc repro train@a report` (or `dvc repro` for the whole default run), then commit dvc.lock \
 together with the outputs it records (metrics/, plots/).""")
+
+
+def test_a_leftover_entry_of_a_removed_stage_is_reported(projects, tmp_path):
+    """`dvc repro` keeps dvc.lock entries of stages dvc.yaml no longer has (a renamed attacker, say)."""
+    project = copy(projects[1], tmp_path)
+    lock = project / "dvc.lock"
+    text = lock.read_text()
+    first = text.index("\n  ", text.index("stages:")) + 1
+    second = text.index("\n  ", text.index("\n", first) + 1)
+    while text[second + 3] == " ":  # the end of the first stage's block: the next line indented by two only
+        second = text.index("\n  ", second + 1)
+    block = text[first:second + 1]
+    name = block.split(":", 1)[0].strip()
+    lock.write_text(text + block.replace(f"  {name}:", "  gone:", 1))
+    names, stale = lockcheck.check(project)
+    assert [(s.stage, s.leftover) for s in stale] == [("gone", True)]
+    message = lockcheck.report(names, stale)
+    assert message.startswith("dvc.lock is stale for 0 of 3 stages and records 1 stage the pipeline no longer has")
+    assert "Delete the leftover entries (gone) from dvc.lock." in message and "Refresh:" not in message
