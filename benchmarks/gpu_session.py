@@ -61,7 +61,8 @@ def study_settings(profile: str) -> tuple[dict[str, tuple[Policy, dict]], dict]:
         load_config = None
     if load_config is not None:
         cfg = load_config(overlays=[overlay])
-        models = {n: (Policy(**cfg.policy(n).model_dump()), dict(cfg.train_settings(n).model_dump()))
+        models = {n: (Policy(**cfg.policy(n).model_dump()),  # the first replica of train.seeds
+                      {**cfg.train_settings(n).model_dump(), "seed": cfg.train_settings(n).seeds[0]})
                   for n in cfg.variants}
         return models, {"region": float(cfg.render.regions[0]), "blur_border": cfg.render.blur_border,
                         "seed": int(cfg.evaluate.seed),

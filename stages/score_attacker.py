@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
+import pandas as pd
 import torch
 
 from flup.attack.recognizer import AttackerWorker, score_attacker
@@ -26,11 +27,16 @@ def main(name: str) -> None:
     log = get_logger(f"score_attacker@{name}")
     cfg = load_config()
     started = time.monotonic()
-    if cfg.executor.kind == "local":
-        scores, protocol = score_attacker(cfg, name)
-    else:  # attack.batch_size crops a piece: the batches it embeds in-process (docs/scaling.md)
-        with ActorPool(AttackerWorker.of(cfg, name), cfg.executor, cfg.attacker(name).attack.batch_size) as pool:
-            scores, protocol = score_attacker(cfg, name, pool)
+    tables = []
+    for seed in cfg.attacker(name).attack.seeds:
+        if cfg.executor.kind == "local":
+            scores, protocol = score_attacker(cfg, name, seed)
+        else:  # attack.batch_size crops a piece: the batches it embeds in-process (docs/scaling.md)
+            worker = AttackerWorker.of(cfg, name, seed)
+            with ActorPool(worker, cfg.executor, cfg.attacker(name).attack.batch_size) as pool:
+                scores, protocol = score_attacker(cfg, name, seed, pool)
+        tables.append(scores)
+    scores = pd.concat(tables, ignore_index=True)
     write_table(SCORES / f"{name}.parquet", scores)
     log.info("%d pair scores on %s (%s); %.0f s", len(scores), protocol,
              ", ".join(f"{k}={v}" for k, v in scores["status"].value_counts().items()), time.monotonic() - started)

@@ -1,6 +1,7 @@
 """score_model <model> [dataset]: a trained dual-stream model scores the rendered pairs (flup/models/variant.py).
 
-LFW -> data/scores/<model>.parquet; an evaluation-only dataset -> data/scores/<dataset>/<model>.parquet.
+LFW -> data/scores/<model>.parquet; an evaluation-only dataset -> data/scores/<dataset>/<model>.parquet: one table
+for every replica of ``train.seeds`` (column ``train_seed``).
 With ``executor.kind: ray`` the model's batches are embedded on Ray actors, each holding the model
 (flup/executor.py), the same batches and bits.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
+import pandas as pd
 import torch
 
 from flup.config import load_config, run_stage
@@ -24,12 +26,15 @@ def main(name: str, dataset: str = LFW) -> None:
     log = get_logger(f"score_model@{name}" + ("" if dataset == LFW else f"-{dataset}"))
     cfg = load_config()
     started = time.monotonic()
-    if cfg.executor.kind == "local":
-        scores = score_variant(cfg, name, dataset)
-    else:  # score_model.batch_size inputs a piece: the batches it embeds in-process (docs/scaling.md)
-        batch = cfg.score_model.batch_size
-        with ActorPool(ScoringWorker(name, MODELS.resolve(), batch), cfg.executor, batch) as pool:
-            scores = score_variant(cfg, name, dataset, embed=pool)
+    tables = []
+    for seed in cfg.train_settings(name).seeds:
+        if cfg.executor.kind == "local":
+            tables.append(score_variant(cfg, name, seed, dataset))
+        else:  # score_model.batch_size inputs a piece: the batches it embeds in-process (docs/scaling.md)
+            batch = cfg.score_model.batch_size
+            with ActorPool(ScoringWorker(name, seed, MODELS.resolve(), batch), cfg.executor, batch) as pool:
+                tables.append(score_variant(cfg, name, seed, dataset, embed=pool))
+    scores = pd.concat(tables, ignore_index=True)
     write_table(dataset_paths(cfg, dataset).scores / f"{name}.parquet", scores)
     levels = scores.groupby(["obfuscation", "level"]).ngroups
     log.info("%d pair scores over %d levels (%s); %.0f s", len(scores), levels,

@@ -328,7 +328,7 @@ PARAMS = {
     "arcface": {"model": "w600k_mbf", "sha256": None},
     "render": {"regions": [1.0]},
     "attack": {"protocol": "view1", "sharp_fraction": 0.25, "val_fraction": 0.3, "val_pairs": 4, "max_images": None,
-               "batch_size": 16, "device": "cpu", "seed": 0, "modes": ["oracle_box"],
+               "batch_size": 16, "device": "cpu", "seeds": [0], "modes": ["oracle_box"],
                "adapter": {"views": 1, "target": "same_image", "hidden": 32, "depth": 2, "epochs": 1,
                            "batch_size": 16, "lr": 1e-4, "weight_decay": 0.0},
                "finetune": {"epochs": 1, "batch_size": 4, "lr": 1e-5, "samples_per_epoch": 4}},
@@ -349,7 +349,7 @@ def test_attackers_never_load_test_identities(mini_lfw, monkeypatch, name):
     (mini_lfw / "params.yaml").write_text((REPO / "params.yaml").read_text())
     write_params(mini_lfw, PARAMS)
     train_attacker.main(name)
-    out = mini_lfw / "data/attackers" / name
+    out = mini_lfw / "data/attackers" / name / "seed0"
     test_people = pair_identities(pd.read_csv(mini_lfw / "data/protocols/view1/pairs.csv"))
     loaded = pd.read_csv(out / "identities.csv")
     assert len(loaded) > 0 and set(loaded["split"]) == {"train", "val"}

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from flup.config import ConfigError, ParamError, Study, load_config, schema
-from flup.config.profiles import write_profile
+from flup.config.profiles import merge, write_profile
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = (REPO / "params.yaml").read_text()
@@ -213,9 +213,12 @@ BAD = {
     "attacker method": (replace(BLUR_ATTACKER, "  adapter_blur: {method: boost, obfuscation: blur, levels: [16, 16]}"),
                         "attackers.adapter_blur.method", "got 'boost'"),
     "attacker override typo": (replace(BLUR_ATTACKER, "  adapter_blur: {method: finetune, levels: [16, 16], "
-                                                      "attack: {sead: 1}}"),
-                               "attackers.adapter_blur.attack.sead",
-                               "did you mean attackers.adapter_blur.attack.seed?"),
+                                                      "attack: {seds: [1]}}"),
+                               "attackers.adapter_blur.attack.seds",
+                               "did you mean attackers.adapter_blur.attack.seeds?"),
+    "seeds not a list": (set_value("train.seeds", "0"), "train.seeds", "a list of training seeds"),
+    "seeds empty": (set_value("attack.seeds", "[]"), "attack.seeds", "a list of training seeds"),
+    "seed twice": (set_value("train.seeds", "[0, 1, 0]"), "train.seeds", "expected each entry once"),
     "attacker nested override": (
         replace(BLUR_ATTACKER, "  adapter_blur: {method: finetune, levels: [16, 16], attack: {finetune: {lr: -1}}}"),
         "attackers.adapter_blur.attack.finetune.lr", "got -1"),
@@ -421,9 +424,13 @@ def test_the_typed_values_are_what_yaml_says():
         for section, values in overlay.items():
             for key, value in values.items():
                 container = getattr(merged, section)
+                if isinstance(container, dict) and value is None:  # a table entry the profile removes
+                    assert key not in container, (profile.name, section, key)
+                    continue
                 typed = container[key] if isinstance(container, dict) else getattr(container, key)
                 if isinstance(value, dict):
-                    typed = typed.as_dict() if hasattr(typed, "as_dict") else typed.model_dump()
+                    typed = typed.as_dict() if hasattr(typed, "as_dict") else typed.model_dump(
+                        exclude_none=isinstance(container, dict))  # a table entry: its unset overrides
                     assert {k: v for k, v in typed.items() if k in value} == value, (profile.name, section, key)
                 else:
                     assert typed == value, (profile.name, section, key)
@@ -477,11 +484,16 @@ def test_variant_settings_merge_train_overrides(tmp_path):
 
 def test_attacker_settings_merge_nested_overrides(tmp_path):
     text = replace(BLUR_ATTACKER, "  adapter_blur: {method: finetune, obfuscation: pixelate, levels: [4, 8], "
-                                  "attack: {seed: 3, finetune: {epochs: 2}}}")(PARAMS)
+                                  "attack: {seeds: [3, 4], finetune: {epochs: 2}}}")(PARAMS)
     study = load_config(write(tmp_path, text))
     attacker = study.attacker("adapter_blur")
     assert (attacker.method, attacker.obfuscation, attacker.low, attacker.high) == ("finetune", "pixelate", 4, 8)
-    assert attacker.attack.seed == 3 and attacker.attack.finetune.epochs == 2
+    assert attacker.attack.seeds == [3, 4] and attacker.attack.finetune.epochs == 2
+    assert attacker.attack.for_seed(4).seed == 4 and attacker.attack.for_seed(4).finetune.epochs == 2
+    with pytest.raises(ValueError, match="take one replica"):
+        attacker.attack.seed  # noqa: B018 (two replicas: no single seed)
+    with pytest.raises(ValueError, match="seed 5 is not one of"):
+        attacker.attack.for_seed(5)
     attack = yaml.safe_load(PARAMS)["attack"]  # from attack:
     assert (attacker.attack.finetune.lr, attacker.attack.finetune.batch_size) == (
         attack["finetune"]["lr"], attack["finetune"]["batch_size"])
@@ -593,6 +605,15 @@ def test_schema_choices_match_the_library():
 # --- profiles --write keeps params.yaml's comments ---------------------------------------------------
 
 
+def test_a_profile_removes_a_table_entry_with_null_and_only_there():
+    base = {"attackers": {"a": {"method": "adapter"}, "b": {"method": "finetune"}}, "attack": {"max_images": 5}}
+    merged = merge(base, {"attackers": {"a": None, "c": {"method": "adapter"}, "b": {"attack": {"seeds": [1]}}},
+                          "attack": {"max_images": None}})
+    assert merged == {"attackers": {"b": {"method": "finetune", "attack": {"seeds": [1]}}, "c": {"method": "adapter"}},
+                      "attack": {"max_images": None}}  # outside the tables null is a value (here: no cap)
+    assert base["attackers"]["a"] == {"method": "adapter"}  # the base is not edited
+
+
 @pytest.mark.parametrize("profile", [p.stem for p in PROFILES])
 def test_profile_write_keeps_comments_and_changes_only_its_keys(tmp_path, profile):
     params = tmp_path / "params.yaml"
@@ -603,11 +624,7 @@ def test_profile_write_keeps_comments_and_changes_only_its_keys(tmp_path, profil
     assert [line for line in after.split("\n") if line.lstrip().startswith("#")] == comments
     overlay = yaml.safe_load((REPO / "profiles" / f"{profile}.yaml").read_text())
 
-    def merged(base, over):
-        return {**base, **{k: merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-                           for k, v in over.items()}}
-
-    assert yaml.safe_load(after) == merged(yaml.safe_load(PARAMS), overlay)
+    assert yaml.safe_load(after) == merge(yaml.safe_load(PARAMS), overlay)
     def has(document, dotted):
         for part in dotted.split("."):
             if not isinstance(document, dict) or part not in document:
@@ -616,12 +633,14 @@ def test_profile_write_keeps_comments_and_changes_only_its_keys(tmp_path, profil
         return True
 
     added = [key for key in changed if not has(yaml.safe_load(PARAMS), key)]  # new table entries: one line each
+    removed = [key for key in changed if not has(yaml.safe_load(after), key)]  # `name: null`: its line goes
     before_lines, after_lines = PARAMS.split("\n"), after.split("\n")
     opcodes = difflib.SequenceMatcher(a=before_lines, b=after_lines, autojunk=False).get_opcodes()
     assert sum(j2 - j1 for tag, _, _, j1, j2 in opcodes if tag == "insert") == len(added)
     replaced = [(i1, i2, j1, j2) for tag, i1, i2, j1, j2 in opcodes if tag == "replace"]
-    assert all(i2 - i1 == j2 - j1 for i1, i2, j1, j2 in replaced) and not any(t == "delete" for t, *_ in opcodes)
-    assert sum(i2 - i1 for i1, i2, _, _ in replaced) == len(changed) - len(added)
+    assert all(i2 - i1 == j2 - j1 for i1, i2, j1, j2 in replaced)
+    assert sum(i2 - i1 for tag, i1, i2, _, _ in opcodes if tag == "delete") == len(removed)
+    assert sum(i2 - i1 for i1, i2, _, _ in replaced) == len(changed) - len(added) - len(removed)
     for i1, i2, j1, _ in replaced:  # a changed line keeps its comment
         for before, now in zip(before_lines[i1:i2], after_lines[j1:j1 + i2 - i1], strict=True):
             if "#" in before:

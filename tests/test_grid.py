@@ -47,7 +47,7 @@ def test_the_committed_grids_expand():
         {"evaluate.seed": 1}, {"evaluate.seed": 2}, {"evaluate.seed": 3}]
     # zip: the lists item by item
     assert points("training_seeds", REPO / "params.yaml") == [
-        {"train.seed": 1, "attack.seed": 1}, {"train.seed": 2, "attack.seed": 2}]
+        {"train.seeds": [0, 1, 2], "attack.seeds": [0, 1, 2]}, {"train.seeds": [3, 4, 5], "attack.seeds": [3, 4, 5]}]
 
 
 def test_product_runs_every_combination_first_key_slowest(tmp_path):
@@ -142,8 +142,8 @@ def test_cli_dry_run_prints_the_commands_and_a_bad_grid_exits_2(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
-        "dvc exp run --queue -n training_seeds-1 -S=train.seed=1 -S=attack.seed=1",
-        "dvc exp run --queue -n training_seeds-2 -S=train.seed=2 -S=attack.seed=2"]
+        "dvc exp run --queue -n training_seeds-1 '-S=train.seeds=[0,1,2]' '-S=attack.seeds=[0,1,2]'",
+        "dvc exp run --queue -n training_seeds-2 '-S=train.seeds=[3,4,5]' '-S=attack.seeds=[3,4,5]'"]
     path, text = with_grid(tmp_path, "    params: {evaluate.seed: [1, -2]}")
     run = subprocess.run([sys.executable, "-m", "flup.config.grid", "bootstrap_seeds"], cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=False)

@@ -188,7 +188,7 @@ def test_score_model_on_ray_is_the_in_process_scoring(study, ray_cluster, monkey
     root, cfg = study
     monkeypatch.chdir(root)
     rendered(cfg)
-    folder = Path("data/models/tiny")
+    folder = Path("data/models/tiny/seed0")
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(build_dual_stream("gap", 64, "none", seed=1), folder / "model.safetensors")
     write_json(folder / "meta.json", {"head": "gap", "input_size": 64, "protocol": "view1",
@@ -231,7 +231,7 @@ def test_score_attacker_on_ray_is_the_in_process_scoring(study, ray_cluster, mon
     Path("attacker_params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cfg = load_config("attacker_params.yaml")
     rendered(cfg)
-    folder = Path("data/attackers") / method
+    folder = Path("data/attackers") / method / "seed0"
     folder.mkdir(parents=True, exist_ok=True)
     if method == "adapter":
         net = adapter.EmbeddingAdapter(512, 32, 2)

@@ -18,7 +18,7 @@ import torch
 
 from flup.attack import adapter, arcface_torch
 from flup.config.params import ParamError
-from flup.config.paths import ARCFACE_EMBEDDINGS, ATTACKERS, dataset_paths
+from flup.config.paths import ARCFACE_EMBEDDINGS, ATTACKERS, dataset_paths, replica
 from flup.evaluate import engine, recognition
 from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces import weights
@@ -90,13 +90,13 @@ class AttackerWorker:
     worker takes (crops, ``ARCFACE``) -> ONNX ArcFace rows and (ArcFace rows, ``ADAPTER``) -> adapted rows (the
     adapter on the CPU, as in-process); a fine-tuned one crops -> rows of the fine-tuned ArcFace."""
 
-    folder: Path  # data/attackers/<name>, absolute: actors need not share the driver's working directory
+    folder: Path  # data/attackers/<name>/seed<k>, absolute: actors need not share the driver's working directory
     onnx: Path
     batch_size: int
 
     @classmethod
-    def of(cls, cfg: Study, name: str) -> AttackerWorker:
-        return cls(ATTACKERS.resolve() / name, weights.recognizer_file(cfg).resolve(),
+    def of(cls, cfg: Study, name: str, seed: int) -> AttackerWorker:
+        return cls(replica(ATTACKERS.resolve() / name, seed), weights.recognizer_file(cfg).resolve(),
                    cfg.attacker(name).attack.batch_size)
 
     def __call__(self, threads: int | None = None, gpu: bool = False) -> Callable[..., np.ndarray]:
@@ -119,20 +119,22 @@ class AttackerWorker:
         return lambda crops: arcface_torch.embed(module, crops, self.batch_size, device)
 
 
-def score_attacker(cfg: Study, name: str, pool: Pool | None = None) -> tuple[pd.DataFrame, str]:
-    """Attacker ``name`` (trained into data/attackers/<name>/) scores the rendered LFW test pairs none of whose
-    people it trained on (:func:`flup.evaluate.test_set.unseen_by`) in each of ``attack.modes``; returns the
-    score table and the protocol it trained on. ``pool``: as for :func:`load`."""
+def score_attacker(cfg: Study, name: str, seed: int, pool: Pool | None = None) -> tuple[pd.DataFrame, str]:
+    """Replica ``seed`` of attacker ``name`` (trained into data/attackers/<name>/seed<seed>/) scores the rendered LFW
+    test pairs none of whose people it trained on (:func:`flup.evaluate.test_set.unseen_by`) in each of
+    ``attack.modes``; returns the score table (its rows carry ``train_seed``) and the protocol it trained on.
+    ``pool``: as for :func:`load`."""
     attack = cfg.attacker(name).attack
-    meta = read_json(ATTACKERS / name / "meta.json")
+    folder = replica(ATTACKERS / name, seed)
+    meta = read_json(folder / "meta.json")
     protocol = meta["protocol"]
     if protocol not in cfg.render.protocols:
         raise ParamError(f"{cfg.where('render.protocols')}: render.protocols: expected to include {protocol}, "
                          f"the protocol {name} trained on, got {cfg.render.protocols}")
     onnx_path = weights.recognizer_file(cfg)
-    attacker = load(name, ATTACKERS / name, meta, onnx_path, attack.batch_size, resolve_device(attack.device),
+    attacker = load(name, folder, meta, onnx_path, attack.batch_size, resolve_device(attack.device),
                     ARCFACE_EMBEDDINGS, pool)
     paths = dataset_paths(cfg)
     test = unseen_by(load_test_set(paths, cfg.render.obfuscated_side), paths.name, protocol, training_people(protocol))
     scores = engine.score_rendered(test, paths.images, paths.render, paths.name, attacker, attack.modes)
-    return scores, protocol
+    return scores.assign(train_seed=int(seed)), protocol

@@ -134,11 +134,11 @@ def train_finetune(settings: Attack, faces: AttackFaces, val: ValidationSet, onn
     return {"val_before": before, "history": history}
 
 
-def train_attacker(cfg: Study, name: str, out: Path) -> dict:
-    """Train attacker ``name`` (its entry, with attack: merged under its overrides) into the empty folder ``out``;
-    returns what ``meta.json`` (written there too) records."""
+def train_attacker(cfg: Study, name: str, seed: int, out: Path) -> dict:
+    """Train the replica ``seed`` (one of ``attack.seeds``) of attacker ``name`` (its entry, with attack: merged
+    under its overrides) into the empty folder ``out``; returns what ``meta.json`` (written there too) records."""
     attacker = cfg.attacker(name)
-    settings = attacker.attack
+    settings = attacker.attack.for_seed(seed)
     seed, protocol = settings.seed, settings.protocol
     sampler = sampler_for(attacker.ranges, settings.sharp_fraction)
     onnx_path = weights.recognizer_file(cfg)
@@ -160,7 +160,8 @@ def train_attacker(cfg: Study, name: str, out: Path) -> dict:
     train = train_adapter if attacker.method == "adapter" else train_finetune
     result = train(settings, faces, val, onnx_path, out)
     meta = {
-        "name": name, "method": attacker.method, "protocol": protocol, "obfuscation": attacker.trained_on,
+        "name": name, "seed": int(seed), "method": attacker.method, "protocol": protocol,
+        "obfuscation": attacker.trained_on,
         # one family: its [low, high] (as before); every family trained on, mixture or not: ranges
         **({} if attacker.is_mixture else {"levels": [attacker.low, attacker.high]}),
         "ranges": {kind: [low, high] for kind, (low, high) in attacker.ranges.items()},

@@ -110,12 +110,20 @@ def _build(node: Any, path: Path_, yaml: YAML, name: str, where: Where) -> Any:
     return value
 
 
-def merge(base: Mapping, overlay: Mapping) -> dict:
-    """Deep-merge ``overlay`` into a copy of ``base``: mappings merge, everything else replaces."""
+# The named tables of params.yaml: an overlay (a profile) removes an entry by naming it with null (``name: null``).
+TABLES = ("datasets", "variants", "attackers", "grids")
+
+
+def merge(base: Mapping, overlay: Mapping, _top: bool = True) -> dict:
+    """Deep-merge ``overlay`` into a copy of ``base``: mappings merge, everything else replaces; an entry of one of
+    the ``TABLES`` given as null is removed (a profile's way to drop a model, an attacker or a dataset)."""
     merged = dict(base)
     for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge(merged[key], value)
+        if _top and key in TABLES and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            table = merge(merged[key], {k: v for k, v in value.items() if v is not None}, _top=False)
+            merged[key] = {k: v for k, v in table.items() if not (k in value and value[k] is None)}
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value, _top=False)
         else:
             merged[key] = value
     return merged

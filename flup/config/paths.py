@@ -37,6 +37,12 @@ PLOTS = Path("plots")
 GALLERY_PAIRS = PROTOCOLS / "view1" / "pairs.csv"
 
 
+def replica(folder: Path, seed: int) -> Path:
+    """One training replica's folder under a trained recogniser's (``data/models/<name>``, ``data/attackers/<name>``,
+    ``data/checkpoints/<name>``): ``seed<seed>``, one per entry of ``train.seeds`` / ``attack.seeds``."""
+    return folder / f"seed{int(seed)}"
+
+
 @dataclass(frozen=True)
 class DatasetPaths:
     name: str

@@ -21,7 +21,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from flup.config.loader import load_config, merge, read_yaml
+from flup.config.loader import TABLES, load_config, merge, read_yaml
 from flup.config.params import PARAMS_FILE, ConfigError
 
 __all__ = ["apply_overlay", "load_profile", "main", "merge", "profile_path", "set_flags", "write_profile"]
@@ -130,6 +130,11 @@ def apply_overlay(document: CommentedMap, overlay: Mapping, prefix: str = "") ->
     changed = []
     for key, value in overlay.items():
         current = document.get(key)
+        if not prefix and key in TABLES and isinstance(value, Mapping) and isinstance(current, CommentedMap):
+            for entry in [k for k, v in value.items() if v is None and k in current]:  # `name: null` removes it
+                del current[entry]
+                changed.append(f"{key}.{entry}")
+            value = {k: v for k, v in value.items() if v is not None}
         if isinstance(value, Mapping) and isinstance(current, CommentedMap):
             if not value and not current:
                 continue

@@ -82,6 +82,8 @@ PositiveInt = integer("an integer >= 1", ge=1)
 Count = integer("an integer >= 0", ge=0)
 PairCount = integer("an integer >= 1", ge=1)
 Seed = integer("an integer >= 0", ge=0)
+Seeds = Annotated[list[Seed], Field(min_length=1),
+                  Expect("a list of training seeds, e.g. [0] or [0, 1, 2] (each trains a replica)")]
 BatchSize = integer("an integer >= 1", ge=1)
 Epochs = integer("an integer >= 1", ge=1)
 Workers = integer("an integer in [1, 256] (processes)", ge=1, le=256)
@@ -342,7 +344,33 @@ class Plot(Section):
     gallery_levels: Levels
 
 
-class Train(Section):
+class Replicated(Section):
+    """Settings of a trained recogniser: ``seeds`` lists its training seeds, one replica each (at least 3 for a
+    row with a spread; the default study trains one). The training code sees one replica's settings at a time
+    (``for_seed``), whose ``seed`` is that replica's."""
+
+    seeds: Seeds
+
+    @model_validator(mode="after")
+    def _seeds_once(self) -> Any:
+        _once(self.seeds, "seeds")
+        return self
+
+    @property
+    def seed(self) -> int:
+        """The seed of a one-replica settings object (``for_seed``); ValueError while several are listed."""
+        if len(self.seeds) != 1:
+            raise ValueError(f"{len(self.seeds)} training seeds {self.seeds}: take one replica with for_seed(seed)")
+        return self.seeds[0]
+
+    def for_seed(self, seed: int) -> Any:
+        """These settings for the replica trained with ``seed`` (one of ``seeds``)."""
+        if seed not in self.seeds:
+            raise ValueError(f"seed {seed} is not one of the training seeds {self.seeds}")
+        return self.model_copy(update={"seeds": [int(seed)]})
+
+
+class Train(Replicated):
     """The dual-stream models' training; each variant may override any of these keys."""
 
     protocol: Literal["view1", "seed"]
@@ -360,7 +388,6 @@ class Train(Section):
     val_pairs: PositiveInt
     num_workers: LoaderWorkers
     device: Device
-    seed: Seed
     feed: Literal["auto", "cpu", "device"] = Field("auto", description="where training batches are prepared")
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
@@ -423,7 +450,7 @@ class Finetune(Section):
     samples_per_epoch: PositiveInt | None = Field(description="null = every training image once per epoch")
 
 
-class Attack(Section):
+class Attack(Replicated):
     """Blur-aware ArcFace attackers; each entry of ``attackers`` may override any of these keys."""
 
     protocol: Annotated[Literal["view1"], Expect("view1 (attackers need a protocol whose train and test people "
@@ -435,7 +462,6 @@ class Attack(Section):
     max_images: PositiveInt | None = Field(description="seeded cap on training images (null = all)")
     batch_size: BatchSize
     device: Device
-    seed: Seed
     adapter: Adapter
     finetune: Finetune
     nproc: Processes = Field(1, description="> 1: the stage reruns itself under torchrun (docs/scaling.md)")

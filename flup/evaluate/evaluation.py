@@ -29,7 +29,7 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 from tqdm import tqdm
 
-from flup.evaluate import metrics
+from flup.evaluate import metrics, replicas
 from flup.evaluate.face_size import level_per_face, study_face_widths, with_level_per_face
 from flup.evaluate.scoring import (  # noqa: F401 (re-exported)
     FAILURE_SCORE,
@@ -48,13 +48,14 @@ CURVE_METRICS = [
     "auc", "auc_low", "auc_high", "accuracy", "tar_far_1e-2", "tar_far_1e-3", "eer",
     "mean_cos_same", "mean_one_minus_cos_diff", "detection_rate", "n_pairs",
 ]
+SEED_COLUMNS = ["n_seeds", "auc_seed_min", "auc_seed_max"]  # training replicas (flup.evaluate.replicas)
 CURVE_COLUMNS = ["dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "level",
-                 "level_per_face", *CURVE_METRICS]
+                 "level_per_face", *CURVE_METRICS, *SEED_COLUMNS]
 ROC_COLUMNS = ["dataset", "protocol", "series", "obfuscation", "region", "level", "fpr", "tpr"]
 THRESHOLD_COLUMNS = [
     "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "bound", "reached", "level",
     "level_per_face", "auc", "auc_low", "auc_high", "holds_above", "max_level_tested", "max_level_per_face",
-    "n_levels", "status", "identifies_level", "uniform_level", "description",
+    "n_levels", "status", "identifies_level", "uniform_level", *SEED_COLUMNS, "description",
 ]
 # A threshold record's status (see :func:`bracket`): where the answer lies between two tested levels.
 BRACKETED = "bracketed"  # a tested level that identifies directly below the threshold level, which is private
@@ -104,8 +105,10 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     Raises ValueError naming the problem: missing columns, unknown statuses, labels other
     than 0/1, a scored row without a finite score, or the same pair twice in one group.
     """
-    # Tables written before these columns existed: nothing seen, the detected face box.
+    # Tables written before these columns existed: nothing seen, the detected face box, no training replicas.
     optional = {"seen_identities": False, "region": 1.0}
+    train_seed = (scores["train_seed"].fillna(replicas.NOT_TRAINED) if "train_seed" in scores.columns
+                  else pd.Series(replicas.NOT_TRAINED, index=scores.index))  # untrained recognisers: none
     missing = [c for c in SCORE_COLUMNS if c not in scores.columns and c not in optional]
     if missing:
         raise ValueError(f"score table lacks columns {missing}; expected {SCORE_COLUMNS}")
@@ -117,6 +120,8 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     # Rows scored on the recogniser's own training people stay apart, under a visibly marked name.
     seen = frame.pop("seen_identities").astype(bool).to_numpy()
     frame.loc[seen, "recognizer"] = frame.loc[seen, "recognizer"] + SEEN_MARK
+    # Each replica of a recogniser trained with several seeds is evaluated apart, under a marked name, then folded.
+    frame["recognizer"] = replicas.mark(frame["recognizer"], train_seed)
     bad_status = sorted(set(frame["status"]) - set(STATUSES))
     if bad_status:
         raise ValueError(f"unknown status values {bad_status}; expected one of {', '.join(STATUSES)}")
@@ -280,9 +285,11 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float,
     for key, frame in curves.groupby(keys, sort=True):
         frame = frame.sort_values("level")
         levels = frame["level"].astype(float).tolist()
+        dataset, protocol, recognizer, mode, obfuscation, region = key
+        if all(families.is_identity(obfuscation, lv) for lv in levels):
+            continue  # only the unobfuscated image (render.baseline_only): a baseline, no threshold to find
         highs = [None if _missing(v) else float(v) for v in frame["auc_high"]]
         threshold = metrics.privacy_threshold(levels, highs, bound)
-        dataset, protocol, recognizer, mode, obfuscation, region = key
         max_level = max(levels)
         private = [hi is not None and hi <= bound for hi in highs]
         found = bracket(levels, private, _series_uniform(obfuscation, levels, face_widths.get(dataset), region),
@@ -297,7 +304,12 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float,
         auc, low, high = (None if _missing(row[c]) else float(row[c]) for c in ("auc", "auc_low", "auc_high"))
         per_face = _per_face(row) if threshold is not None else None
         max_per_face = _per_face(frame.iloc[-1])
+        seeds = {c: (None if c not in row.index or _missing(row[c]) else float(row[c])) for c in SEED_COLUMNS}
+        n_seeds = int(seeds["n_seeds"] or 1)
         interval = "AUC n/a" if auc is None else f"AUC {auc:.3f} [{low:.3f}, {high:.3f}]"
+        if auc is not None and n_seeds > 1:
+            interval = (f"AUC {auc:.3f}, mean of {n_seeds} seeds ({seeds['auc_seed_min']:.3f}–"
+                        f"{seeds['auc_seed_max']:.3f}), 95% intervals [{low:.3f}, {high:.3f}]")
         sharp_auc = sharp.get((dataset, protocol, recognizer, mode, float(region)))
         unobfuscated = ("not scored (no blur σ = 0 in this series and region)" if sharp_auc is None
                         else f"AUC {sharp_auc:.3f} (blur σ = 0, same recognizer, mode and region)")
@@ -312,7 +324,7 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float,
             "level_per_face": per_face, "auc": auc, "auc_low": low, "auc_high": high, "holds_above": holds,
             "max_level_tested": float(max_level), "max_level_per_face": max_per_face, "n_levels": len(levels),
             "status": found.status, "identifies_level": found.identifies_level, "uniform_level": found.uniform_level,
-            "description": description,
+            **seeds, "n_seeds": n_seeds, "description": description,
         })
     return pd.DataFrame(records, columns=THRESHOLD_COLUMNS)
 
@@ -363,6 +375,11 @@ def evaluate(
     if progress is not None:
         iterator = progress(groups, groups.ngroups)
 
+    first_replica: dict[str, int] = {}  # ROC curves of a replicated recogniser: its first seed's
+    for name in frame["recognizer"].unique():
+        base, replica_seed = replicas.split_name(name)
+        if replica_seed is not None:
+            first_replica[base] = min(first_replica.get(base, replica_seed), replica_seed)
     nested: dict = {}
     curve_rows, roc_parts = [], []
     for key, group in iterator:
@@ -381,7 +398,8 @@ def evaluate(
             "obfuscation": obfuscation, "region": region, "level": level, "level_per_face": result["level_per_face"],
             **{m: result[m] for m in CURVE_METRICS},
         })
-        if _wanted_level(roc_levels.get(obfuscation), level):
+        base, replica_seed = replicas.split_name(recognizer)
+        if _wanted_level(roc_levels.get(obfuscation), level) and replica_seed in (None, first_replica.get(base)):
             kept = group[group["status"] != "excluded"]
             points = roc_points(kept["score"].to_numpy(), kept["label"].to_numpy())
             if not points.empty:
@@ -393,10 +411,15 @@ def evaluate(
                 points.insert(0, "dataset", dataset)
                 roc_parts.append(points)
 
-    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS)
-    for column in ["region", "level_per_face", *CURVE_METRICS]:
+    curves = pd.DataFrame(curve_rows, columns=[c for c in CURVE_COLUMNS if c not in SEED_COLUMNS])
+    curves = replicas.fold_curves(curves, GROUP_KEYS, CURVE_METRICS)
+    curves["series"] = [series_name(r, m) for r, m in zip(curves["recognizer"], curves["mode"], strict=True)]
+    curves = curves.sort_values(GROUP_KEYS, kind="stable", ignore_index=True)[CURVE_COLUMNS]
+    nested = replicas.fold_metrics(nested)
+    for column in ["region", "level_per_face", *CURVE_METRICS, *SEED_COLUMNS]:
         curves[column] = pd.to_numeric(curves[column], errors="coerce").astype(np.float64)
     curves["n_pairs"] = curves["n_pairs"].astype(np.int64)
+    curves["n_seeds"] = curves["n_seeds"].astype(np.int64)
     roc = pd.concat(roc_parts, ignore_index=True) if roc_parts else pd.DataFrame(columns=ROC_COLUMNS)
     thresholds = privacy_thresholds(curves, privacy_bound, face_widths)
     return nested, curves, roc, thresholds
@@ -571,6 +594,7 @@ def evaluate_study(cfg: Study, folder: Path) -> StudyEvaluation:
     from flup.evaluate import relative  # here: relative imports this module
 
     differences = relative.level_differences(validate_scores(scores), settings.n_boot, settings.seed)
+    differences = replicas.fold_differences(differences, [*relative.SERIES_KEYS, "obfuscation", "level"])
     relative_thresholds = relative.relative_thresholds(differences, settings.relative_margin, widths)
     relative_thresholds = with_level_per_face(relative_thresholds, widths)
     relative_thresholds = with_level_per_face(relative_thresholds, widths, "max_level_tested", "max_level_per_face")

@@ -23,7 +23,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from flup.config.paths import CHECKPOINTS, LFW, LFW_FACES, LFW_IMAGES, MODELS, dataset_paths, protocol_files
+from flup.config.paths import (
+    CHECKPOINTS,
+    LFW,
+    LFW_FACES,
+    LFW_IMAGES,
+    MODELS,
+    dataset_paths,
+    protocol_files,
+    replica,
+)
 from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import read_json, read_table, write_json
@@ -76,9 +85,10 @@ class TrainedVariant:
     samples_per_epoch: int
 
 
-def train_variant(cfg: Study, name: str, checkpoints: Path = CHECKPOINTS) -> TrainedVariant:
-    """Train variant ``name`` (train: with the variant's overrides), logging its curves to ``dvclive/<name>``."""
-    settings = cfg.train_settings(name)
+def train_variant(cfg: Study, name: str, seed: int, checkpoints: Path = CHECKPOINTS) -> TrainedVariant:
+    """Train the replica ``seed`` of variant ``name`` (train: with the variant's overrides); the first replica of
+    ``train.seeds`` logs its curves to ``dvclive/<name>`` (every replica's are in its meta.json)."""
+    settings = cfg.train_settings(name).for_seed(seed)
     policy = Policy(**cfg.policy(name).model_dump())
     protocol = settings.protocol
     frame = training_frame(protocol)
@@ -93,7 +103,7 @@ def train_variant(cfg: Study, name: str, checkpoints: Path = CHECKPOINTS) -> Tra
     fingerprint = {k: v for k, v in settings.model_dump().items() if k not in NOT_FINGERPRINTED}
     fingerprint["policy"] = vars(policy)
     fingerprint["data_sha256"] = data_digest(train_frame, val_frame)
-    folder = checkpoints / name
+    folder = replica(checkpoints / name, seed)
     checkpoint = folder / training.CHECKPOINT
     state = None
     with distributed.main_first() as here:
@@ -104,7 +114,8 @@ def train_variant(cfg: Study, name: str, checkpoints: Path = CHECKPOINTS) -> Tra
 
     from dvclive import Live
 
-    live_log = Live(dir=f"dvclive/{name}", resume=False, save_dvc_exp=False, dvcyaml=False) if here.is_main else None
+    logs = here.is_main and seed == cfg.train_settings(name).seeds[0]
+    live_log = Live(dir=f"dvclive/{name}", resume=False, save_dvc_exp=False, dvcyaml=False) if logs else None
     with live_log if live_log is not None else nullcontext() as live:
         for record in state["history"] if state else []:  # a resumed run logs its earlier epochs again
             training.log_epoch(live, record)
@@ -112,7 +123,8 @@ def train_variant(cfg: Study, name: str, checkpoints: Path = CHECKPOINTS) -> Tra
                                  folder, live=live)
 
     meta = {
-        "name": name, "policy": vars(policy), "head": settings.head, "input_size": settings.input_size,
+        "name": name, "seed": int(seed), "policy": vars(policy), "head": settings.head,
+        "input_size": settings.input_size,
         "protocol": protocol, "positive": settings.positive, "epochs": settings.epochs,
         "train_identities": int(train_frame["identity"].nunique()), "train_images": len(train_frame),
         "val_identities": int(val_frame["identity"].nunique()), "history": history,
@@ -120,12 +132,13 @@ def train_variant(cfg: Study, name: str, checkpoints: Path = CHECKPOINTS) -> Tra
     return TrainedVariant(net.cpu(), meta, len(dataset.identities), len(dataset))
 
 
-def load_trained(name: str, models: Path = MODELS) -> tuple[model.DualStream, dict]:
-    """Trained model ``name`` (``models/<name>/``: its safetensors weights, read without unpickling) on the CPU, in
-    eval mode, and its ``meta.json``."""
-    meta = read_json(models / name / "meta.json")
+def load_trained(name: str, seed: int, models: Path = MODELS) -> tuple[model.DualStream, dict]:
+    """Replica ``seed`` of trained model ``name`` (``models/<name>/seed<seed>/``: its safetensors weights, read
+    without unpickling) on the CPU, in eval mode, and its ``meta.json``."""
+    folder = replica(models / name, seed)
+    meta = read_json(folder / "meta.json")
     net = model.build_dual_stream(meta["head"], int(meta["input_size"]), "none")
-    model.load_weights(net, models / name / "model.safetensors")
+    model.load_weights(net, folder / "model.safetensors")
     return net.eval(), meta
 
 
@@ -136,6 +149,7 @@ class ScoringWorker:
     a GPU, and embeds (prepared inputs, stream) -> rows with :func:`embedding.embed_prepared`, as in-process."""
 
     name: str
+    seed: int
     models: Path  # absolute: actors need not share the driver's working directory
     batch_size: int
 
@@ -143,23 +157,25 @@ class ScoringWorker:
         if threads is not None:
             torch.set_num_threads(threads)
         device = torch.device("cuda" if gpu else "cpu")
-        net = load_trained(self.name, self.models)[0].to(device)
+        net = load_trained(self.name, self.seed, self.models)[0].to(device)
         return partial(embedding.embed_prepared, net, batch_size=self.batch_size, device=device)
 
 
-def score_variant(cfg: Study, name: str, dataset: str = LFW,
+def score_variant(cfg: Study, name: str, seed: int, dataset: str = LFW,
                   embed: embedding.StreamEmbedder | None = None) -> pd.DataFrame:
-    """The trained model ``name`` (data/models/<name>/) scores the rendered test pairs of ``dataset``.
+    """Replica ``seed`` of the trained model ``name`` (data/models/<name>/seed<seed>/) scores the rendered test pairs
+    of ``dataset``; its rows carry ``train_seed``.
 
     ``embed``: where the inputs are embedded (an ActorPool over :class:`ScoringWorker`, ``score_model.batch_size``
     inputs a piece: the same batches); None: the model in this process, on ``score_model.device``."""
     paths = dataset_paths(cfg, dataset)
-    meta = read_json(MODELS / name / "meta.json")
+    meta = read_json(replica(MODELS / name, seed) / "meta.json")
     policy = Policy.from_params(meta["policy"])
     size = int(meta["input_size"])
     device = training.resolve_device(cfg.score_model.device)
-    net = load_trained(name)[0].to(device) if embed is None else None
+    net = load_trained(name, seed)[0].to(device) if embed is None else None
     test = unseen_by(load_test_set(paths, cfg.render.obfuscated_side), paths.name, meta["protocol"],
                      training_people(meta["protocol"]))
-    return embedding.score_rendered(net, policy, size, test, paths.images, paths.render, paths.name, name,
-                                    cfg.score_model.batch_size, device, embed)
+    scores = embedding.score_rendered(net, policy, size, test, paths.images, paths.render, paths.name, name,
+                                      cfg.score_model.batch_size, device, embed)
+    return scores.assign(train_seed=int(seed))

@@ -78,11 +78,18 @@ def level_text(kind: str, level: float, per_face=None) -> str:
 
 
 def auc_interval(record: Mapping) -> str:
+    """"AUC 0.612 [0.580, 0.641]"; a row of several training replicas (flup.evaluate.replicas) adds its seeds: "AUC
+    0.612, 3 seeds 0.598–0.627 [0.561, 0.660]" (the mean, the seeds' range, the span of their intervals)."""
     auc = _number(record.get("auc"))
     if auc is None:
         return "AUC n/a"
     low, high = _number(record.get("auc_low")), _number(record.get("auc_high"))
-    return f"AUC {auc:.3f}" + ("" if low is None or high is None else f" [{low:.3f}, {high:.3f}]")
+    seeds = int(_number(record.get("n_seeds")) or 1)
+    spread = ""
+    if seeds > 1:
+        least, most = _number(record.get("auc_seed_min")), _number(record.get("auc_seed_max"))
+        spread = f", {seeds} seeds" + ("" if least is None or most is None else f" {least:.3f}–{most:.3f}")
+    return f"AUC {auc:.3f}{spread}" + ("" if low is None or high is None else f" [{low:.3f}, {high:.3f}]")
 
 
 def diff_interval(record: Mapping) -> str:

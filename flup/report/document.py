@@ -42,12 +42,7 @@ def attacker(recognizer: str, mode: str) -> str:
 
 
 def auc_text(metric: Mapping | None) -> str:
-    if not metric or metric.get("auc") is None:
-        return "AUC n/a"
-    low, high = metric.get("auc_low"), metric.get("auc_high")
-    if low is None or high is None:
-        return f"AUC {metric['auc']:.3f}"
-    return f"AUC {metric['auc']:.3f} [{low:.3f}, {high:.3f}]"
+    return answer.auc_interval(metric or {})
 
 
 @dataclass(frozen=True)
