@@ -32,6 +32,9 @@ VERIFICATION = Path("metrics/verification.json")
 PRIVACY = Path("metrics/privacy.json")
 CURVES = Path("plots/data/curves.csv")  # the evaluate stage's tables, drawn by the plot stage
 ROC = Path("plots/data/roc.csv")
+LEARNING_CURVE = Path("metrics/learning_curve.json")  # stage learning_curve (flup/attack/learning_curve.py)
+LEARNING_CURVE_TABLE = Path("plots/data/learning_curve.csv")  # its rows, drawn by the plot stage as:
+LEARNING_CURVE_FIGURE = Path("plots/learning_curve.png")
 PLOTS = Path("plots")
 # The default gallery image: the obfuscated side (render.obfuscated_side) of this protocol's first test pair.
 GALLERY_PAIRS = PROTOCOLS / "view1" / "pairs.csv"

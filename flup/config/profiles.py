@@ -117,7 +117,8 @@ def _node(value: Any, like: Any = None) -> Any:
         return node
     if isinstance(value, list):
         node = CommentedSeq(_node(v) for v in value)
-        flow = like.fa.flow_style() if isinstance(like, CommentedSeq) else all(
+        # An empty list (``[]``, flow style by nature, though the loader does not mark it) takes a flat value's style.
+        flow = like.fa.flow_style() if isinstance(like, CommentedSeq) and like else all(
             not isinstance(v, (Mapping, list)) for v in value)
         if flow:
             node.fa.set_flow_style()

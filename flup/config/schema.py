@@ -582,6 +582,29 @@ class AttackerSettings(Section):
         return self._single()[1]
 
 
+class LearningCurve(Section):
+    """The learning curve of one adapter attacker (stage ``learning_curve``, flup/attack/learning_curve.py): its AUC
+    on view1's test pairs at ``levels`` over ``region`` (oracle box) after training on each of ``images``
+    training images (nested subsets of one seeded permutation). ``images: []`` switches it off: the stage then
+    writes empty results in a second."""
+
+    attacker: Text | None = Field(None, description="the entry of the attackers table whose settings train each "
+                                                     "point (an adapter)")
+    images: list[PositiveInt | None] = Field([], description="training-set sizes (null = every training image); "
+                                                             "[] = no curve")
+    levels: Levels = Field(default_factory=Levels, description="levels scored, each one of render.obfuscations")
+    region: Region = Field(1.0, description="the face-box scale factor scored, one of render.regions")
+
+    @model_validator(mode="after")
+    def _sizes_once(self) -> LearningCurve:
+        _once(self.images, "images")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.images)
+
+
 class Executor(Section):
     """Where the per-image work runs: detect, render and the embeddings of every scoring stage
     (flup/executor.py, docs/scaling.md).
@@ -659,8 +682,8 @@ class Study(Section):
     attack: Attack
     attackers: dict[str, Attacker] = Field(description="the attacker table")
     executor: Executor = Field(default_factory=Executor, description="where per-image work runs (not a result)")
-
-
+    learning_curve: LearningCurve = Field(default_factory=LearningCurve,
+                                          description="an adapter attacker's AUC vs its number of training images")
     grids: dict[str, Grid] = Field({}, description="named experiment grids: python -m flup.config.grid NAME")
     _source: str = PrivateAttr(default=PARAMS_FILE)
     _where: dict = PrivateAttr(default_factory=dict)
@@ -682,6 +705,7 @@ class Study(Section):
         if self.attackers and "view1" not in self.render.protocols:
             raise problem("expected to include view1: the attackers train and are scored on it",
                           at=("render", "protocols"), value=self.render.protocols)
+        self._check_learning_curve()
         known = parameter_keys(self.model_dump(exclude={"grids"}))
         for name, grid in self.grids.items():
             for key in grid.params:
@@ -693,6 +717,36 @@ class Study(Section):
                 raise problem(f"expected lists of one length to zip, got lengths {', '.join(map(str, lengths))}",
                               at=("grids", name, "params"))
         return self
+
+    def _check_learning_curve(self) -> None:
+        curve = self.learning_curve
+        if not curve.enabled:
+            return
+        at = ("learning_curve",)
+        if curve.attacker is None or curve.attacker not in self.attackers:
+            raise problem(f"expected an entry of the attackers table ({', '.join(self.attackers) or 'none'})",
+                          at=(*at, "attacker"), value=curve.attacker)
+        method = self.attackers[curve.attacker].method
+        if method != "adapter":
+            raise problem(f"expected an adapter attacker (method: adapter): {curve.attacker} is a {method} "
+                          "attacker, and the learning curve trains adapters only", at=(*at, "attacker"),
+                          value=curve.attacker)
+        pairs = curve.levels.pairs()
+        if not pairs:
+            raise problem("expected at least one level to score", at=(*at, "levels"))
+        rendered = set(self.render.obfuscations.pairs())
+        for kind in curve.levels.kinds():
+            missing = [v for v in getattr(curve.levels, kind) if (kind, float(v)) not in rendered]
+            if missing:
+                raise problem(f"expected levels that render.obfuscations.{kind} lists (they are scored on the "
+                              "render)", at=(*at, "levels", kind), value=missing)
+        if curve.region not in self.render.regions:
+            raise problem(f"expected one of render.regions ({', '.join(f'{r:g}' for r in self.render.regions)})",
+                          at=(*at, "region"), value=curve.region)
+        protocol = self.attack.protocol
+        if protocol not in self.render.protocols or protocol in self.render.baseline_only:
+            raise problem(f"expected {protocol} rendered at every level: the learning curve scores its test pairs",
+                          at=("render", "protocols"), value=self.render.protocols)
 
     # --- lookups by the name a stage is given ----------------------------------------------------
 

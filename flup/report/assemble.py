@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from flup.config.paths import PLOTS, PRIVACY, VERIFICATION
+from flup.config.paths import LEARNING_CURVE, LEARNING_CURVE_FIGURE, PLOTS, PRIVACY, VERIFICATION
 from flup.io import atomic_path, read_json
 from flup.obfuscate import obfuscation
 from flup.report import document as report
@@ -75,10 +75,12 @@ def render_gallery(image: np.ndarray, box, levels: Mapping[str, list[tuple[float
 
 def write_report(params: Mapping, image: np.ndarray, box, source: str, plots: Path = PLOTS,
                  verification_path: Path = VERIFICATION, privacy_path: Path = PRIVACY,
-                 lock_path: Path = LOCK, *, blur_border: str = "crop") -> str:
+                 lock_path: Path = LOCK, *, blur_border: str = "crop",
+                 learning_curve_path: Path = LEARNING_CURVE) -> str:
     """Build and write the report from the files; return the markdown. ``params`` is params.yaml as written
     (``Study.document()``), compared with the params dvc.lock recorded; ``blur_border`` is render's (each gallery
-    image's region is that of its threshold)."""
+    image's region is that of its threshold). The learning curve (``learning_curve_path``, the plot stage's figure
+    of it) gets its section when that file exists and has rows."""
     verification, privacy = read_json(verification_path), read_json(privacy_path)
     lock = yaml.safe_load(lock_path.read_text()) if lock_path.exists() else None
     bound = float(privacy["privacy_auc_upper"])
@@ -87,8 +89,14 @@ def write_report(params: Mapping, image: np.ndarray, box, source: str, plots: Pa
     figures = figure_list(verification, plots)
     thumbs = {f"{THUMBS}/{path.name}": path.read_bytes() for path in sorted((plots / THUMBS).glob("*.png"))}
     current = {str(VERIFICATION): md5_file(verification_path), str(PRIVACY): md5_file(privacy_path)}
-    markdown = report.build_markdown(verification, privacy, params, lock, current, figures, source, thumbs)
+    curve = read_json(learning_curve_path) if Path(learning_curve_path).is_file() else None
+    curve_figure = LEARNING_CURVE_FIGURE.name if (plots / LEARNING_CURVE_FIGURE.name).is_file() else None
+    curve_lines = report.learning_curve_section(curve, curve_figure)
+    markdown = report.build_markdown(verification, privacy, params, lock, current, figures, source, thumbs,
+                                     curve_lines)
     images = thumbs | gallery | {file: (plots / file).read_bytes() for _, file in figures}
+    if curve_lines and curve_figure:
+        images[curve_figure] = (plots / curve_figure).read_bytes()
     page = report.to_html(markdown, images)
     with atomic_path(plots / MARKDOWN.name) as tmp:
         tmp.write_text(markdown)

@@ -270,6 +270,33 @@ def relative_section(privacy: Mapping, several_datasets: bool, several_regions: 
     return lines
 
 
+def learning_curve_section(curve: Mapping | None, figure: str | None = None) -> list[str]:
+    """The learning curve (metrics/learning_curve.json of stage learning_curve) as a table and its figure; nothing
+    when it has no rows (``learning_curve.images`` empty)."""
+    rows = (curve or {}).get("rows") or []
+    if not rows:
+        return []
+    levels = list(dict.fromkeys((r["obfuscation"], float(r["level"])) for r in rows))
+    region = float(curve.get("region", rows[0]["region"]))
+    lines = ["## Learning curve", "",
+             f"`{curve.get('attacker')}` trained on the first *n* of its {curve.get('available_images')} training "
+             "images (one seeded order: each set holds the smaller ones), everything else as its stage trains it, "
+             f"scored on the view1 test pairs it never trained on, oracle box, {region_text(region)}; 0 images is "
+             "plain ArcFace. AUC [bootstrap 95% interval]" + (f"; capped to the images available: "
+                                                            f"{', '.join(map(str, curve['capped']))}"
+                                                            if curve.get("capped") else "") + ".", ""]
+    cells: dict[int, dict] = {}
+    for r in rows:
+        cells.setdefault(int(r["images"]), {})[(r["obfuscation"], float(r["level"]))] = r
+    header = ["training images", *(level_phrase(kind, level) for kind, level in levels)]
+    table = [(f"{n} (plain ArcFace)" if n == 0 else str(n),
+              *(auc_text(cells[n].get(key)).removeprefix("AUC ") for key in levels)) for n in sorted(cells)]
+    lines += _table(header, table)
+    if figure:
+        lines += [f"![Learning curve: AUC vs training images]({figure})", ""]
+    return lines
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -377,11 +404,13 @@ def build_markdown(
     figures: Sequence[tuple[str, str]],
     gallery_source: str,
     thumbs: Collection[str] = (),
+    learning_curve: Sequence[str] = (),
 ) -> str:
     """The report as markdown: the answer first (flup/report/answer.py), then the detail. ``figures``: (caption,
     path relative to the report) to show; ``gallery_source``: the image the gallery was rendered from. Gallery
     paths follow ``gallery_file``; ``thumbs``: the thumbnails the plot stage wrote (``naming.thumb_file`` paths),
-    shown in the answer where present."""
+    shown in the answer where present; ``learning_curve``: its section's lines (:func:`learning_curve_section`),
+    placed before the figures."""
     if "privacy_auc_upper" not in privacy:
         raise ValueError("privacy.json has no 'privacy_auc_upper'")
     bound = float(privacy["privacy_auc_upper"])
@@ -494,6 +523,7 @@ def build_markdown(
             lines.append(f"- {shown_as(lv, region)}: {' — and '.join(parts)}")
         lines.append("")
 
+    lines += list(learning_curve)
     if figures:
         lines += ["## Figures", ""]
         for caption, path in figures:

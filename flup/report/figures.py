@@ -420,6 +420,56 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return image
 
 
+# --- learning curve ------------------------------------------------------------------------------
+
+LEARNING_CURVE_TITLE = "Learning curve: attacker AUC vs training images"
+
+
+def learning_curve_figure(table: pd.DataFrame, path: str | os.PathLike, bound: float = 0.55) -> None:
+    """The learning_curve stage's rows (flup/attack/learning_curve.py): AUC (band: bootstrap 95% interval) vs the
+    number of training images, log x, one line per level; plain ArcFace (0 images) dotted in the line's colour;
+    chance and the privacy bound dashed. Nothing to show (the curve switched off): a placeholder."""
+    points = table[table["images"] > 0] if len(table) else table
+    if points.empty:
+        placeholder(path, LEARNING_CURVE_TITLE, "no learning curve: params.yaml learning_curve.images is empty")
+        return
+    keys = list(dict.fromkeys(zip(points["obfuscation"], points["level"], strict=True)))
+    colours = sns.color_palette("viridis", n_colors=len(keys))
+    attacker = ", ".join(dict.fromkeys(points["recognizer"].astype(str)))
+    region = ", ".join(f"{r:g}" for r in dict.fromkeys(points["region"].astype(float)))
+    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+        fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+        handles = []
+        for (kind, level), colour in zip(keys, colours, strict=True):
+            line = points[(points["obfuscation"] == kind) & (points["level"] == level)]
+            line = line.drop_duplicates("images").sort_values("images")
+            x = line["images"].to_numpy(dtype=float)
+            ax.fill_between(x, line["auc_low"].to_numpy(dtype=float), line["auc_high"].to_numpy(dtype=float),
+                            color=colour, alpha=0.15, linewidth=0)
+            label = f"{families.family(kind).name} {level:g}"
+            handles += ax.plot(x, line["auc"], color=colour, marker="o", markersize=4, linewidth=1.6, label=label)
+            base = table[(table["images"] == 0) & (table["obfuscation"] == kind) & (table["level"] == level)]
+            if not base.empty:
+                ax.axhline(float(base["auc"].iloc[0]), color=colour, linestyle=":", linewidth=1.2)
+        ax.axhline(bound, color="tab:red", linestyle="--", linewidth=1)
+        ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1)
+        ax.set_xscale("log")
+        sizes = sorted(set(points["images"].astype(int)))
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("training images")
+        ax.set_ylabel("ROC AUC")
+        ax.set_ylim(0.3, 1.02)
+        handles += [Line2D([], [], color="0.3", linestyle=":", linewidth=1.2, label="plain ArcFace (0 images)"),
+                    Line2D([], [], color="tab:red", linestyle="--", linewidth=1,
+                           label=f"privacy bound (AUC upper ≤ {bound:g})"),
+                    Line2D([], [], color="0.4", linestyle="--", linewidth=1, label="chance (0.5)")]
+        ax.legend(handles=handles, fontsize=8, loc="lower right")
+        ax.set_title(f"{LEARNING_CURVE_TITLE}\n{attacker}, view1, oracle box, region {region} "
+                     "(band: bootstrap 95% interval)", fontsize=10)
+        save_figure(fig, path)
+
+
 def roc_filename(protocol: str) -> str:
     return f"roc_{protocol}.png"
 

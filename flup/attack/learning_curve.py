@@ -1,0 +1,225 @@
+"""The learning curve of one adapter attacker: its AUC on view1's test pairs against its number of training images.
+
+The attacker (``learning_curve.attacker``, an adapter entry of the ``attackers`` table, ``attack:`` merged) keeps
+the training identities train_attacker uses (the same identity split: the validation identities stay out); those
+images are put in one seeded order, and each point of ``learning_curve.images`` trains on the first ``n`` of it,
+so a smaller training set is a subset of every larger one. The largest set is embedded once (ArcFace, sharp and
+``attack.adapter.views`` obfuscated draws per image, as :func:`flup.attack.training.adapter_embeddings` does for
+the attacker), and each point trains a fresh adapter on its rows with the attacker's settings (same epochs, so a
+smaller set takes fewer steps: the curve is of the recipe as the study runs it).
+
+Each adapter scores view1's test pairs none of whose people it trained on (:func:`flup.evaluate.test_set.unseen_by`)
+at ``learning_curve.levels`` over ``learning_curve.region``, oracle box: the obfuscated crops come from the render
+stores, and their ArcFace embeddings from score_arcface's ``data/embeddings/arcface.npz`` (computed only where
+missing), so scoring costs one adapter pass per point. Plain ArcFace (0 training images: an untrained adapter is
+the identity) is scored alongside as the curve's start. Each point gets the AUC and its bootstrap 95% interval
+(:func:`flup.evaluate.metrics.bootstrap_auc_ci`, ``evaluate.n_boot`` replicates, a seed derived from
+``evaluate.seed`` and the point).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from flup.attack import adapter
+from flup.attack.attack_data import AttackFaces, check_disjoint, sampler_for, training_faces
+from flup.attack.training import TRAINING_REGION, adapter_embeddings
+from flup.config.params import ParamError
+from flup.config.paths import ARCFACE_EMBEDDINGS, LFW_FACES, LFW_IMAGES, dataset_paths, protocol_files
+from flup.evaluate import engine, recognition
+from flup.evaluate.evaluation import group_seed
+from flup.evaluate.metrics import bootstrap_auc_ci, roc_auc
+from flup.evaluate.scoring import score_pairs
+from flup.evaluate.test_set import load_test_set, training_people, unseen_by
+from flup.faces import weights
+from flup.faces.detection import landmarks_of
+from flup.io import read_table
+from flup.models.embedding import split_identities
+from flup.obfuscate import render
+
+if TYPE_CHECKING:
+    from flup.config.schema import Attack, Study
+
+log = logging.getLogger(__name__)
+MODE = "oracle_box"
+BASELINE = "arcface"  # the rows of plain ArcFace: 0 training images
+COLUMNS = ["recognizer", "images_requested", "images", "capped", "identities", "obfuscation", "level", "region",
+           "mode", "n_pairs", "n_same", "n_different", "auc", "auc_low", "auc_high"]
+ORDER_STREAM = 3  # the permutation's own stream of the attack seed (cap_images uses 2, the sampler its own)
+
+
+def attack_seed(settings: Attack) -> int:
+    """The seed the curve draws everything from: the attacker's ``attack.seed`` (the one place it is read)."""
+    return int(settings.seed)
+
+
+def nested_order(n_images: int, seed: int) -> np.ndarray:
+    """One seeded permutation of ``n_images`` rows; the training set of size ``n`` is its first ``n`` rows."""
+    return np.random.default_rng([int(seed), ORDER_STREAM]).permutation(int(n_images))
+
+
+def resolve_sizes(requested: list[int | None], available: int) -> list[tuple[int | None, int]]:
+    """(requested, used) per point: null = every image; a size beyond ``available`` is capped to it."""
+    return [(n, available if n is None else min(int(n), available)) for n in requested]
+
+
+def nested_subsets(n_images: int, sizes: list[int | None], seed: int) -> dict[int, np.ndarray]:
+    """Row indices of each training set (keyed by the size used): the first ``n`` of :func:`nested_order`."""
+    order = nested_order(n_images, seed)
+    return {used: order[:used] for _, used in resolve_sizes(sizes, n_images)}
+
+
+def curve_training_frame(cfg: Study, settings: Attack) -> pd.DataFrame:
+    """The attacker's training images (train_attacker's identity split, no ``max_images`` cap), in the curve's
+    seeded order."""
+    seed = attack_seed(settings)
+    train_file, pairs_file = protocol_files(settings.protocol)
+    frame = training_faces(read_table(train_file), read_table(LFW_FACES), LFW_IMAGES)
+    check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
+    train_frame, _ = split_identities(frame, settings.val_fraction, seed, fraction_param="attack.val_fraction")
+    return train_frame.iloc[nested_order(len(train_frame), seed)].reset_index(drop=True)
+
+
+def train_point(cache: dict, rows: int, settings: Attack) -> adapter.EmbeddingAdapter:
+    """An adapter trained on the first ``rows`` images of ``cache`` (:func:`adapter_embeddings`' arrays)."""
+    cfg = settings.adapter
+    sharp, obfuscated = cache["sharp"][:rows], cache["obfuscated"][:rows]
+    views = obfuscated.shape[1]
+    if cfg.target == "identity_mean":
+        targets = adapter.identity_means(sharp, cache["identities"][:rows])
+    else:  # same_image
+        targets = sharp
+    net = adapter.EmbeddingAdapter(512, cfg.hidden, cfg.depth)
+    adapter.train(net, obfuscated.reshape(-1, 512), np.repeat(targets, views, axis=0), cfg.epochs, cfg.batch_size,
+                  cfg.lr, cfg.weight_decay, attack_seed(settings))
+    return net
+
+
+def scored_embeddings(cfg: Study, protocol: str, onnx_path: Path, levels: list[tuple[str, float]], region: float,
+                    batch_size: int) -> tuple[pd.DataFrame, str, dict, dict]:
+    """The pairs of ``protocol`` the attacker may score, the sharp side's column letter, ArcFace embeddings of the
+    sharp side (image -> row) and of the obfuscated side at each (kind, level) over ``region``, oracle box."""
+    paths = dataset_paths(cfg)
+    test = unseen_by(load_test_set(paths, cfg.render.obfuscated_side), paths.name, protocol,
+                     training_people(protocol))
+    pairs = test.pairs[protocol]
+    sharp_side = test.sharp_side
+    obfuscated_side = "a" if sharp_side == "b" else "b"
+    known = {}
+    if ARCFACE_EMBEDDINGS.exists():
+        known = engine.load_embeddings(ARCFACE_EMBEDDINGS, engine.model_id(onnx_path))
+    arcface = engine.Deduplicated(recognition.ArcFace(onnx_path).embed, known=known)
+
+    rendered, names = engine.rendered_levels(paths.render)
+    wanted = set(pairs[f"image_{obfuscated_side}"])
+    names = [n for n in names if n in wanted]
+    sharp_names = [n for n in test.sharp_images if n in set(pairs[f"image_{sharp_side}"])]
+    landmarks = {name: landmarks_of(test.faces.loc[name]) for name in {*sharp_names, *names}}
+    sharp_crops = {n: recognition.align(engine.read_image(paths.images, n), landmarks[n]) for n in sharp_names}
+    sharp = engine.embed_named(arcface, sharp_crops, batch_size)
+    obfuscated = {}
+    for kind, level in levels:
+        store = next((render.store_path(paths.render, *entry) for entry in rendered if entry[0] == kind
+                      and math.isclose(entry[1], level) and math.isclose(entry[2], region)), None)
+        if store is None:
+            raise ParamError(f"learning_curve.levels: {kind} {level:g} over region {region:g} is not in the render "
+                             f"({paths.render}); expected a level of render.obfuscations and a region of "
+                             "render.regions (rerun the render stage)")
+        crops = engine.level_crops(render.RenderStore(store), names, paths.images, landmarks, [MODE])
+        obfuscated[(kind, level)] = engine.embed_named(arcface, crops.oracle_box, batch_size)
+    log.info("test embeddings: %d of %d crops computed, the rest reused from %s", arcface.computed, arcface.calls,
+             ARCFACE_EMBEDDINGS)
+    return pairs, sharp_side, sharp, obfuscated
+
+
+def point_row(pairs: pd.DataFrame, sharp_side: str, sharp: dict, obfuscated: dict, *, recognizer: str, kind: str,
+              level: float, region: float, n_boot: int, seed: int, **fields) -> dict:
+    """One point's row: the pairs scored by cosine, their AUC and its bootstrap 95% interval."""
+    table = score_pairs(pairs, sharp_side, sharp, obfuscated, region=region, dataset="lfw", protocol="view1",
+                        recognizer=recognizer, mode=MODE, obfuscation=kind, level=float(level))
+    kept = table[table["status"] != "excluded"]
+    scores, labels = kept["score"].to_numpy(dtype=float), kept["label"].to_numpy(dtype=int)
+    images = int(fields.get("images", 0))
+    low, high = bootstrap_auc_ci(scores, labels, n_boot=n_boot,
+                                 seed=group_seed(seed, ("learning_curve", recognizer, images, kind, float(level),
+                                                        float(region))))
+    return {"recognizer": recognizer, **fields, "obfuscation": kind, "level": float(level), "region": float(region),
+            "mode": MODE, "n_pairs": len(kept), "n_same": int(labels.sum()), "n_different": int((labels == 0).sum()),
+            "auc": roc_auc(scores, labels), "auc_low": low, "auc_high": high}
+
+
+def empty_result(cfg: Study) -> tuple[dict, pd.DataFrame]:
+    curve = cfg.learning_curve
+    return ({"enabled": False, "attacker": curve.attacker, "images": [], "rows": []},
+            pd.DataFrame(columns=COLUMNS))
+
+
+def learning_curve(cfg: Study) -> tuple[dict, pd.DataFrame]:
+    """The curve of ``cfg.learning_curve``: (what metrics/learning_curve.json holds, the table of its rows: one per
+    (training-set size, level), plus plain ArcFace's at 0 images). Disabled (``images: []``): empty results."""
+    curve = cfg.learning_curve
+    if not curve.enabled:
+        return empty_result(cfg)
+    name = curve.attacker
+    if name is None:
+        raise ParamError(f"{cfg.where('learning_curve.attacker')}: learning_curve.attacker: expected an adapter "
+                         "entry of the attackers table, got null")
+    attacker = cfg.attacker(name)
+    if attacker.method != "adapter":
+        raise ParamError(f"{cfg.where('learning_curve.attacker')}: learning_curve.attacker: {name} is a "
+                         f"{attacker.method} attacker; the learning curve trains adapters only (method: adapter)")
+    settings = attacker.attack
+    seed = attack_seed(settings)
+    started = time.monotonic()
+    frame = curve_training_frame(cfg, settings)
+    sizes = resolve_sizes(list(curve.images), len(frame))
+    for requested, used in sizes:
+        if requested is not None and used < requested:
+            log.warning("learning_curve.images: %d is more than the %d training images of %s (train_attacker's "
+                        "identity split of %s); that point trains on all %d (capped: true)", requested, len(frame),
+                        name, settings.protocol, used)
+    largest = max(used for _, used in sizes)
+    onnx_path = weights.recognizer_file(cfg)
+    faces = AttackFaces(frame.iloc[:largest], sampler_for(attacker.ranges, settings.sharp_fraction), seed,
+                        TRAINING_REGION, cfg.render.blur_border)
+    cache = adapter_embeddings(faces, recognition.ArcFace(onnx_path), settings.adapter.views, settings.batch_size)
+    embedded = time.monotonic()
+
+    levels = curve.levels.pairs()
+    pairs, sharp_side, sharp, obfuscated = scored_embeddings(cfg, settings.protocol, onnx_path, levels, curve.region,
+                                                           settings.batch_size)
+    n_boot, boot_seed = cfg.evaluate.n_boot, cfg.evaluate.seed
+    rows = [point_row(pairs, sharp_side, sharp, obfuscated[(kind, level)], recognizer=BASELINE, kind=kind, level=level,
+                      region=curve.region, n_boot=n_boot, seed=boot_seed, images_requested=0, images=0, capped=False,
+                      identities=0)
+            for kind, level in levels]
+    trained: dict[int, adapter.EmbeddingAdapter] = {}
+    for requested, used in sizes:
+        if used not in trained:
+            trained[used] = train_point(cache, used, settings)
+        net = trained[used]
+        identities = len(set(cache["identities"][:used].tolist()))
+        for kind, level in levels:
+            named = obfuscated[(kind, level)]
+            adapted = dict(zip(named, adapter.apply(net, np.stack(list(named.values()))), strict=True)) if named else {}
+            rows.append(point_row(pairs, sharp_side, sharp, adapted, recognizer=name, kind=kind, level=level,
+                                  region=curve.region, n_boot=n_boot, seed=boot_seed,
+                                  images_requested=None if requested is None else int(requested), images=used,
+                                  capped=requested is not None and used < requested, identities=identities))
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    log.info("%s: %d points x %d levels; embedding %d training images %.0f s, training and scoring %.0f s", name,
+             len(sizes), len(levels), largest, embedded - started, time.monotonic() - embedded)
+    metrics = {
+        "enabled": True, "attacker": name, "protocol": settings.protocol, "mode": MODE, "region": float(curve.region),
+        "seed": seed, "available_images": len(frame), "images": [used for _, used in sizes],
+        "capped": [requested for requested, used in sizes if requested is not None and used < requested],
+        "rows": [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()} for row in rows],
+    }
+    return metrics, table
