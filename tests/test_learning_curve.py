@@ -92,7 +92,7 @@ PARAMS = {
                                               "face_gaussian": [], "face_pixelate": []}},
     "plot": {"gallery_levels": {"blur": [0, 8], "pixelate": [], "blackbox": [], "deface": [], "face_gaussian": [],
                                 "face_pixelate": []}},
-    "attack": {"val_fraction": 0.3, "val_pairs": 4, "batch_size": 16, "device": "cpu", "seed": 0,
+    "attack": {"val_fraction": 0.3, "val_pairs": 4, "batch_size": 16, "device": "cpu", "seeds": [0],
                "adapter": {"views": 1, "epochs": 2, "batch_size": 8}},
     "learning_curve": {"attacker": "adapter_blur", "images": [8, 16, 1000, None], "levels": {"blur": [0, 8]},
                        "region": 1.3},

@@ -148,3 +148,13 @@ def test_thumbnails_are_byte_deterministic_and_differ_between_levels(tmp_path):
         "blackbox_1_r1.3.png", "blur_12_r1.3.png", "blur_8_r1.png"]
     write_thumbs(image, box, levels, tmp_path)
     assert first == {p: (tmp_path / p).read_bytes() for p in written}
+
+
+def test_the_seed_sentence_says_how_many_seeds_and_that_the_worst_decides():
+    one = answer.seeds_text([{"recognizer": "adapter_blur", "n_seeds": 1}, {"recognizer": "arcface"}])
+    assert one.startswith("Each trained attacker here is one training run")
+    three = answer.seeds_text([{"recognizer": "adapter_blur", "n_seeds": 3}, {"recognizer": "arcface", "n_seeds": 1}])
+    assert "summarises 3 training seeds" in three and "worst seed's" in three
+    cell = answer.auc_interval({"auc": 0.6, "auc_low": 0.55, "auc_high": 0.66, "n_seeds": 3, "auc_seed_min": 0.58,
+                                "auc_seed_max": 0.62})
+    assert cell == "AUC 0.600, 3 seeds 0.580–0.620 [0.550, 0.660]"

@@ -56,8 +56,9 @@ ORDER_STREAM = 3  # the permutation's own stream of the attack seed (cap_images 
 
 
 def attack_seed(settings: Attack) -> int:
-    """The seed the curve draws everything from: the attacker's ``attack.seed`` (the one place it is read)."""
-    return int(settings.seed)
+    """The seed the curve draws everything from: the first of the attacker's ``attack.seeds`` (its first replica;
+    the one place it is read)."""
+    return int(settings.seeds[0])
 
 
 def nested_order(n_images: int, seed: int) -> np.ndarray:

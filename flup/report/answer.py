@@ -231,6 +231,18 @@ def _grid(records: Sequence[Mapping], trained: Mapping[str, str | None], cell) -
     return _table(["obfuscation", *(header for _, _, header in cols)], rows)
 
 
+def seeds_text(records: Iterable[Mapping]) -> str:
+    """How many training seeds stand behind the trained attackers' cells, and which seed decides."""
+    counts = sorted({int(_number(r.get("n_seeds")) or 1) for r in records if r.get("recognizer") != "arcface"})
+    if not counts or counts == [1]:
+        return ("Each trained attacker here is one training run (seed); `train.seeds` / `attack.seeds` train several, "
+                "and their rows then show the mean, the seeds' range and the worst seed's threshold.")
+    return (f"Each trained attacker's cell summarises {' or '.join(map(str, counts))} training seeds: the AUC is their "
+            "mean, followed by the seeds' range, and the interval spans every seed's 95% interval. The threshold is "
+            "the **worst seed's**: a level counts as private only when every seed's interval is below the bound, "
+            "because an attacker keeps the best of its training runs.")
+
+
 def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: Tested | None = None,
                    thumbs: Collection[str] = ()) -> list[str]:
     """"The answer": one table per region of the absolute thresholds on LFW view1."""
@@ -249,6 +261,7 @@ def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: 
     records = _mine(privacy.get("thresholds"))
     if not records:
         return lines + ["`metrics/privacy.json` holds no LFW view1 thresholds.", ""]
+    lines += [seeds_text(records), ""]
 
     def cell(r: Mapping) -> str:
         key = (r["recognizer"], r["mode"], r["obfuscation"], float(r.get("region", 1.0)))
