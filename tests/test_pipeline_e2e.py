@@ -79,7 +79,7 @@ def test_dual_stream_models_trained_and_scored(tiny_study):
     for variant in VARIANTS:
         live = json.loads((tiny_study / "dvclive" / variant / "metrics.json").read_text())
         assert 0.0 <= live["val"]["auc"] <= 1.0 and live["train"]["loss"] > 0
-        meta = json.loads((tiny_study / "data/models" / variant / "meta.json").read_text())
+        meta = json.loads((tiny_study / "data/models" / variant / "seed0" / "meta.json").read_text())
         assert [h["epoch"] for h in meta["history"]] == [1, 2]
         for protocol in ("view1", "view2", "seed"):
             blur = metrics["lfw"][protocol][variant]["oracle_box"]["blur"]["region=1"]
