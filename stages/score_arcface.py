@@ -1,6 +1,7 @@
 """score_arcface [dataset]: per-pair cosine similarities of the ArcFace baseline.
 
-LFW -> data/scores/arcface.parquet; an evaluation-only dataset -> data/scores/<name>/arcface.parquet.
+LFW -> data/scores/arcface.parquet; an evaluation-only dataset -> data/scores/<name>/arcface.parquet. Every embedding
+it computes is saved too (data/embeddings/arcface.npz, data/embeddings/<name>/arcface.npz) for the adapter attackers.
 The scoring engine is flup/evaluate/engine.py (the attackers score through it too); with ``executor.kind: ray``
 ArcFace's embeddings are computed on Ray actors (flup/executor.py), the same bits.
 """
@@ -12,7 +13,7 @@ import time
 from functools import partial
 
 from flup.config import load_config, run_stage
-from flup.config.paths import ARCFACE_EMBEDDINGS, LFW, dataset_paths
+from flup.config.paths import LFW, arcface_embeddings, dataset_paths
 from flup.evaluate import engine
 from flup.evaluate.test_set import load_test_set
 from flup.executor import ActorPool
@@ -30,7 +31,7 @@ def main(name: str = LFW) -> None:
     model = weights.recognizer_file(cfg)
     test = load_test_set(paths, cfg.render.obfuscated_side)
     score = partial(engine.score_arcface, test, paths.images, paths.render, paths.name, model,
-                    modes=arcface.modes, embeddings_out=ARCFACE_EMBEDDINGS if name == LFW else None)
+                    modes=arcface.modes, embeddings_out=arcface_embeddings(name))
     if cfg.executor.kind == "local":
         scores = score(arcface.batch_size)
     else:  # the crops embedded on Ray actors (docs/scaling.md), arcface.batch_size crops a piece

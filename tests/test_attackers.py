@@ -4,6 +4,8 @@ an attacker never loads a test identity (checked on what the real stage loads, o
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +34,7 @@ from flup.models.model import save_weights
 from flup.models.training import optimizer_step
 from flup.obfuscate import families
 from flup.obfuscate.obfuscation import affected_box
-from tests.conftest import REPO, write_params
+from tests.conftest import REPO, make_identity_folder, write_params
 
 N_TRAIN_PEOPLE = 8
 N_TEST_PAIRS = 6
@@ -379,3 +381,86 @@ def test_disjointness_check_refuses_a_train_set_with_a_test_person(mini_lfw):
     with pytest.raises(ValueError, match="test identities are in the attacker's training data"):
         check_disjoint(leaky["identity"], pairs, "pairs.csv")
 
+
+
+class RefusingArcFace:
+    """An ONNX ArcFace that embeds nothing: every crop must come from the embeddings score_arcface saved."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def embed(self, crops):
+        assert not len(crops), f"{len(crops)} crops embedded again instead of reused from score_arcface"
+        return np.zeros((0, 512), dtype=np.float32)
+
+
+def test_attacker_scores_an_evaluation_only_dataset_as_it_scores_the_same_pairs_on_lfw(mini_lfw, lfw_root, tmp_path,
+                                                                                       monkeypatch):
+    # A trained adapter (the stage's own training on mini_lfw) scores a 6-person identity folder through
+    # score_attacker_dataset's path, then the same images, detections and pairs laid out as LFW's view1
+    # through score_attacker's: the same scores, pair by pair. Every pair is scored (nobody in the folder is
+    # an LFW training person), in both threat models, and the adapter's ArcFace side is score_arcface's.
+    from stages import detect, ingest, render, score_arcface, score_attacker, train_attacker
+
+    monkeypatch.chdir(mini_lfw)
+    if not (mini_lfw / "data/attackers/adapter/seed0/meta.json").exists():  # trained by the test above, unless alone
+        (mini_lfw / "params.yaml").write_text((REPO / "params.yaml").read_text())
+        write_params(mini_lfw, PARAMS)
+        train_attacker.main("adapter")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/attackers").mkdir(parents=True)
+    (tmp_path / "data/attackers/adapter").symlink_to(mini_lfw / "data/attackers/adapter")
+    make_identity_folder(tmp_path / "people", lfw_root, count=6, per_person=2)
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    write_params(tmp_path, PARAMS)
+    write_params(tmp_path, {
+        "attack": {"modes": ["oracle_box", "end_to_end"]}, "arcface": {"modes": ["oracle_box", "end_to_end"]},
+        "render": {"protocols": ["view1"], "baseline_only": [], "workers": 1, "regions": [1.0],
+                   "obfuscations": {"blur": [0, 8], "pixelate": [], "blackbox": [1], "deface": [],
+                                    "face_gaussian": [], "face_pixelate": []}},
+        "datasets": {"people": {"format": "folder", "root": "people", "face_rule": "largest_central",
+                                "same_pairs": 4, "different_pairs": 4, "random_seed": 0}}})
+    with torch.no_grad():
+        ingest.main("people")
+        detect.main("people")
+        render.main("people")
+        score_arcface.main("people")
+        assert Path("data/embeddings/people/arcface.npz").is_file()
+        with monkeypatch.context() as patch:
+            patch.setattr(recognition, "ArcFace", RefusingArcFace)
+            score_attacker.main("adapter", "people")
+        on_dataset = pd.read_parquet("data/scores/people/adapter.parquet")
+
+        # the same images, detections and pairs as LFW's view1, whose training list names other people
+        pairs = pd.read_csv("data/datasets/people/source/pairs.csv")
+        Path("data/raw/lfw").mkdir(parents=True)
+        Path("data/raw/lfw/images").symlink_to(tmp_path / "people")
+        Path("data/faces").mkdir()
+        pd.read_parquet("data/datasets/people/faces.parquet").to_parquet("data/faces/lfw.parquet", index=False)
+        Path("data/protocols/view1").mkdir(parents=True)
+        pairs.to_csv("data/protocols/view1/pairs.csv", index=False)
+        shutil.copy(mini_lfw / "data/protocols/view1/train.csv", "data/protocols/view1/train.csv")
+        render.main()
+        score_arcface.main()
+        with monkeypatch.context() as patch:
+            patch.setattr(recognition, "ArcFace", RefusingArcFace)
+            score_attacker.main("adapter")
+        on_lfw = pd.read_parquet("data/scores/adapter.parquet")
+
+    assert len(pairs) == 8 and set(pairs["label"]) == {0, 1}
+    assert len(on_dataset) == len(pairs) * 3 * 2 * 1  # pairs x levels (blur 0, 8, blackbox) x modes x regions
+    assert set(on_dataset["dataset"]) == {"people"} and set(on_dataset["protocol"]) == {"pairs"}
+    assert set(on_dataset["recognizer"]) == {"adapter"} and set(on_dataset["mode"]) == {"oracle_box", "end_to_end"}
+    assert not on_dataset["seen_identities"].any()
+    assert set(on_dataset["pair_id"]) == set(pairs["pair_id"])
+    ok = on_dataset[on_dataset["status"] == "ok"]
+    assert len(ok) >= len(on_dataset) // 2 and ok["score"].notna().all()
+    labels = on_dataset.merge(pairs[["pair_id", "label"]], on="pair_id", suffixes=("", "_pairs"))
+    assert len(labels) == len(on_dataset) and (labels["label"] == labels["label_pairs"]).all()
+    sharp = ok[(ok["obfuscation"] == "blur") & (ok["level"] == 0)]  # an unblurred pair: the same person scores higher
+    assert sharp.loc[sharp["label"] == 1, "score"].min() > sharp.loc[sharp["label"] == 0, "score"].max()
+    keys = ["pair_id", "mode", "obfuscation", "region", "level"]
+    same = on_lfw.drop(columns=["dataset", "protocol"]).sort_values(keys).reset_index(drop=True)
+    assert set(on_lfw["protocol"]) == {"view1"} and len(on_lfw) == len(on_dataset)
+    pd.testing.assert_frame_equal(on_dataset.drop(columns=["dataset", "protocol"]).sort_values(keys)
+                                  .reset_index(drop=True), same)

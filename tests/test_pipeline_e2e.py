@@ -114,6 +114,11 @@ def test_evaluation_only_datasets(tiny_study):
             assert sharp["n_pairs"] >= 22 and sharp["auc"] >= 0.95, (name, mode, sharp)
         for variant in VARIANTS:
             assert metrics[name]["pairs"][variant]["oracle_box"]["blur"]["region=1"]["0"]["n_pairs"] >= 22
+        for attacker in attackers(tiny_study):  # every pair: none of the dataset's people is an LFW training person
+            for mode in ("end_to_end", "oracle_box"):
+                assert metrics[name]["pairs"][attacker][mode]["blur"]["region=1"]["0"]["n_pairs"] >= 22
+            scores = pd.read_parquet(tiny_study / "data/scores" / name / f"{attacker}.parquet")
+            assert set(scores["pair_id"]) == set(pairs["pair_id"]) and not scores["seen_identities"].any()
     celeba = json.loads((tiny_study / "data/datasets/celeba/source/report.json").read_text())
     assert (celeba["images_listed"], celeba["images_found"], celeba["identities"]) == (50, 48, 16)
     # the two listed images missing from disk are the expected case of a partial copy, counted apart from problems
@@ -204,6 +209,7 @@ def test_repro_is_incremental(tiny_study, tmp_path):
     names = attackers(tiny_study)
     assert {f"train_attacker@{a}" for a in names} | {f"score_attacker@{a}" for a in names} <= stages_run(first)
     assert {f"score_model_dataset@{v}-{d}" for v in VARIANTS for d in ("celeba", "folder")} <= stages_run(first)
+    assert {f"score_attacker_dataset@{a}-{d}" for a in names for d in ("celeba", "folder")} <= stages_run(first)
     assert stages_run(dvc(study, "repro").stdout) == set()
 
     write_params(study, {"render": {"obfuscations": {"blur": [0, 8, 16, 24]}}})

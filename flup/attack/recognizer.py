@@ -18,7 +18,7 @@ import torch
 
 from flup.attack import adapter, arcface_torch
 from flup.config.params import ParamError
-from flup.config.paths import ARCFACE_EMBEDDINGS, ATTACKERS, dataset_paths, replica
+from flup.config.paths import ARCFACE_EMBEDDINGS, ATTACKERS, LFW, arcface_embeddings, dataset_paths, replica
 from flup.evaluate import engine, recognition
 from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces import weights
@@ -119,22 +119,26 @@ class AttackerWorker:
         return lambda crops: arcface_torch.embed(module, crops, self.batch_size, device)
 
 
-def score_attacker(cfg: Study, name: str, seed: int, pool: Pool | None = None) -> tuple[pd.DataFrame, str]:
-    """Replica ``seed`` of attacker ``name`` (trained into data/attackers/<name>/seed<seed>/) scores the rendered LFW
-    test pairs none of whose people it trained on (:func:`flup.evaluate.test_set.unseen_by`) in each of
-    ``attack.modes``; returns the score table (its rows carry ``train_seed``) and the protocol it trained on.
-    ``pool``: as for :func:`load`."""
+def score_attacker(cfg: Study, name: str, seed: int, pool: Pool | None = None,
+                   dataset: str = LFW) -> tuple[pd.DataFrame, str]:
+    """Replica ``seed`` of attacker ``name`` (trained into data/attackers/<name>/seed<seed>/) scores the rendered test
+    pairs of ``dataset`` in each of ``attack.modes``; returns the score table (its rows carry ``train_seed``) and the
+    protocol it trained on. On LFW only the pairs none of whose people it trained on
+    (:func:`flup.evaluate.test_set.unseen_by`); an evaluation-only dataset's people are not LFW's, so all its pairs,
+    with the ArcFace embeddings score_arcface saved for it. ``pool``: as for :func:`load`."""
     attack = cfg.attacker(name).attack
     folder = replica(ATTACKERS / name, seed)
     meta = read_json(folder / "meta.json")
     protocol = meta["protocol"]
-    if protocol not in cfg.render.protocols:
+    if dataset == LFW and protocol not in cfg.render.protocols:
         raise ParamError(f"{cfg.where('render.protocols')}: render.protocols: expected to include {protocol}, "
                          f"the protocol {name} trained on, got {cfg.render.protocols}")
     onnx_path = weights.recognizer_file(cfg)
     attacker = load(name, folder, meta, onnx_path, attack.batch_size, resolve_device(attack.device),
-                    ARCFACE_EMBEDDINGS, pool)
-    paths = dataset_paths(cfg)
-    test = unseen_by(load_test_set(paths, cfg.render.obfuscated_side), paths.name, protocol, training_people(protocol))
+                    ARCFACE_EMBEDDINGS if dataset == LFW else arcface_embeddings(dataset), pool)
+    paths = dataset_paths(cfg, dataset)
+    test = load_test_set(paths, cfg.render.obfuscated_side)
+    if dataset == LFW:
+        test = unseen_by(test, paths.name, protocol, training_people(protocol))
     scores = engine.score_rendered(test, paths.images, paths.render, paths.name, attacker, attack.modes)
     return scores.assign(train_seed=int(seed)), protocol

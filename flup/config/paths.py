@@ -69,6 +69,12 @@ def dataset_paths(cfg: Study, name: str | None = None) -> DatasetPaths:
                         {EVALUATION_PROTOCOL: folder / "source" / "pairs.csv"}, folder / "render", SCORES / name)
 
 
+def arcface_embeddings(name: str = LFW) -> Path:
+    """Where score_arcface saves a dataset's ArcFace embeddings for the adapter attackers: LFW's
+    :data:`ARCFACE_EMBEDDINGS`, an evaluation-only dataset's ``data/embeddings/<name>/arcface.npz``."""
+    return ARCFACE_EMBEDDINGS if name == LFW else ARCFACE_EMBEDDINGS.parent / name / ARCFACE_EMBEDDINGS.name
+
+
 def protocol_files(protocol: str) -> tuple[Path, Path]:
     """An LFW protocol's training list and test pairs: ``data/protocols/<protocol>/{train,pairs}.csv``."""
     return PROTOCOLS / protocol / "train.csv", PROTOCOLS / protocol / "pairs.csv"
