@@ -329,6 +329,8 @@ def test_a_baseline_only_protocol_gets_one_line_not_a_table_of_empty_thresholds(
     view2 = glance[glance.index("### view2"):]
     assert view2.startswith("### view2\n\nNot obfuscated here: the unobfuscated baseline alone")
     assert "not reached (max 0)" not in markdown and "| pixelation | — |" not in view2
+    # evaluate records no threshold for a baseline-only series (privacy.json has no view2 record): that agrees
+    assert "disagree" not in markdown
 
 
 def test_the_report_leads_with_the_answer_and_embeds_its_thumbnails(study):
