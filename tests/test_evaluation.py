@@ -343,6 +343,10 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch, caplog):
         pd.DataFrame({"pair_id": [0], "fold": [0], "label": [1], "image_a": ["Some_One/Some_One_0001.jpg"],
                       "image_b": [image_name]}).to_csv(tmp_path / f"data/protocols/{protocol}/pairs.csv", index=False)
     monkeypatch.chdir(tmp_path)
+    from flup.attack.learning_curve import COLUMNS  # the learning_curve stage's table, off here: no rows
+
+    (tmp_path / "plots/data").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(columns=COLUMNS).to_csv(tmp_path / "plots/data/learning_curve.csv", index=False)
 
     with caplog.at_level(logging.WARNING, logger="evaluate"):
         evaluate_stage.main()
@@ -379,7 +383,7 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch, caplog):
     plot_stage.main()
     pngs = {p.name for p in (tmp_path / "plots").glob("*.png")}
     assert pngs == {"auc_vs_level.png", "mean_cosine_vs_level.png", "detection_rate_vs_level.png", "blackbox.png",
-                    "gallery.png", "roc_view1.png", "roc_view2.png", "roc_seed.png"}
+                    "gallery.png", "roc_view1.png", "roc_view2.png", "roc_seed.png", "learning_curve.png"}
     for name in pngs:
         picture = cv2.imread(str(tmp_path / "plots" / name), cv2.IMREAD_COLOR)
         assert picture is not None, name

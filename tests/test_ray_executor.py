@@ -193,7 +193,8 @@ def test_score_model_on_ray_is_the_in_process_scoring(study, ray_cluster, monkey
     save_weights(build_dual_stream("gap", 64, "none", seed=1), folder / "model.safetensors")
     write_json(folder / "meta.json", {"head": "gap", "input_size": 64, "protocol": "view1",
                                       "policy": vars(Policy("tight", "face_box"))})
-    cfg = cfg.model_copy(update={"score_model": cfg.score_model.model_copy(update={"batch_size": 3, "device": "cpu"})})
+    cfg = cfg.model_copy(update={"score_model": cfg.score_model.model_copy(update={"batch_size": 3, "device": "cpu"}),
+                                 "variants": {**cfg.variants, "tiny": cfg.variants["random_blur"]}})  # seeds: [0]
     monkeypatch.setattr(stage, "load_config", lambda: cfg)
     with torch.no_grad():
         local_rows = recorded(monkeypatch, embedding, "embed_prepared")
