@@ -118,10 +118,15 @@ def absolute():
             + _curve("pixelate", 1.0, {16: 0.52, 32: 0.51})  # private at the weakest level
             + _curve("pixelate", 1.3, {16: 0.9, 64: 0.8, 160: 0.7})  # 160 >= 1.5 x 1.3 x 80 = 156: uniform
             + _curve("face_pixelate", 1.0, {0.1: 0.9, 0.5: 0.7, 1.0: 0.6})  # uniform at 1.0, still identifies
-            + _curve("blackbox", 1.3, {1: 0.6}))  # uniform by definition
+            + _curve("blackbox", 1.3, {1: 0.6})  # uniform by definition
+            + _curve("deface", 1.0, {1.3: 0.7, 2.0: 0.66, 3.0: 0.66})  # fills the frame from 2.0: saturated
+            + _curve("deface", 1.3, {1.3: 0.7, 2.0: 0.66}))  # saturation not measured here: grid ends
     curves = pd.DataFrame(rows, columns=ev.CURVE_COLUMNS)
-    found = ev.privacy_thresholds(curves, 0.55, {"lfw": 80.0})
+    found = ev.privacy_thresholds(curves, 0.55, {"lfw": 80.0}, SATURATED)
     return found.set_index(["obfuscation", "region"]), curves
+
+
+SATURATED = {("lfw", "deface", 1.0, 2.0), ("lfw", "deface", 1.0, 3.0), ("celeba", "deface", 1.3, 2.0)}
 
 
 def test_absolute_bracketed(absolute):
@@ -155,6 +160,28 @@ def test_absolute_uniform_still_identifies(absolute):
     assert found.loc[("blackbox", 1.3), "status"] == "uniform_still_identifies"
 
 
+def test_absolute_saturated_still_identifies_only_where_the_region_fills_the_frame(absolute):
+    found = absolute[0]
+    r = found.loc[("deface", 1.0)]
+    assert (r["status"], r["identifies_level"], r["saturated_level"], _v(r["uniform_level"])) == (
+        "saturated_still_identifies", 3.0, 2.0, None)
+    assert r["description"].startswith("the region fills the frame from level 2 and still identifies (max level 3: "
+                                       "AUC 0.640")
+    # another dataset's saturation does not count for LFW
+    assert (found.loc[("deface", 1.3), "status"], _v(found.loc[("deface", 1.3), "saturated_level"])) == (
+        "grid_ends", None)
+    assert found.loc[("blur", 1.3), "saturated_level"] is None or pd.isna(found.loc[("blur", 1.3), "saturated_level"])
+
+
+def test_bracket_saturated_needs_the_strongest_level_and_uniform_comes_first():
+    levels, private = [1.0, 2.0, 3.0], [False, False, False]
+    assert ev.bracket(levels, private, [False] * 3, None, [True, False, False]).status == "grid_ends"
+    assert ev.bracket(levels, private, [False] * 3, None, [False, True, True]).status == "saturated_still_identifies"
+    assert ev.bracket(levels, private, [False, False, True], None, [True] * 3).status == "uniform_still_identifies"
+    reached = ev.bracket(levels, [False, True, True], [False] * 3, 2.0, [False, True, True])
+    assert (reached.status, reached.identifies_level, reached.saturated_level) == ("bracketed", 1.0, 2.0)
+
+
 def test_absolute_without_face_widths_pixel_families_are_never_uniform(absolute):
     found = ev.privacy_thresholds(absolute[1], 0.55).set_index(["obfuscation", "region"])
     assert found.loc[("pixelate", 1.3), "status"] == "grid_ends"
@@ -167,11 +194,16 @@ def test_privacy_report_summary_strings_counts_and_warnings(absolute):
     assert summary["blur"] == {"region=1": 48.0, "region=1.3": "grid ends (max 24)"}
     assert summary["pixelate"] == {"region=1": 16.0, "region=1.3": "identifies even when uniform (max 160)"}
     assert summary["blackbox"] == {"region=1.3": "identifies even when uniform (max 1)"}
-    assert (report["n_reached"], report["n_not_reached"], report["n_grid_ends"]) == (2, 4, 1)
+    assert summary["deface"] == {"region=1": "identifies even over the whole frame (max 3)",
+                                 "region=1.3": "grid ends (max 2)"}
+    assert (report["n_reached"], report["n_not_reached"], report["n_grid_ends"]) == (2, 6, 2)
     warnings = ev.grid_end_warnings(report)
     assert warnings == ["privacy threshold not bracketed: lfw/view1 arcface/oracle_box, blur at region 1.3: the "
                         "grid ends at level 24 before the threshold and before the box is uniform; extend "
-                        "render.obfuscations.blur in params.yaml"]
+                        "render.obfuscations.blur in params.yaml",
+                        "privacy threshold not bracketed: lfw/view1 arcface/oracle_box, deface at region 1.3: the "
+                        "grid ends at level 2 before the threshold and before its region fills the frame; extend "
+                        "render.obfuscations.deface in params.yaml"]
 
 
 def test_bracket_rejects_mismatched_lengths():
@@ -190,7 +222,8 @@ def relative_table() -> pd.DataFrame:
     blur: reveals more up to sigma 8, then like the black box -> bracketed (8, 16];
     pixelate: like the black box from the weakest level tested (4) -> private_at_weakest;
     face_pixelate: always reveals more, up to 1.0 (one cell) -> uniform_still_identifies;
-    face_gaussian: always reveals more, up to 2.0 (< 7.0) -> grid_ends."""
+    face_gaussian: always reveals more, up to 2.0 (< 7.0) -> grid_ends;
+    deface: always reveals more, up to 3.0, where its region fills the frame -> saturated_still_identifies."""
     rng = np.random.default_rng(5)
     labels = (np.arange(N_PAIRS) % 2 == 0).astype(int)
     reference = rng.normal(0.0, 0.1, N_PAIRS) + 0.02 * labels
@@ -210,13 +243,15 @@ def relative_table() -> pd.DataFrame:
         add("face_pixelate", level, 0.1)
     for level in (0.5, 2.0):
         add("face_gaussian", level, 0.1)
+    for level in (1.3, 3.0):
+        add("deface", level, 0.1)
     return pd.DataFrame(rows, columns=ev.SCORE_COLUMNS)
 
 
 @pytest.fixture(scope="module")
 def relative_found():
     differences = relative.level_differences(ev.validate_scores(relative_table()), 200, seed=0)
-    found = relative.relative_thresholds(differences, MARGIN, {"lfw": 80.0})
+    found = relative.relative_thresholds(differences, MARGIN, {"lfw": 80.0}, {("lfw", "deface", 1.0, 3.0)})
     return found, found.set_index("obfuscation")
 
 
@@ -230,7 +265,9 @@ def test_relative_statuses_have_the_known_answers(relative_found):
         "pixelate": ("private_at_weakest", 4.0, None, None),
         "face_pixelate": ("uniform_still_identifies", None, 1.0, 1.0),
         "face_gaussian": ("grid_ends", None, 2.0, None),
+        "deface": ("saturated_still_identifies", None, 3.0, None),
     }
+    assert _v(found.loc["deface", "saturated_level"]) == 3.0
     assert found.loc["blur", "description"].startswith("reached at level 16 (bracket (8, 16]; AUC − black box")
     assert "(blur σ = 0, same recognizer, mode and region)" in found.loc["pixelate", "description"]
     assert found.loc["face_gaussian", "description"].startswith("grid ends at level 2 before the threshold")
@@ -242,9 +279,10 @@ def test_relative_report_summary_and_count(relative_found):
     summary = report["relative_summary"]["lfw"]["view1"]["arcface"]["oracle_box"]
     assert summary == {"blur": {"region=1": 16.0}, "pixelate": {"region=1": 4.0},
                        "face_pixelate": {"region=1": "identifies even when uniform (max 1)"},
-                       "face_gaussian": {"region=1": "grid ends (max 2)"}}
+                       "face_gaussian": {"region=1": "grid ends (max 2)"},
+                       "deface": {"region=1": "identifies even over the whole frame (max 3)"}}
     assert (report["relative_n_reached"], report["relative_n_not_reached"], report["relative_n_grid_ends"]) == (
-        2, 2, 1)
+        2, 3, 1)
     assert report["n_grid_ends"] == 0
     assert ev.grid_end_warnings(report) == [
         "relative threshold not bracketed: lfw/view1 arcface/oracle_box, face_gaussian at region 1: the grid ends "

@@ -46,3 +46,49 @@ def test_with_level_per_face_per_dataset():
     out = face_size.with_level_per_face(frame, {"lfw": 80.0}, "max_level_tested", "max")
     assert out["max"].tolist() == [0.3, None, None, 0.4]
     assert "level_per_face" not in frame  # a copy
+
+
+# --- saturation: deface's level is a region; once it fills the frame, stronger levels render the same image -----
+
+
+def boxes(widths: list[float], frame: int = 250) -> pd.DataFrame:
+    """Faces centred in square frames, 1.2 times as tall as wide."""
+    rows = [(frame / 2 - w / 2, frame / 2 - 0.6 * w, frame / 2 + w / 2, frame / 2 + 0.6 * w, frame, frame)
+            for w in widths]
+    return pd.DataFrame(rows, columns=["x1", "y1", "x2", "y2", "height", "width"])
+
+
+def test_frame_share_counts_the_faces_whose_region_is_the_whole_frame():
+    # deface's region is the box x region x (2 x mask scale - 1): a 94 px face at 3.0 -> 470 px, the whole frame;
+    # at 1.3 -> 150 px; a 40 px face at 2.0 -> 120 px, at 3.0 -> 200 px (not the whole 250 px frame)
+    faces = boxes([94.0, 94.0, 94.0, 40.0])
+    assert face_size.frame_share(faces, "deface", 3.0) == 0.75
+    assert face_size.frame_share(faces, "deface", 1.3) == 0.0
+    assert face_size.frame_share(faces, "deface", 3.0, region=1.3) == 1.0  # 40 x 1.3 x 5 = 260 px
+    assert face_size.frame_share(faces.iloc[:0], "deface", 3.0) is None
+
+
+def test_saturated_levels_need_the_share_and_a_family_whose_level_is_a_region():
+    ninety_nine = boxes([94.0] * 99 + [40.0])  # one face in 100 keeps a sharp edge at 3.0: 99% >= SATURATED_SHARE
+    ninety_eight = boxes([94.0] * 98 + [40.0] * 2)
+    levels = [("lfw", "deface", 1.0, 3.0), ("lfw", "deface", 1.0, 1.3), ("other", "deface", 1.0, 3.0),
+              ("lfw", "blur", 1.0, 128.0), ("lfw", "blackbox", 1.0, 1.0), ("absent", "deface", 1.0, 3.0)]
+    assert face_size.saturated_levels({"lfw": ninety_nine, "other": ninety_eight}, levels) == {
+        ("lfw", "deface", 1.0, 3.0)}
+
+
+def test_a_saturated_deface_level_renders_the_same_image_as_any_stronger_one(lfw_root):
+    import cv2
+    import numpy as np
+
+    from flup.obfuscate.obfuscation import deface
+
+    # AJ_Cook_0001's detected face (data/faces/lfw.parquet): 86 x 137 px in a 250 x 250 frame
+    image = cv2.imread(str(lfw_root / "lfw-deepfunneled" / "AJ_Cook" / "AJ_Cook_0001.jpg"))
+    box = (88.33, 60.22, 173.87, 197.42)
+    face = pd.DataFrame([(*box, *image.shape[:2])], columns=["x1", "y1", "x2", "y2", "height", "width"])
+    # at 2.0 the region is 3 x 86 = 257 px wide about x = 131: from x = 3, a sharp strip remains on the left
+    assert face_size.frame_share(face, "deface", 2.5) == 1.0 and face_size.frame_share(face, "deface", 2.0) == 0.0
+    saturated = deface(image, box, 2.5)
+    assert np.array_equal(saturated, deface(image, box, 3.0)) and np.array_equal(saturated, deface(image, box, 6.0))
+    assert not np.array_equal(saturated, deface(image, box, 2.0))

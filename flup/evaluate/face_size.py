@@ -10,6 +10,10 @@ datasets; per face width they do. ``level_per_face`` is, per family:
 
 The width is that of the detected face box (region 1.0, whatever region was obfuscated), median over the images
 on the obfuscated side of the dataset's test pairs that have a face: one unit for every region.
+
+The same faces say where a family whose level is a region (deface) *saturates* (``saturated_levels``): from the
+level at which its region fills the whole frame of nearly every image (``families.SATURATED_SHARE``), a stronger
+level renders the same images, so a threshold not reached there never will be.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import pandas as pd
 
 from flup.config.paths import LFW, dataset_paths
 from flup.io import read_table
+from flup.obfuscate import families
+from flup.obfuscate.obfuscation import affected_box
 
 if TYPE_CHECKING:
     from flup.config import Study
@@ -57,14 +63,42 @@ def with_level_per_face(frame: pd.DataFrame, face_widths: Mapping[str, float | N
     return result
 
 
-def study_face_widths(cfg: Study) -> dict[str, float | None]:
-    """Per dataset of the study (LFW and ``datasets:``): the median face width of its obfuscated images, from its
-    detection table and the ``render.obfuscated_side`` of its pairs files."""
-    widths = {}
+def frame_share(faces: pd.DataFrame, kind: str, level: float, region: float = 1.0) -> float | None:
+    """The share of ``faces`` (rows with ``x1 y1 x2 y2`` and their image's ``height width``) that ``kind`` at
+    ``level`` and ``region`` redacts over the whole frame (``obfuscation.affected_box``); None without faces."""
+    if faces.empty:
+        return None
+    whole = [affected_box((int(h), int(w)), (x1, y1, x2, y2), kind, level, region) == (0, 0, int(w), int(h))
+             for x1, y1, x2, y2, h, w in faces[["x1", "y1", "x2", "y2", "height", "width"]].itertuples(index=False)]
+    return float(np.mean(whole))
+
+
+def saturated_levels(faces: Mapping[str, pd.DataFrame], levels: Iterable[tuple[str, str, float, float]]
+                     ) -> set[tuple[str, str, float, float]]:
+    """The (dataset, obfuscation, region, level) of ``levels`` at which the family saturates the dataset: its level
+    is a region (``Family.region_level``) and it fills the frame of at least ``families.SATURATED_SHARE`` of the
+    dataset's obfuscated faces (``faces``: dataset -> detected faces, as ``study_faces``). Datasets without faces
+    and every other family never saturate."""
+    saturated = set()
+    for dataset, kind, region, level in set(levels):
+        if not families.family(kind).region_level or dataset not in faces:
+            continue
+        share = frame_share(faces[dataset], kind, float(level), float(region))
+        if share is not None and share >= families.SATURATED_SHARE:
+            saturated.add((dataset, kind, float(region), float(level)))
+    return saturated
+
+
+def study_faces(cfg: Study) -> dict[str, pd.DataFrame]:
+    """Per dataset of the study (LFW and ``datasets:``): the detected faces (``status == ok``) of its obfuscated
+    images, from its detection table and the ``render.obfuscated_side`` of its pairs files."""
+    faces = {}
     for name in [LFW, *cfg.datasets]:
         paths = dataset_paths(cfg, name)
         images = set()
         for pairs in paths.protocols.values():
             images |= set(read_table(pairs)[f"image_{cfg.render.obfuscated_side}"])
-        widths[name] = median_face_width(read_table(paths.faces), images)
-    return widths
+        table = read_table(paths.faces)
+        faces[name] = table[table["image"].isin(images) & (table["status"] == "ok")].reset_index(drop=True)
+    return faces
+

