@@ -44,7 +44,8 @@ def test_uniform_rule_special_families():
     assert not families.uniform("blur", 1000.0)  # a pixel level without a face width cannot be decided
     assert not families.uniform("blur", 0.0, 94.0) and not families.uniform("mosaic", 1e9, 94.0)
     assert families.box_level("blur", 47.0, 94.0, 1.0) == 0.5 and families.box_level("face_gaussian", 2.0) == 2.0
-    assert families.MAX_SIGMA == 128.0 and families.MAX_SIGMA >= 1.3 * 94.0  # region 1.3 reaches uniform
+    assert families.MAX_SIGMA == 256.0 and families.MAX_SIGMA >= 2.0 * 94.0  # region 2.0 reaches uniform
+    assert families.MAX_BLOCK >= 1.5 * 2.0 * 94.0
 
 
 def _crop(pattern: np.ndarray) -> tuple[np.ndarray, tuple]:

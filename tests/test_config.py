@@ -124,7 +124,7 @@ BAD = {
     "det_size 33": (set_value("detector.det_size", "33"), "detector.det_size",
                     "expected a positive multiple of 32 px, at most 2048, got 33"),
     "blur sigma 1e9": (set_value("render.obfuscations.blur", "[0, 1e9]"), "render.obfuscations.blur[1]",
-                       "expected a blur sigma: a finite number >= 0 and <= 128, got 1e9"),
+                       "expected a blur sigma: a finite number >= 0 and <= 256, got 1e9"),
     "blur sigma 1e5": (set_value("render.obfuscations.blur", "[1e5]"), "render.obfuscations.blur[0]", "got 1e5"),
     "negative black box": (set_value("render.obfuscations.blackbox", "[-1]"), "render.obfuscations.blackbox[0]",
                            "got -1"),
@@ -209,7 +209,7 @@ BAD = {
                               "attackers.adapter_blur.levels", "low <= high"),
     "attacker level beyond the registry": (
         replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: blur, levels: [16, 1000]}"),
-        "attackers.adapter_blur.levels[1]", "expected a blur sigma: a finite number >= 0 and <= 128, got 1000"),
+        "attackers.adapter_blur.levels[1]", "expected a blur sigma: a finite number >= 0 and <= 256, got 1000"),
     "attacker method": (replace(BLUR_ATTACKER, "  adapter_blur: {method: boost, obfuscation: blur, levels: [16, 16]}"),
                         "attackers.adapter_blur.method", "got 'boost'"),
     "attacker override typo": (replace(BLUR_ATTACKER, "  adapter_blur: {method: finetune, levels: [16, 16], "
@@ -238,7 +238,7 @@ BAD = {
     "attacker pixelate level not an integer": (
         replace("  adapter_pixelate: {method: adapter, obfuscation: pixelate, levels: [4, 192]}",
                 "  adapter_pixelate: {method: adapter, obfuscation: pixelate, levels: [4.5, 192]}"),
-        "attackers.adapter_pixelate.levels[0]", "expected a pixelate block size: an integer >= 1 and <= 256, got 4.5"),
+        "attackers.adapter_pixelate.levels[0]", "expected a pixelate block size: an integer >= 1 and <= 384, got 4.5"),
     "attacker face_pixelate level above 1": (
         replace("  adapter_face_pixelate: {method: adapter, obfuscation: face_pixelate, levels: [0.1, 1.0]}",
                 "  adapter_face_pixelate: {method: adapter, obfuscation: face_pixelate, levels: [0.1, 1.5]}"),

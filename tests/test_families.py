@@ -84,15 +84,15 @@ GOOD = [("blur", 0, 0.0), ("blur", 128, 128.0), ("pixelate", 8.0, 8), ("pixelate
         ("blackbox", 0, 0.0), ("blackbox", 99.5, 99.5), ("deface", 1.3, 1.3), ("face_gaussian", 10, 10.0),
         ("face_pixelate", 1, 1.0)]
 BAD = [  # kind, level, start of the message
-    ("blur", -1, "blur sigma must be a finite number >= 0 and <= 128, got -1"),
-    ("blur", 1e5, "blur sigma must be a finite number >= 0 and <= 128"),  # used to hang
+    ("blur", -1, "blur sigma must be a finite number >= 0 and <= 256, got -1"),
+    ("blur", 1e5, "blur sigma must be a finite number >= 0 and <= 256"),  # used to hang
     ("blur", 1e9, "blur sigma must be"),  # used to raise a raw cv2.error
     ("blur", math.nan, "blur sigma must be"),
     ("blur", "3", "blur sigma must be"),
-    ("pixelate", 0, "pixelate block size must be an integer >= 1 and <= 256, got 0"),
+    ("pixelate", 0, "pixelate block size must be an integer >= 1 and <= 384, got 0"),
     ("pixelate", 2.5, "pixelate block size must be an integer >= 1"),
     ("pixelate", True, "pixelate block size must be an integer >= 1"),
-    ("pixelate", 257, "pixelate block size must be"),
+    ("pixelate", 385, "pixelate block size must be"),
     ("blackbox", -1, "blackbox level must be a finite number >= 0, got -1"),  # used to be accepted
     ("blackbox", math.nan, "blackbox level must be"),  # used to render, then crash writing JSON
     ("deface", 0.5, "deface mask scale level must be a finite number > 0.5 and <= 10"),

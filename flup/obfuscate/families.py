@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 # Upper bounds on levels, sized for face photos of a few hundred pixels (LFW 250 px, CelebA 178 x 218):
 # beyond them the box holds one flat colour (or the region is the whole image) and larger values only
-# cost time (blur cost grows with sigma: sigma = 1e5 never finishes, 1e9 makes OpenCV raise). 128 lets a
-# blur reach its uniform level (UNIFORM_AT below) over LFW's 94 px box scaled by 1.3 (sigma ~ 122 px).
-MAX_SIGMA = 128.0
-MAX_BLOCK = 256
+# cost time (blur cost grows with sigma: sigma = 1e5 never finishes, 1e9 makes OpenCV raise). 256 lets a
+# blur reach its uniform level (UNIFORM_AT below) over LFW's 94 px box scaled by 2.0 (sigma ~ 188 px), 384 a
+# pixelation (1.5 x 188 = 282 px); both take milliseconds on a 250 px image.
+MAX_SIGMA = 256.0
+MAX_BLOCK = 384
 
 
 @dataclass(frozen=True)
