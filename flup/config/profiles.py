@@ -135,6 +135,8 @@ def apply_overlay(document: CommentedMap, overlay: Mapping, prefix: str = "") ->
             for entry in [k for k, v in value.items() if v is None and k in current]:  # `name: null` removes it
                 del current[entry]
                 changed.append(f"{key}.{entry}")
+            if not current:
+                current.fa.set_flow_style()  # an emptied table reads `variants: {}`, not a stray `{}` line
             value = {k: v for k, v in value.items() if v is not None}
         if isinstance(value, Mapping) and isinstance(current, CommentedMap):
             if not value and not current:
