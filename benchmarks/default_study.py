@@ -11,7 +11,9 @@ inspected or copied. The clone must sit beside ``../shared`` (data.source is rel
 ``--then PROFILE`` (e.g. ``long``) continues in the same clone: the default's outputs are kept in
 ``<clone>/default-outputs/`` (dvc.lock, metrics/, plots/, dvclive/), the profile is merged into params.yaml
 (``python -m flup.config.profiles PROFILE --write``) and a second ``dvc repro`` reruns only what it changes,
-timed the same way; the clone then holds the profile's outputs.
+timed the same way; the clone then holds the profile's outputs. Outputs of stages the profile removes (a model
+table emptied, say) are deleted first, so that no later stage reads them. ``--reuse`` skips the clone and the
+default run: the profile continues from a clone a finished ``--keep`` run left at ``--dest``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 STAGE_LINE = re.compile(r"Running stage '([^']+)'")
 
@@ -49,6 +53,25 @@ def run_repro(project: Path, log_path: Path) -> tuple[list[tuple[str, float]], f
     return stages, ended - started, code
 
 
+def drop_removed_outputs(project: Path, lock: dict, env: dict) -> list[str]:
+    """Delete the outputs ``lock`` (the dvc.lock before a profile) records for stages ``dvc.yaml`` no longer has:
+    a removed model's score table would otherwise stay in data/scores/ and be evaluated with the rest."""
+    listed = subprocess.run(["dvc", "stage", "list", "--name-only"], cwd=project, env=env, capture_output=True,
+                            text=True, check=True).stdout.split()
+    removed = []
+    for stage, entry in lock.get("stages", {}).items():
+        if stage in listed:
+            continue
+        for out in entry.get("outs", []):
+            path = project / out["path"]
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+            removed.append(out["path"])
+    return removed
+
+
 def print_table(stages: list[tuple[str, float]], total: float, label: str) -> None:
     print("\n| stage | seconds |\n|---|---|")
     for name, seconds in stages:
@@ -62,24 +85,37 @@ def main() -> None:
     parser.add_argument("--dest", type=Path, default=None, help="clone here (default: ../flup-default-run)")
     parser.add_argument("--keep", action="store_true", help="keep the clone afterwards")
     parser.add_argument("--then", metavar="PROFILE", help="then merge profiles/PROFILE.yaml and repro again")
+    parser.add_argument("--reuse", action="store_true", help="with --then: continue in the finished clone at --dest")
     args = parser.parse_args()
     repo = args.repo.resolve()
     dest = (args.dest or repo.parent / "flup-default-run").resolve()
-    if dest.exists():
-        shutil.rmtree(dest)
-    subprocess.run(["git", "clone", "--quiet", str(repo), str(dest)], check=True)
+    if args.reuse and not (args.then and (dest / "dvc.lock").exists()):
+        raise SystemExit(f"--reuse needs --then and a finished clone at {dest}")
+    if not args.reuse:
+        if dest.exists():
+            shutil.rmtree(dest)
+        subprocess.run(["git", "clone", "--quiet", str(repo), str(dest)], check=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=dest, capture_output=True, text=True,
                             check=True).stdout.strip()
-    print(f"fresh clone of {commit} in {dest}; nproc {os.cpu_count()}; dvc repro ...", flush=True)
-    stages, total, code = run_repro(dest, dest.parent / f"{dest.name}.log")
-    print_table(stages, total, "total (dvc repro, fetch to report)")
-    print(f"\ncommit {commit}; exit code {code}; log {dest.parent / f'{dest.name}.log'}")
+    code = 0
+    if not args.reuse:
+        print(f"fresh clone of {commit} in {dest}; nproc {os.cpu_count()}; dvc repro ...", flush=True)
+        stages, total, code = run_repro(dest, dest.parent / f"{dest.name}.log")
+        print_table(stages, total, "total (dvc repro, fetch to report)")
+        print(f"\ncommit {commit}; exit code {code}; log {dest.parent / f'{dest.name}.log'}")
     if args.then and code == 0:
         kept = dest / "default-outputs"
+        if kept.exists():
+            shutil.rmtree(kept)
         kept.mkdir()
         for name in ("dvc.lock", "metrics", "plots", "dvclive"):
             (shutil.copytree if (dest / name).is_dir() else shutil.copy2)(dest / name, kept / name)
+        lock = yaml.safe_load((dest / "dvc.lock").read_text())
         subprocess.run([sys.executable, "-m", "flup.config.profiles", args.then, "--write"], cwd=dest, check=True)
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        removed = drop_removed_outputs(dest, lock, env)
+        if removed:
+            print(f"outputs of stages profiles/{args.then}.yaml removes, deleted: {', '.join(removed)}", flush=True)
         print(f"\nprofiles/{args.then}.yaml merged; dvc repro ...", flush=True)
         log_path = dest.parent / f"{dest.name}-{args.then}.log"
         stages, total, code = run_repro(dest, log_path)

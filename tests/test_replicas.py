@@ -108,3 +108,16 @@ def test_a_recogniser_mixing_trained_and_untrained_rows_is_refused():
     bad.loc[bad["recognizer"] == "adapter_blur", "train_seed"] = bad["train_seed"].where(bad["pair_id"] != 0, -1)
     with pytest.raises(ValueError, match="mix trained replicas"):
         ev.validate_scores(bad)
+
+
+def test_a_seed_without_an_interval_leaves_the_folded_interval_undefined_in_both_outputs():
+    # seed 1 scored only same pairs at level 16: no AUC, so the worst case there is unknown
+    frame = table()
+    frame = frame[~((frame["train_seed"] == 1) & (frame["level"] == 16) & (frame["label"] == 0))]
+    nested, curves, _, _ = ev.evaluate(frame, n_boot=N_BOOT, seed=0, privacy_bound=BOUND)
+    record = nested["lfw"]["view1"]["adapter_blur"]["oracle_box"]["blur"]["region=1"]["16"]
+    assert record["seeds"]["1"]["auc_high"] is None and record["seeds"]["0"]["auc_high"] is not None
+    assert (record["auc"], record["auc_low"], record["auc_high"], record["n_seeds"]) == (None, None, None, 3)
+    row = curves.query("recognizer == 'adapter_blur' and obfuscation == 'blur' and level == 16").iloc[0]
+    assert np.isnan(row["auc"]) and np.isnan(row["auc_low"]) and np.isnan(row["auc_high"])
+    assert replicas.fold_rule("auc_high") == "max" and replicas.fold_rule("eer") == "mean"
