@@ -93,7 +93,7 @@ BAD = {
                   "expected an integer >= 0, got -2 (grids.bootstrap_seeds, point 2)"),
     "bad level in a list value": ("    params: {evaluate.roc_levels.blur: [[0, 4], [0, 300]]}",
                                   "evaluate.roc_levels.blur[1]",
-                                  "expected a blur sigma: a finite number >= 0 and <= 128, got 300 "
+                                  "expected a blur sigma: a finite number >= 0 and <= 256, got 300 "
                                   "(grids.bootstrap_seeds, point 2)"),
 }
 
