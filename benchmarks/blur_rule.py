@@ -26,11 +26,11 @@ import yaml
 from flup.config import load_config
 from flup.config.paths import LFW, dataset_paths
 from flup.config.profiles import merge
-from flup.evaluate import engine
 from flup.evaluate.evaluation import evaluate_group, validate_scores
-from flup.evaluate.test_set import load_test_set
 from flup.faces import weights
 from flup.obfuscate.render_dataset import render_dataset
+from flup.verify import engine
+from flup.verify.test_set import load_test_set
 
 REPO = Path(__file__).resolve().parents[1]
 NO_OTHER_FAMILY = {"pixelate": [], "blackbox": [], "deface": [], "face_gaussian": [], "face_pixelate": []}

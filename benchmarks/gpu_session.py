@@ -37,12 +37,12 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from flup.evaluate import evaluation  # noqa: E402
-from flup.evaluate.scoring import score_pairs  # noqa: E402
 from flup.faces.detection import BOX_COLUMNS  # noqa: E402
 from flup.models import embedding, model, training  # noqa: E402
 from flup.models.device_feed import ImageStore  # noqa: E402
 from flup.models.sampling import Policy, QuadrupletDataset  # noqa: E402
 from flup.obfuscate import obfuscation, render  # noqa: E402
+from flup.verify.scoring import score_pairs  # noqa: E402
 
 WEIGHTS = model.V1_FILE
 STARTED = time.monotonic()

@@ -28,13 +28,13 @@ import pandas as pd
 
 from flup.config import load_config
 from flup.config.schema import Executor
-from flup.evaluate import engine, recognition
 from flup.executor import ActorPool, map_items
 from flup.faces.detect_dataset import BOX_ANNOTATION, ImageDetector
 from flup.faces.detection import BOX_COLUMNS, available_cores, landmarks_of
 from flup.faces.weights import detector_file, recognizer_file
 from flup.obfuscate import render
 from flup.obfuscate.render_dataset import ImageRenderer
+from flup.verify import engine, recognition
 
 REPO = Path(__file__).resolve().parents[1]
 LFW = REPO.parent / "shared" / "data" / "lfw" / "lfw-deepfunneled"

@@ -10,7 +10,7 @@ Both paths run on the same sample, in this process, one after the other:
 - ArcFace scoring, before: per obfuscated image decode, align, re-detect (ONNX Runtime's default
   session: a thread per core, busy-waiting) and embed in batches of 64, per scorer (the old
   ``stages/score_arcface.score_rendered``, kept below as :func:`legacy_score`); after:
-  :func:`flup.evaluate.engine.score_rendered` on the stores rendered above (detections read from the
+  :func:`flup.verify.engine.score_rendered` on the stores rendered above (detections read from the
   store, every distinct crop embedded once, the next level prepared while this one is embedded).
 
 Each path's score table must equal the other's exactly (checked; the run fails otherwise). Rates:
@@ -37,13 +37,13 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from flup.evaluate import engine, recognition
-from flup.evaluate.scoring import score_pairs
-from flup.evaluate.test_set import TestSet
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS, Detector, landmarks_of
 from flup.io import write_json, write_table
 from flup.obfuscate import render
+from flup.verify import engine, recognition
+from flup.verify.scoring import score_pairs
+from flup.verify.test_set import TestSet
 
 REPO = Path(__file__).resolve().parents[1]
 # The default study's ArcFace grid (issue 12): the whole blur grid, pixelation, black box, three tool presets.

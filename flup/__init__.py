@@ -16,8 +16,8 @@ checked; InsightFace's pretrained models are for non-commercial research only), 
 Importing ``flup`` loads none of them (nor torch, ONNX Runtime or OpenCV).
 
 ``flup.obfuscate`` and ``flup.evaluate`` are also the names of subpackages. As attributes of ``flup`` they are the
-functions above, which hand every other attribute to their subpackage: ``flup.evaluate.metrics``,
-``from flup.evaluate import metrics`` and ``import flup.evaluate.metrics as m`` all reach the module.
+functions above, which hand every other attribute to their subpackage: ``flup.evaluate.replicas``,
+``from flup.evaluate import replicas`` and ``import flup.evaluate.replicas as r`` all reach the module.
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def _detector(det_size: int, det_thresh: float):
 
 @functools.lru_cache(maxsize=1)
 def _arcface():
-    from flup.evaluate.recognition import ArcFace
     from flup.faces import weights
+    from flup.verify.recognition import ArcFace
 
     return ArcFace(weights.resolve("recognizer", "w600k_mbf", "~/.insightface/models", section="arcface"))
 
@@ -184,7 +184,7 @@ def embed(image: np.ndarray | str | os.PathLike, face: Face | np.ndarray | None 
     """
     import numpy as np
 
-    from flup.evaluate.recognition import align
+    from flup.verify.recognition import align
 
     pixels = _image(image)
     if face is None:
@@ -201,7 +201,7 @@ def embed(image: np.ndarray | str | os.PathLike, face: Face | np.ndarray | None 
 def evaluate(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
              folds: Sequence[int] | np.ndarray | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
     """Verification metrics of pair ``scores`` (higher = more alike) against ``labels`` (1 same person, 0 not),
-    as ``metrics/verification.json`` reports them (``flup.evaluate.metrics.summarize``).
+    as ``metrics/verification.json`` reports them (``flup.verify.metrics.summarize``).
 
     Keys: ``n_pairs``, ``n_same``, ``n_diff``; ``auc`` with its stratified-bootstrap 95% interval ``auc_low``,
     ``auc_high`` (``n_boot`` replicates, ``seed``); ``accuracy`` at the best threshold, fitted on other folds
@@ -209,7 +209,7 @@ def evaluate(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.nd
     (``accuracy_std`` None); ``tar_far_1e-2``, ``tar_far_1e-3``, ``eer``; ``mean_cos_same``,
     ``mean_one_minus_cos_diff`` (the seed study's figures).
     """
-    from flup.evaluate.metrics import summarize
+    from flup.verify.metrics import summarize
 
     return summarize(scores, labels, folds, n_boot=n_boot, seed=seed)
 

@@ -2,7 +2,7 @@
 
 LFW -> data/scores/arcface.parquet; an evaluation-only dataset -> data/scores/<name>/arcface.parquet. Every embedding
 it computes is saved too (data/embeddings/arcface.npz, data/embeddings/<name>/arcface.npz) for the adapter attackers.
-The scoring engine is flup/evaluate/engine.py (the attackers score through it too); with ``executor.kind: ray``
+The scoring engine is flup/verify/engine.py (the attackers score through it too); with ``executor.kind: ray``
 ArcFace's embeddings are computed on Ray actors (flup/executor.py), the same bits.
 """
 
@@ -14,12 +14,12 @@ from functools import partial
 
 from flup.config import load_config, run_stage
 from flup.config.paths import LFW, arcface_embeddings, dataset_paths
-from flup.evaluate import engine
-from flup.evaluate.test_set import load_test_set
 from flup.executor import ActorPool
 from flup.faces import weights
 from flup.io import write_table
 from flup.log import get_logger
+from flup.verify import engine
+from flup.verify.test_set import load_test_set
 
 
 def main(name: str = LFW) -> None:

@@ -3,7 +3,7 @@
 LFW (score_attacker@<name>) -> data/scores/<name>.parquet: only the test pairs none of whose people it trained on;
 an evaluation-only dataset (score_attacker_dataset@<name>-<dataset>) -> data/scores/<dataset>/<name>.parquet: every
 pair (other people). An adapter reuses the ArcFace embeddings score_arcface saved for the dataset. Both in the
-threat models of attack.modes, through the same code path as plain ArcFace (flup/evaluate/engine.py);
+threat models of attack.modes, through the same code path as plain ArcFace (flup/verify/engine.py);
 flup/attack/recognizer.py turns the trained adapter or fine-tuned model into a recogniser. With
 ``executor.kind: ray`` its batches are embedded on Ray actors, each holding its models (flup/executor.py), the
 same batches and bits.

@@ -127,11 +127,11 @@ def test_evaluate_matches_hand_worked_values():
 
 def test_shared_names_reach_their_subpackages():
     # flup.obfuscate and flup.evaluate are both functions and the way to their subpackages.
-    import flup.evaluate.metrics as metrics
+    import flup.evaluate.replicas as replicas
     from flup.obfuscate import families
 
     assert callable(flup.evaluate) and callable(flup.obfuscate)
-    assert flup.evaluate.metrics is metrics and flup.obfuscate.families is families
+    assert flup.evaluate.replicas is replicas and flup.obfuscate.families is families
     assert flup.obfuscate.render.__name__ == "flup.obfuscate.render"
     assert pickle.loads(pickle.dumps(flup.evaluate)) is flup.evaluate
     with pytest.raises(AttributeError):

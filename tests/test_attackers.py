@@ -27,13 +27,13 @@ from flup.attack.attack_data import (
     sampler_for,
     validation_set,
 )
-from flup.evaluate import recognition
 from flup.faces import weights
 from flup.faces.detection import LANDMARK_COLUMNS, Detector, face_row
 from flup.models.model import save_weights
 from flup.models.training import optimizer_step
 from flup.obfuscate import families
 from flup.obfuscate.obfuscation import affected_box
+from flup.verify import recognition
 from tests.conftest import REPO, make_identity_folder, write_params
 
 N_TRAIN_PEOPLE = 8

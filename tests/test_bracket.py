@@ -65,6 +65,16 @@ DOWN = np.repeat(np.linspace(0, 255, H)[:, None, None], W, 1).repeat(3, 2).astyp
 ACROSS = np.repeat(np.linspace(0, 255, W)[None, :, None], H, 0).repeat(3, 2).astype(np.uint8)
 
 
+def test_the_status_rule_states_the_rules_it_applies():
+    # privacy.json's status_rule is built from the same constants the statuses are: they cannot drift apart.
+    rule = ev.STATUS_RULE
+    assert f"at least {families.SATURATED_SHARE:.0%} of the obfuscated images" in rule
+    for kind in ("blur", "pixelate", "face_pixelate", "face_gaussian"):
+        assert f">= {families.UNIFORM_AT[kind]}" in rule
+    assert rule.count("|") == len(ev.THRESHOLD_STATUSES) - 1
+    assert all(status in rule for status in ev.THRESHOLD_STATUSES)
+
+
 def test_blur_at_the_box_width_is_uniform_measured():
     """Crop rule (render.blur_border: crop) at sigma = box width: noise keeps 3 of 255 grey levels (1.2%), a
     left-to-right ramp 2 (0.8%, theory exp(-pi^2 / 2) = 0.7%), a top-to-bottom ramp 8 (3.1%); at a quarter of

@@ -584,10 +584,10 @@ def test_study_is_frozen():
 def test_schema_choices_match_the_library():
     """The schema's choices are the ones the library implements."""
     from flup.data import datasets
-    from flup.evaluate import recognition
     from flup.faces import detection
     from flup.models import sampling
     from flup.obfuscate import families, obfuscation, render
+    from flup.verify import recognition
 
     assert get_args(schema.FaceRule) == detection.FACE_RULES
     assert get_args(schema.Mode) == recognition.MODES

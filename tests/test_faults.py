@@ -35,10 +35,10 @@ from torch import nn
 from flup import io as fio
 from flup.config.params import ParamError
 from flup.data import datasets, fetch, sources
-from flup.evaluate import recognition
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS, Detector
 from flup.models import embedding, model, training
+from flup.verify import recognition
 from tests.conftest import make_celeba
 
 REPO = Path(__file__).resolve().parents[1]

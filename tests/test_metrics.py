@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from flup.evaluate import metrics as m
+from flup.verify import metrics as m
 
 SEPARATED = (np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 1, 0, 0]))
 REVERSED = (np.array([0.1, 0.3, 0.8, 0.9]), np.array([1, 1, 0, 0]))

@@ -55,6 +55,24 @@ def test_every_stage_depends_on_the_code_it_runs():
     assert missing == {}
 
 
+def test_no_stage_depends_on_code_it_does_not_run():
+    # The other direction: a listed module or folder nothing the stage imports lies in reruns the stage for
+    # nothing (why the scoring engine is flup/verify, apart from flup/evaluate's folding of score tables).
+    unused = {}
+    for name, stage in stage_definitions().items():
+        module = re.search(r"python -m (\S+)", stage["cmd"]).group(1).replace(".", "/") + ".py"
+        code = local_imports(module, set())
+        deps = [(d if isinstance(d, str) else next(iter(d))).rstrip("/") for d in stage.get("deps", [])]
+        listed = [d for d in deps if d.split("/")[0] in PACKAGES]
+        idle = [d for d in listed if not any(m == d or m.startswith(d + "/") for m in code)]
+        if idle:
+            unused[name] = idle
+    assert unused == {}
+    # An evaluate-only change reruns evaluate and report, none of the scoring stages.
+    scoring = ("render", "score_arcface", "train", "score_model", "train_attacker", "score_attacker")
+    assert not any("flup/evaluate" in map(str, stage_definitions()[name]["deps"]) for name in scoring)
+
+
 def test_the_import_walk_sees_through_from_package_imports():
     # stages/train.py imports "from flup import model, training"; training imports flup.models.sampling,
     # which imports flup.obfuscate.obfuscation: the blur the models learn from.

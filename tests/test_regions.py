@@ -16,14 +16,15 @@ import yaml
 
 from flup.config import load_config
 from flup.config.profiles import merge
-from flup.evaluate import engine, relative
 from flup.evaluate import evaluation as ev
-from flup.evaluate.test_set import TestSet as ScoredSet
+from flup.evaluate import relative
 from flup.faces.detect_dataset import detect_dataset
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import read_table, write_table
 from flup.obfuscate import obfuscation, render
 from flup.obfuscate.render_dataset import render_dataset
+from flup.verify import engine
+from flup.verify.test_set import TestSet as ScoredSet
 
 REPO = Path(__file__).resolve().parents[1]
 PEOPLE = 4

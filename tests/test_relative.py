@@ -9,7 +9,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from flup.evaluate import evaluation as ev
-from flup.evaluate import metrics, relative
+from flup.evaluate import relative
+from flup.verify import metrics
 
 N_PAIRS = 1000
 N_BOOT = 300

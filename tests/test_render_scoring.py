@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flup.evaluate import engine, recognition
-from flup.evaluate.scoring import FAILURE_SCORE, score_pairs
-from flup.evaluate.test_set import TestSet as ScoredSet
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS, LANDMARK_COLUMNS, Detector, central_face, landmarks_of
 from flup.obfuscate import obfuscation, render
+from flup.verify import engine, recognition
+from flup.verify.scoring import FAILURE_SCORE, score_pairs
+from flup.verify.test_set import TestSet as ScoredSet
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from flup.attack.attack_data import AttackFaces
-from flup.evaluate.engine import in_batches
 from flup.models import distributed
 from flup.models.model import load_weights
 from flup.models.sharding import shard
 from flup.models.training import fit
+from flup.verify.engine import in_batches
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from flup.evaluate import recognition
 from flup.faces.detection import BOX_COLUMNS, LANDMARK_COLUMNS
 from flup.obfuscate import families, obfuscation
+from flup.verify import recognition
 
 SHARP = "sharp"  # the kind of a draw left sharp (``sharp_fraction``); its level is 0
 
@@ -251,7 +251,7 @@ def validation_set(frame: pd.DataFrame, sampler: Sampler, n_pairs: int, seed: in
 
 def validation_scores(val: ValidationSet, sharp: np.ndarray, obfuscated: np.ndarray) -> dict:
     """Validation AUC (identity pairs) and mean cosine of an obfuscated crop with its own sharp crop."""
-    from flup.evaluate.metrics import roc_auc
+    from flup.verify.metrics import roc_auc
 
     cos = np.einsum("ij,ij->i", sharp, obfuscated)
     return {"val_auc": roc_auc(cos[~val.same_image], val.labels[~val.same_image]),

@@ -8,12 +8,12 @@ so a smaller training set is a subset of every larger one. The largest set is em
 the attacker), and each point trains a fresh adapter on its rows with the attacker's settings (same epochs, so a
 smaller set takes fewer steps: the curve is of the recipe as the study runs it).
 
-Each adapter scores view1's test pairs none of whose people it trained on (:func:`flup.evaluate.test_set.unseen_by`)
+Each adapter scores view1's test pairs none of whose people it trained on (:func:`flup.verify.test_set.unseen_by`)
 at ``learning_curve.levels`` over ``learning_curve.region``, oracle box: the obfuscated crops come from the render
 stores, and their ArcFace embeddings from score_arcface's ``data/embeddings/arcface.npz`` (computed only where
 missing), so scoring costs one adapter pass per point. Plain ArcFace (0 training images: an untrained adapter is
 the identity) is scored alongside as the curve's start. Each point gets the AUC and its bootstrap 95% interval
-(:func:`flup.evaluate.metrics.bootstrap_auc_ci`, ``evaluate.n_boot`` replicates, a seed derived from
+(:func:`flup.verify.metrics.bootstrap_auc_ci`, ``evaluate.n_boot`` replicates, a seed derived from
 ``evaluate.seed`` and the point).
 """
 
@@ -33,16 +33,15 @@ from flup.attack.attack_data import AttackFaces, check_disjoint, sampler_for, tr
 from flup.attack.training import TRAINING_REGION, adapter_embeddings
 from flup.config.params import ParamError
 from flup.config.paths import ARCFACE_EMBEDDINGS, LFW_FACES, LFW_IMAGES, dataset_paths, protocol_files
-from flup.evaluate import engine, recognition
-from flup.evaluate.evaluation import group_seed
-from flup.evaluate.metrics import bootstrap_auc_ci, roc_auc
-from flup.evaluate.scoring import score_pairs
-from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces import weights
 from flup.faces.detection import landmarks_of
 from flup.io import read_table
 from flup.models.embedding import split_identities
 from flup.obfuscate import render
+from flup.verify import engine, recognition
+from flup.verify.metrics import bootstrap_auc_ci, group_seed, roc_auc
+from flup.verify.scoring import score_pairs
+from flup.verify.test_set import load_test_set, training_people, unseen_by
 
 if TYPE_CHECKING:
     from flup.config.schema import Attack, Study

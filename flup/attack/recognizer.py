@@ -1,4 +1,4 @@
-"""A trained attacker as a recogniser the scoring engine (flup/evaluate/engine.py) can use.
+"""A trained attacker as a recogniser the scoring engine (flup/verify/engine.py) can use.
 
 - adapter: the sharp side is plain ArcFace; the obfuscated side is ArcFace passed through the adapter;
 - finetune: the fine-tuned recogniser embeds both sides.
@@ -19,12 +19,12 @@ import torch
 from flup.attack import adapter, arcface_torch
 from flup.config.params import ParamError
 from flup.config.paths import ARCFACE_EMBEDDINGS, ATTACKERS, LFW, arcface_embeddings, dataset_paths, replica
-from flup.evaluate import engine, recognition
-from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces import weights
 from flup.io import read_json
 from flup.models.model import load_weights
 from flup.models.training import resolve_device
+from flup.verify import engine, recognition
+from flup.verify.test_set import load_test_set, training_people, unseen_by
 
 if TYPE_CHECKING:
     from flup.config import Study
@@ -124,7 +124,7 @@ def score_attacker(cfg: Study, name: str, seed: int, pool: Pool | None = None,
     """Replica ``seed`` of attacker ``name`` (trained into data/attackers/<name>/seed<seed>/) scores the rendered test
     pairs of ``dataset`` in each of ``attack.modes``; returns the score table (its rows carry ``train_seed``) and the
     protocol it trained on. On LFW only the pairs none of whose people it trained on
-    (:func:`flup.evaluate.test_set.unseen_by`); an evaluation-only dataset's people are not LFW's, so all its pairs,
+    (:func:`flup.verify.test_set.unseen_by`); an evaluation-only dataset's people are not LFW's, so all its pairs,
     with the ArcFace embeddings score_arcface saved for it. ``pool``: as for :func:`load`."""
     attack = cfg.attacker(name).attack
     folder = replica(ATTACKERS / name, seed)

@@ -36,12 +36,12 @@ from flup.attack.attack_data import (
     validation_set,
 )
 from flup.config.paths import LFW_FACES, LFW_IMAGES, protocol_files
-from flup.evaluate import engine, recognition
 from flup.faces import weights
 from flup.io import read_table, write_json, write_table
 from flup.models.embedding import split_identities
 from flup.models.model import save_weights
 from flup.models.training import resolve_device
+from flup.verify import engine, recognition
 
 if TYPE_CHECKING:
     from flup.config.schema import Attack, Study

@@ -16,7 +16,6 @@ Everything here is pure: DataFrames in, dicts and DataFrames out.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -29,7 +28,7 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 from tqdm import tqdm
 
-from flup.evaluate import metrics, replicas
+from flup.evaluate import replicas
 from flup.evaluate.face_size import (
     level_per_face,
     median_face_width,
@@ -37,15 +36,18 @@ from flup.evaluate.face_size import (
     study_faces,
     with_level_per_face,
 )
-from flup.evaluate.scoring import (  # noqa: F401 (re-exported)
+from flup.io import read_table
+from flup.obfuscate import families
+from flup.verify import metrics
+from flup.verify.metrics import group_seed
+from flup.verify.scoring import (  # noqa: F401 (re-exported)
     FAILURE_SCORE,
     GROUP_KEYS,
     SCORE_COLUMNS,
     SEEN_MARK,
     STATUSES,
+    level_key,
 )
-from flup.io import read_table
-from flup.obfuscate import families
 
 if TYPE_CHECKING:
     from flup.config.schema import Study
@@ -80,14 +82,6 @@ ROC_MAX_POINTS = 200
 Progress = Callable[[Iterable, int], Iterable]
 
 
-def level_key(level: float) -> str:
-    """The JSON key of a level: ``8.0 -> "8"``, ``2.5 -> "2.5"``."""
-    value = float(level)
-    if value.is_integer():
-        return str(int(value))
-    return repr(value)
-
-
 def region_key(region: float) -> str:
     """The JSON key of a region (``render.regions``) in verification.json and privacy.json: ``"region=1.3"``."""
     return f"region={level_key(region)}"
@@ -101,13 +95,6 @@ def seed_key(key: Sequence, region: float) -> tuple:
     """A group's key for :func:`group_seed` (``key`` without the region): region 1.0 adds nothing, so the
     detected box keeps the bootstrap seeds, and so the numbers, it had before ``render.regions`` existed."""
     return tuple(key) if float(region) == 1.0 else (*key, "region", float(region))
-
-
-def group_seed(seed: int, key: Sequence) -> int:
-    """A bootstrap seed for one group: stable across runs and machines (sha256, not ``hash()``)."""
-    parts = [str(int(seed))] + [level_key(v) if isinstance(v, (float, np.floating)) else str(v) for v in key]
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big")
 
 
 def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -501,15 +488,17 @@ def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFram
     return _jsonable(report)
 
 
+_UNIFORM = families.UNIFORM_AT
 STATUS_RULE = ("status: bracketed (the threshold level is private and the tested level below it, "
                "identifies_level, is not) | private_at_weakest (the weakest tested level is private; below it only "
                "the unobfuscated image) | uniform_still_identifies (not reached, and the strongest level leaves the "
-               "box uniform: blur sigma >= 1.0, pixelate block >= 1.5 x the region-scaled box width, face_pixelate "
-               ">= 1.0, face_gaussian >= 7.0, blackbox always, deface never; stronger levels cannot hide more) | "
+               f"box uniform: blur sigma >= {_UNIFORM['blur']}, pixelate block >= {_UNIFORM['pixelate']} x the "
+               f"region-scaled box width, face_pixelate >= {_UNIFORM['face_pixelate']}, face_gaussian >= "
+               f"{_UNIFORM['face_gaussian']}, blackbox always, deface never; stronger levels cannot hide more) | "
                "saturated_still_identifies (not reached, and the strongest level's region fills the frame of at "
-               "least 99% of the obfuscated images: deface, whose level is a region; stronger levels render the same "
-               "images) | grid_ends (not reached and the strongest level is neither: the grid stopped before the "
-               "answer)")
+               f"least {families.SATURATED_SHARE:.0%} of the obfuscated images: deface, whose level is a region; "
+               "stronger levels render the same images) | grid_ends (not reached and the strongest level is "
+               "neither: the grid stopped before the answer)")
 
 
 def summary_value(reached, level, status: str, max_level: float) -> float | str:

@@ -28,8 +28,8 @@ from flup.evaluate.evaluation import (
     series_name,
     series_saturated,
 )
-from flup.evaluate.metrics import bootstrap_draws
 from flup.obfuscate import families
+from flup.verify.metrics import bootstrap_draws
 
 REFERENCE = "blackbox"
 # A series is one attacker on one protocol over one region: its levels are compared with its own black box.

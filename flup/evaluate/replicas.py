@@ -71,16 +71,21 @@ def fold_rule(metric: str) -> str:
     return FOLD_RULES.get(metric, "mean")
 
 
-def _fold_frame(replicas: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
-    """``columns`` of ``replicas`` folded per ``keys`` by ``fold_rule`` and ``UNDEFINED_WITHOUT``."""
+def _fold_frame(replicas: pd.DataFrame, keys: list[str], columns: list[str],
+                extra: Mapping[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """``columns`` of ``replicas`` folded per ``keys`` by ``fold_rule`` and ``UNDEFINED_WITHOUT``, beside the
+    named aggregations ``extra`` ({name: (column, how)}), all in one grouping."""
     numeric = replicas.assign(**{c: pd.to_numeric(replicas[c], errors="coerce") for c in columns})
     grouped = numeric.groupby(keys, sort=False, dropna=False)
-    folded = grouped[columns].agg({c: fold_rule(c) for c in columns})
+    folded = grouped.agg(**{c: (c, fold_rule(c)) for c in columns}, **(extra or {}))
     for end, dependents in UNDEFINED_WITHOUT.items():
         if end in columns:
             missing = grouped[end].apply(lambda v: v.isna().any())
             folded.loc[missing, [c for c in dependents if c in columns]] = np.nan
     return folded
+
+
+SEED_RANGE = {"n_seeds": ("auc", "size"), "auc_seed_min": ("auc", "min"), "auc_seed_max": ("auc", "max")}
 
 
 def fold_curves(curves: pd.DataFrame, keys: Iterable[str], metrics: Iterable[str]) -> pd.DataFrame:
@@ -95,19 +100,10 @@ def fold_curves(curves: pd.DataFrame, keys: Iterable[str], metrics: Iterable[str
     replicas = curves[seeds.notna()].assign(recognizer=base[seeds.notna()])
     if replicas.empty:
         return plain.reset_index(drop=True)
-    folded = _fold_frame(replicas, keys, metrics)
-    grouped = replicas.assign(auc=pd.to_numeric(replicas["auc"], errors="coerce")).groupby(keys, sort=False,
-                                                                                         dropna=False)
-    folded["n_seeds"] = grouped["auc"].size()
-    folded["auc_seed_min"] = grouped["auc"].min()
-    folded["auc_seed_max"] = grouped["auc"].max()
-    folded = folded.reset_index()
-    rest = [c for c in curves.columns if c not in folded.columns]  # e.g. series, level_per_face: same per replica
-    if rest:
-        firsts = grouped[rest].first().reset_index()
-        folded = folded.merge(firsts, on=keys, how="left")
-    return pd.concat([plain, folded[[*curves.columns, "n_seeds", "auc_seed_min", "auc_seed_max"]]],
-                     ignore_index=True)
+    same_per_replica = [c for c in curves.columns if c not in keys and c not in metrics]  # e.g. series, level_per_face
+    folded = _fold_frame(replicas, keys, [*dict.fromkeys([*metrics, "auc"])],
+                         {**SEED_RANGE, **{c: (c, "first") for c in same_per_replica}}).reset_index()
+    return pd.concat([plain, folded[[*curves.columns, *SEED_RANGE]]], ignore_index=True)
 
 
 def fold_metrics(nested: Mapping) -> dict:
@@ -174,7 +170,6 @@ def fold_differences(differences: pd.DataFrame, keys: Iterable[str]) -> pd.DataF
     replicas = differences[seeds.notna()].assign(recognizer=base[seeds.notna()])
     if replicas.empty:
         return differences
-    folded = _fold_frame(replicas, keys, ["auc_diff", "diff_low", "diff_high", "n_pairs"])
-    folded["reference_level"] = replicas.groupby(keys, sort=False, dropna=False)["reference_level"].first()
-    folded = folded.reset_index()
+    folded = _fold_frame(replicas, keys, ["auc_diff", "diff_low", "diff_high", "n_pairs"],
+                         {"reference_level": ("reference_level", "first")}).reset_index()
     return pd.concat([plain, folded[differences.columns]], ignore_index=True)

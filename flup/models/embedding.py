@@ -15,12 +15,12 @@ import torch
 from tqdm import tqdm
 
 from flup.config.params import ParamError
-from flup.evaluate import engine, metrics
-from flup.evaluate.scoring import score_pairs
 from flup.faces.detection import box_of
 from flup.models.sampling import BOX_COLUMNS, Policy, prepare, read_image
 from flup.obfuscate import render
 from flup.obfuscate.obfuscation import gaussian_blur
+from flup.verify import engine, metrics
+from flup.verify.scoring import score_pairs
 
 STREAMS = ("blurred", "sharp")
 StreamEmbedder = Callable[[Sequence[torch.Tensor], str], np.ndarray]  # (prepared inputs, stream) -> (n, dim) rows
@@ -55,7 +55,7 @@ def score_rendered(model, policy: Policy, input_size: int, test, images: Path, r
                    name: str, batch_size: int = 64, device: torch.device | str = "cpu",
                    embed: StreamEmbedder | None = None) -> pd.DataFrame:
     """The per-pair score table of a dual-stream model over every rendered level and region (oracle box: each side
-    cropped around the sharp image's face box). ``test`` as for :func:`flup.evaluate.engine.score_rendered`.
+    cropped around the sharp image's face box). ``test`` as for :func:`flup.verify.engine.score_rendered`.
 
     Images go through in blocks of whole batches (the model sees the batches it always saw: each side's
     images in order, ``batch_size`` at a time), the next block decoded and cropped in a background thread

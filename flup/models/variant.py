@@ -33,11 +33,11 @@ from flup.config.paths import (
     protocol_files,
     replica,
 )
-from flup.evaluate.test_set import load_test_set, training_people, unseen_by
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import read_json, read_table, write_json
 from flup.models import distributed, embedding, model, training
 from flup.models.sampling import Policy, QuadrupletDataset
+from flup.verify.test_set import load_test_set, training_people, unseen_by
 
 if TYPE_CHECKING:
     from flup.config import Study

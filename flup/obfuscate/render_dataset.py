@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from flup.config.paths import LFW, DatasetPaths, dataset_paths
-from flup.evaluate.engine import FaceFinder
 from flup.executor import map_items
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import atomic_path, read_table, write_json, write_table
 from flup.obfuscate import render
+from flup.verify.engine import FaceFinder
 
 if TYPE_CHECKING:
     from flup.config import Study

@@ -136,6 +136,14 @@ def _thumb(kind: str, level: float, region: float, thumbs: Collection[str]) -> s
     return f"![{families.level_text(kind, level, named=True)}, {region_text(region)}]({path}) "
 
 
+# An answer cell's "never" by status: the record's column of the level shown, the phrase, and how the level reads
+# after it ("even uniform (σ = 128 px)", "even over the whole frame (from mask scale 3)").
+NEVER = {
+    "uniform_still_identifies": ("uniform_level", "even uniform", ""),
+    "saturated_still_identifies": ("saturated_level", "even over the whole frame", "from "),
+}
+
+
 def answer_cell(record: Mapping, tested: Sequence[float] = (), thumbs: Collection[str] = ()) -> str:
     """One cell of the answer: the threshold by its status, with the thumbnail of the level it shows."""
     kind, region = record["obfuscation"], float(record.get("region", 1.0))
@@ -149,22 +157,15 @@ def answer_cell(record: Mapping, tested: Sequence[float] = (), thumbs: Collectio
         else:
             text += " · private already at the weakest level tested"
         return _thumb(kind, level, region, thumbs) + f"{text} · {auc}"
-    if status == "uniform_still_identifies":
-        uniform = _number(record.get("uniform_level"))
-        shown = uniform if uniform is not None else _number(record.get("max_level_tested"))
-        where = "" if shown is None or kind == "blackbox" else f" ({families.level_text(kind, shown)})"
+    if status in NEVER:
+        column, phrase, joiner = NEVER[status]
+        found = _number(record.get(column))
+        shown = found if found is not None else _number(record.get("max_level_tested"))
+        where = "" if shown is None or kind == "blackbox" else f" ({joiner}{families.level_text(kind, shown)})"
         thumb = "" if shown is None else _thumb(kind, shown, region, thumbs)
         bound = _number(record.get("bound"))
         above = "above the bound" if bound is None else f"above {bound:g}"
-        return thumb + f"**never**: even uniform{where}, the AUC's upper end stays {above} ({auc})"
-    if status == "saturated_still_identifies":
-        whole = _number(record.get("saturated_level"))
-        shown = whole if whole is not None else _number(record.get("max_level_tested"))
-        where = "" if shown is None else f" (from {families.level_text(kind, shown)})"
-        thumb = "" if shown is None else _thumb(kind, shown, region, thumbs)
-        bound = _number(record.get("bound"))
-        above = "above the bound" if bound is None else f"above {bound:g}"
-        return thumb + f"**never**: even over the whole frame{where}, the AUC's upper end stays {above} ({auc})"
+        return thumb + f"**never**: {phrase}{where}, the AUC's upper end stays {above} ({auc})"
     if status == "grid_ends":
         strongest = _number(record.get("max_level_tested"))
         strongest = max(tested) if strongest is None and tested else strongest

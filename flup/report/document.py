@@ -23,10 +23,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flup.evaluate.evaluation import level_key, region_key
-from flup.evaluate.metrics import privacy_threshold
 from flup.obfuscate import families
 from flup.report import answer
 from flup.report.naming import MODE_NAMES, PROTOCOL_ORDER, dataset_rank, ordered, protocol_rank, region_text
+from flup.verify.metrics import privacy_threshold
 
 # Stages whose dvc.lock params and outputs say which data and settings the metrics came from.
 PROVENANCE_OUTS = ("data/raw/lfw", "data/faces/lfw.parquet", "data/protocols", "data/render")

@@ -30,7 +30,7 @@ def region_text(region: float) -> str:
 
 def number_key(value: float) -> str:
     """A level or region as in file names and metric keys: ``8.0 -> "8"``, ``1.3 -> "1.3"`` (as
-    ``flup.evaluate.evaluation.level_key``, which the plot stage does not import)."""
+    ``flup.verify.scoring.level_key``, which the plot stage does not import)."""
     number = float(value)
     return str(int(number)) if number.is_integer() else repr(number)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 # The one definition of the score table, read by evaluation.py. ``seen_identities``: the recogniser trained
-# on these pairs' people (the seed split's deliberate leakage, flup.evaluate.test_set); evaluation keeps
+# on these pairs' people (the seed split's deliberate leakage, flup.verify.test_set); evaluation keeps
 # such rows apart under a recogniser name marked with SEEN_MARK.
 GROUP_KEYS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "region", "level"]
 SCORE_COLUMNS = [*GROUP_KEYS, "pair_id", "fold", "label", "score", "status", "seen_identities"]
@@ -58,3 +58,11 @@ def score_pairs(
     for column, value in labels.items():
         table[column] = value
     return table[SCORE_COLUMNS]
+
+
+def level_key(level: float) -> str:
+    """The JSON key of a level: ``8.0 -> "8"``, ``2.5 -> "2.5"``."""
+    value = float(level)
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
+
+from flup.verify.scoring import level_key
 
 # Bootstrap replicates are processed in chunks so that the count matrices stay around this many cells.
 BOOT_CHUNK_CELLS = 4_000_000
@@ -246,3 +249,10 @@ def privacy_threshold(
         raise ValueError(f"levels and auc_highs differ in length: {len(levels)} vs {len(auc_highs)}")
     reached = [lv for lv, hi in zip(levels, auc_highs, strict=True) if hi is not None and hi <= bound]
     return min(reached) if reached else None
+
+
+def group_seed(seed: int, key: Sequence) -> int:
+    """A bootstrap seed for one group: stable across runs and machines (sha256, not ``hash()``)."""
+    parts = [str(int(seed))] + [level_key(v) if isinstance(v, (float, np.floating)) else str(v) for v in key]
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big")

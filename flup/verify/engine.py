@@ -2,7 +2,7 @@
 
 A recogniser is two embedders of aligned 112x112 BGR crops (sharp side, obfuscated side). For each obfuscation
 x level x region of the render (a "level" below: the render's unit of work, one store), the obfuscated side is
-aligned two ways (the threat models of :mod:`flup.evaluate.recognition`): on the sharp image's landmarks
+aligned two ways (the threat models of :mod:`flup.verify.recognition`): on the sharp image's landmarks
 (oracle box), or on the face the detector re-found in the obfuscated image (end to end; the render stage ran
 that detector once, so every recogniser sees the same detections). Sharp-side embeddings are computed once per
 image.
@@ -38,11 +38,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from flup.evaluate import recognition
-from flup.evaluate.scoring import score_pairs
 from flup.faces.detection import Detector, landmarks_of
 from flup.io import atomic_path, read_json, read_table, sha256_file
 from flup.obfuscate import render
+from flup.verify import recognition
+from flup.verify.scoring import score_pairs
 
 Embedder = Callable[[Sequence[np.ndarray]], np.ndarray]  # aligned 112x112 BGR crops -> (n, dim) unit rows
 SHARP_BLOCK = 8  # batches of sharp crops aligned ahead of the embedder
@@ -289,7 +289,7 @@ def embed_named(embed: Embedder, crops: dict[str, np.ndarray], batch_size: int) 
 
 def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognizer: Recognizer,
                    modes: Sequence[str]) -> pd.DataFrame:
-    """The per-pair score table (:mod:`flup.evaluate.scoring`) of one recogniser over every rendered level.
+    """The per-pair score table (:mod:`flup.verify.scoring`) of one recogniser over every rendered level.
 
     ``test``: the dataset's test set (``pairs``: protocol -> pairs table, ``sharp_side``, ``faces``:
     detections indexed by image, ``sharp_images``); each level scores the protocols the render lists for it.
