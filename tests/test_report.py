@@ -353,7 +353,8 @@ def test_the_report_leads_with_the_answer_and_embeds_its_thumbnails(study):
     assert "bracket (4, 8]" in answer_part
     # every cell shows its thumbnail, embedded: blur at 8 where reached, pixelation at its strongest (16)
     sources = re.findall(r'<img src="data:image/png;base64,[^"]*" alt="([^"]*)"', answer_part)
-    assert sources.count("σ = 8 px blur, 1× face box") == 3  # arcface x 2 modes + trained_attacker
+    # arcface x 2 modes + trained_attacker, and the level against every attacker at once
+    assert sources.count("σ = 8 px blur, 1× face box") == 4
     assert sources.count("16 px pixelation, 1× face box") == 3
     assert "random_crop" not in answer_part and "`trained_attacker`: Gaussian blur" in markdown
     assert "](thumbs/blur_8_r1.png)" in markdown and "thumbs/" not in page

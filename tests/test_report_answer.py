@@ -61,7 +61,7 @@ def test_each_status_reads_as_its_own_sentence_with_the_right_thumbnail():
     assert ("**never**: even over the whole frame (from mask scale 3), the AUC's upper end stays above 0.55 "
             "(AUC 0.630 [0.600, 0.660])") in cell
     assert "](thumbs/deface_3_r1.png)" in cell and "gap" not in cell
-    assert answer.relative_cell(SATURATED) == "**never**: more revealing than a black box even over the whole frame"
+    assert answer.relative_cell(SATURATED) == "**never**: even over the whole frame, the upper end stays above the margin"
     # the region picks the thumbnail; one the plot stage did not write is left out, not invented
     assert "](thumbs/blur_48_r1.3.png)" in answer.answer_cell(BRACKETED | {"region": 1.3}, thumbs=THUMBS)
     assert "![" not in answer.answer_cell(BRACKETED | {"region": 1.6}, thumbs=THUMBS)
@@ -96,12 +96,45 @@ def test_answer_table_has_one_table_per_region_and_the_attackers_in_order():
     text = "\n".join(lines)
     assert text.count("### Obfuscating") == 2
     assert text.index("### Obfuscating 1× face box") < text.index("### Obfuscating 1.3× face box")
-    header = next(line for line in lines if line.startswith("| obfuscation"))
+    region_one = lines[lines.index("### Obfuscating 1× face box"):]
+    header = next(line for line in region_one if line.startswith("| obfuscation"))
     assert header == ("| obfuscation | ArcFace, oracle box | ArcFace, end-to-end | `blur_attacker` (trained on "
                       "Gaussian blur), oracle box | `mix` (trained on a mixture of every family), oracle box |")
     assert "random_crop" not in text  # the dual-stream models stay in the detail
-    rows = [line for line in lines if line.startswith("| pixelation")]
+    rows = [line for line in region_one if line.startswith("| pixelation")]
     assert "private already" in rows[0].split(" | ")[1] and "gap" in rows[0].split(" | ")[2]
+    # Before the region tables, all of them at once: a column per region.
+    summary = lines[lines.index("### Against every attacker at once"):lines.index("### Obfuscating 1× face box")]
+    assert "| obfuscation | over 1× face box | over 1.3× face box |" in summary
+
+
+def test_against_every_attacker_the_strongest_threshold_decides_and_any_never_wins():
+    arcface = record(status="bracketed", reached=True, level=48.0, level_per_face=0.51, identifies_level=32.0)
+    attacker = record(recognizer="blur_attacker", status="bracketed", reached=True, level=64.0, level_per_face=0.68,
+                      identifies_level=48.0)
+    mix = record(recognizer="mix", status="private_at_weakest", reached=True, level=4.0, identifies_level=None)
+    cell = answer.every_attacker_cell([arcface, attacker, mix], thumbs={thumb_file("blur", 64)})
+    assert cell.endswith("σ = 64 px (0.68 × face) · bracket (48, 64] · decided by `blur_attacker`")
+    assert "](thumbs/blur_64_r1.png)" in cell
+    # Two attackers needing the same level are both named; the bracket is the higher of their lower ends.
+    tied = arcface | {"level": 64.0, "level_per_face": 0.68, "identifies_level": 24.0}
+    assert answer.every_attacker_cell([tied, attacker]).endswith(
+        "bracket (48, 64] · decided by ArcFace (oracle box) and `blur_attacker`")
+    assert answer.every_attacker_cell([mix]) == "σ = 4 px · already the weakest level tested · decided by `mix`"
+    # One attacker never private makes the family never private over that region, whatever the others need.
+    assert answer.every_attacker_cell([arcface, attacker, UNIFORM_BLUR]) == (
+        "**never**: `mix` stays above the bound even uniform")
+    assert answer.every_attacker_cell([UNIFORM_BLUR, UNIFORM_BLUR | {"recognizer": "blur_attacker"}]) == (
+        "**never**: all 2 attackers stay above the bound even uniform")
+    many = [UNIFORM_BLUR | {"recognizer": f"a{i}"} for i in range(4)] + [arcface]
+    assert answer.every_attacker_cell(many) == "**never**: 4 of the 5 attackers stay above the bound even uniform"
+    assert answer.every_attacker_cell([SATURATED]) == (
+        "**never**: `deface_attacker` stays above the bound even over the whole frame")
+    assert answer.every_attacker_cell([arcface, GRID_ENDS]) == (
+        "⚠ **gap**: ArcFace end-to-end stays above the bound where the grid ends")
+    assert answer.every_attacker_cell([]) == "—"
+    relative = answer.every_attacker_cell([UNIFORM_BLUR], still=answer.ABOVE_MARGIN)
+    assert relative == "**never**: `mix` stays above the margin even uniform"
 
 
 def test_matrix_is_the_mean_auc_over_obfuscated_levels_at_region_one_oracle_box_view1():

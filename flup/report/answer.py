@@ -192,14 +192,14 @@ def relative_cell(record: Mapping, tested: Sequence[float] = ()) -> str:
             return f"{text} · bracket ({number_key(identifies)}, {number_key(level)}]{diff}"
         return f"{text} · already at the weakest level tested{diff}"
     if status == "uniform_still_identifies":
-        return f"**never**: more revealing than a black box even when the region is uniform{diff}"
+        return f"**never**: even when the region is uniform, the upper end stays above the margin{diff}"
     if status == "saturated_still_identifies":
-        return f"**never**: more revealing than a black box even over the whole frame{diff}"
+        return f"**never**: even over the whole frame, the upper end stays above the margin{diff}"
     if status == "grid_ends":
         strongest = _number(record.get("max_level_tested"))
         strongest = max(tested) if strongest is None and tested else strongest
         at = "" if strongest is None else f" at {level_text(kind, strongest, record.get('max_level_per_face'))}"
-        return f"⚠ **gap: the grid ends**{at}, still more revealing than a black box{diff}"
+        return f"⚠ **gap: the grid ends**{at}, the upper end still above the margin{diff}"
     return "—"
 
 
@@ -254,6 +254,81 @@ def seeds_text(records: Iterable[Mapping]) -> str:
             "because an attacker keeps the best of its training runs.")
 
 
+def attacker_label(recognizer: str, mode: str) -> str:
+    """An answer column's attacker in a few words: "ArcFace (oracle box)", "ArcFace end-to-end", "`adapter_blur`"."""
+    if recognizer == ARCFACE:
+        return "ArcFace end-to-end" if mode == "end_to_end" else "ArcFace (oracle box)"
+    return f"`{recognizer}`" + (" end-to-end" if mode == "end_to_end" else "")
+
+
+def _listed(labels: Sequence[str]) -> str:
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def _who(labels: Sequence[str], of: int) -> str:
+    """Some of ``of`` attackers: all of them, up to three by name, or how many."""
+    if len(labels) == of and of > 1:
+        return f"all {of} attackers"
+    return _listed(labels) if len(labels) <= 3 else f"{len(labels)} of the {of} attackers"
+
+
+# Where a threshold is not reached, the interval's upper end (singular, plural): of the AUC, above
+# evaluate.privacy_auc_upper; of AUC - black box, above evaluate.relative_margin.
+ABOVE_BOUND = ("stays above the bound", "stay above the bound")
+ABOVE_MARGIN = ("stays above the margin", "stay above the margin")
+
+
+def every_attacker_cell(records: Sequence[Mapping], tested: Tested | None = None,
+                        thumbs: Collection[str] = (), still: tuple[str, str] = ABOVE_BOUND) -> str:
+    """One family over one region against every attacker of ``records`` at once: the weakest level at which all of
+    them reach the threshold (the strongest of their thresholds) and who decides it, or whose interval is ``still``
+    above it at the family's strongest level ("never"), or where the grid ended ("gap")."""
+    tested = tested or {}
+    judged = []
+    for r in records:  # in the answer's column order: ArcFace, then each trained attacker
+        key = (r["recognizer"], r["mode"], r["obfuscation"], float(r.get("region", 1.0)))
+        status, identifies = status_of(r, tested.get(key, ()))
+        if status is not None:
+            judged.append((r, status, identifies))
+    if not judged:
+        return "—"
+    for status, (_, phrase, _) in NEVER.items():
+        holding = [attacker_label(r["recognizer"], r["mode"]) for r, s, _ in judged if s == status]
+        if holding:
+            return f"**never**: {_who(holding, len(judged))} {still[len(holding) > 1]} {phrase}"
+    short = [attacker_label(r["recognizer"], r["mode"]) for r, s, _ in judged if s == "grid_ends"]
+    if short:
+        return f"⚠ **gap**: {_who(short, len(judged))} {still[len(short) > 1]} where the grid ends"
+    level = max(float(r["level"]) for r, _, _ in judged)
+    deciding = [(r, s, i) for r, s, i in judged if math.isclose(float(r["level"]), level)]
+    first = deciding[0][0]
+    kind, region = first["obfuscation"], float(first.get("region", 1.0))
+    text = level_text(kind, level, first.get("level_per_face"))
+    below = [i for _, s, i in deciding if s == "bracketed" and i is not None]
+    text += (f" · bracket ({number_key(max(below))}, {number_key(level)}]" if below
+             else " · already the weakest level tested")
+    names = [attacker_label(r["recognizer"], r["mode"]) for r, _, _ in deciding]
+    return _thumb(kind, level, region, thumbs) + f"{text} · decided by {_listed(names)}"
+
+
+def every_attacker_table(records: Sequence[Mapping], trained: Mapping[str, str | None], tested: Tested | None = None,
+                         thumbs: Collection[str] = (), still: tuple[str, str] = ABOVE_BOUND) -> list[str]:
+    """Rows: family; columns: region; cells: :func:`every_attacker_cell` over the answer's attackers."""
+    order = {(rec, mode): i for i, (rec, mode, _) in enumerate(columns(records, trained))}
+    mine = sorted((r for r in records if (r["recognizer"], r["mode"]) in order),
+                  key=lambda r: order[(r["recognizer"], r["mode"])])
+    regions = sorted({float(r.get("region", 1.0)) for r in mine})
+    rows = []
+    for kind in families.ordered(r["obfuscation"] for r in mine):
+        cells = [every_attacker_cell([r for r in mine if r["obfuscation"] == kind
+                                      and math.isclose(float(r.get("region", 1.0)), region)], tested, thumbs,
+                                     still)
+                 for region in regions]
+        rows.append([families.family(kind).name, *cells])
+    headers = [f"over {region_text(region)}" for region in regions] if len(regions) > 1 else ["every attacker"]
+    return _table(["obfuscation", *headers], rows)
+
+
 def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: Tested | None = None,
                    thumbs: Collection[str] = ()) -> list[str]:
     """"The answer": one table per region of the absolute thresholds on LFW view1."""
@@ -280,6 +355,13 @@ def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: 
         key = (r["recognizer"], r["mode"], r["obfuscation"], float(r.get("region", 1.0)))
         return answer_cell(r, tested.get(key, ()), thumbs)
 
+    lines += ["### Against every attacker at once", "",
+              "For each family and region: the weakest level at which every attacker of the tables below is at "
+              "chance (ArcFace in both threat models, each trained attacker with the oracle box), that is the "
+              "strongest of their thresholds, and the attacker that decides it. **never**: these attackers' "
+              "intervals stay above the bound even at the family's strongest level, so no level of it is shown "
+              "private over that region.", ""]
+    lines += every_attacker_table(records, trained, tested, thumbs)
     for region, mine in _by_region(records).items():
         lines += [f"### Obfuscating {region_text(region)}", ""] + _grid(mine, trained, cell)
     return lines
@@ -297,7 +379,9 @@ def relative_answer_section(privacy: Mapping, trained: Mapping[str, str | None],
     margin = privacy.get("relative_margin")
     lines += [f"The weakest level whose paired bootstrap 95% interval of AUC(level) − AUC(black box, same pairs, same "
               f"region) has its upper end below {margin} (`evaluate.relative_margin`), LFW view1. It answers the tool "
-              "question where the absolute threshold cannot be met.", ""]
+              "question where the absolute threshold cannot be met. **never**: even at the family's strongest level "
+              "that upper end stays above the margin, so these pairs cannot show the family to hide as much as a "
+              "black box over that region; the difference itself may be near zero (it follows each cell).", ""]
     records = [r for r in _mine(records) if r.get("obfuscation") != "blackbox"]
     if not records:
         return lines + ["No LFW view1 relative thresholds.", ""]
@@ -306,6 +390,10 @@ def relative_answer_section(privacy: Mapping, trained: Mapping[str, str | None],
         return relative_cell(r, tested.get((r["recognizer"], r["mode"], r["obfuscation"],
                                             float(r.get("region", 1.0))), ()))
 
+    lines += ["### Against every attacker at once", "",
+              "As in the absolute answer: per family and region, the strongest of the attackers' relative "
+              "thresholds and the attacker that decides it.", ""]
+    lines += every_attacker_table(records, trained, tested, still=ABOVE_MARGIN)
     for region, mine in _by_region(records).items():
         lines += [f"### Obfuscating {region_text(region)}", ""] + _grid(mine, trained, cell)
     return lines
