@@ -61,7 +61,8 @@ def test_each_status_reads_as_its_own_sentence_with_the_right_thumbnail():
     assert ("**never**: even over the whole frame (from mask scale 3), the AUC's upper end stays above 0.55 "
             "(AUC 0.630 [0.600, 0.660])") in cell
     assert "](thumbs/deface_3_r1.png)" in cell and "gap" not in cell
-    assert answer.relative_cell(SATURATED) == "**never**: even over the whole frame, the upper end stays above the margin"
+    assert answer.relative_cell(SATURATED) == (
+        "**never**: even over the whole frame, the upper end stays above the margin")
     # the region picks the thumbnail; one the plot stage did not write is left out, not invented
     assert "](thumbs/blur_48_r1.3.png)" in answer.answer_cell(BRACKETED | {"region": 1.3}, thumbs=THUMBS)
     assert "![" not in answer.answer_cell(BRACKETED | {"region": 1.6}, thumbs=THUMBS)
