@@ -53,22 +53,30 @@ def run_repro(project: Path, log_path: Path) -> tuple[list[tuple[str, float]], f
     return stages, ended - started, code
 
 
+def removed_stages(lock: dict, listed: list[str]) -> tuple[dict, list[str]]:
+    """(``lock`` without the stages ``dvc.yaml`` no longer lists, the outputs those stages recorded). DVC keeps a
+    removed stage's entry in dvc.lock, and the report would read its params as a change since the run."""
+    stages = lock.get("stages", {})
+    gone = [name for name in stages if name not in listed]
+    outs = [out["path"] for name in gone for out in stages[name].get("outs", [])]
+    return {**lock, "stages": {k: v for k, v in stages.items() if k not in gone}}, outs
+
+
 def drop_removed_outputs(project: Path, lock: dict, env: dict) -> list[str]:
-    """Delete the outputs ``lock`` (the dvc.lock before a profile) records for stages ``dvc.yaml`` no longer has:
-    a removed model's score table would otherwise stay in data/scores/ and be evaluated with the rest."""
+    """Delete the outputs ``lock`` (the dvc.lock before a profile) records for stages ``dvc.yaml`` no longer has,
+    and their dvc.lock entries: a removed model's score table would otherwise stay in data/scores/ and be evaluated
+    with the rest."""
     listed = subprocess.run(["dvc", "stage", "list", "--name-only"], cwd=project, env=env, capture_output=True,
                             text=True, check=True).stdout.split()
-    removed = []
-    for stage, entry in lock.get("stages", {}).items():
-        if stage in listed:
-            continue
-        for out in entry.get("outs", []):
-            path = project / out["path"]
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-            removed.append(out["path"])
+    kept, removed = removed_stages(lock, listed)
+    for out in removed:
+        path = project / out
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    if removed or kept != lock:
+        (project / "dvc.lock").write_text(yaml.safe_dump(kept, sort_keys=False))
     return removed
 
 
