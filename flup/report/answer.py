@@ -1,8 +1,9 @@
 """The report's first sections: the answer, before the detail.
 
-1. *The answer*: per region, per obfuscation family (rows) and attacker (columns), the absolute privacy threshold
-   of ``metrics/privacy.json``'s ``thresholds`` on LFW view1, with its bracket, its AUC interval and a thumbnail of
-   the gallery face at exactly that level and region (``plots/thumbs/``, written by the plot stage);
+1. *The answer*: first against every attacker at once (family x region: the strongest of their thresholds and who
+   decides it), then per region, per obfuscation family (rows) and attacker (columns), the absolute privacy
+   threshold of ``metrics/privacy.json``'s ``thresholds`` on LFW view1, with its bracket, its AUC interval and a
+   thumbnail of the gallery face at exactly that level and region (``plots/thumbs/``, written by the plot stage);
 2. the same shape for ``relative_thresholds``: no more revealing than a black box over the same region;
 3. *trained on x tested on*: each trained attacker's mean AUC per tested family.
 
@@ -331,7 +332,8 @@ def every_attacker_table(records: Sequence[Mapping], trained: Mapping[str, str |
 
 def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: Tested | None = None,
                    thumbs: Collection[str] = ()) -> list[str]:
-    """"The answer": one table per region of the absolute thresholds on LFW view1."""
+    """"The answer" on LFW view1: the absolute thresholds against every attacker at once (family x region), then one
+    table per region (family x attacker)."""
     tested = tested or {}
     bound = privacy.get("privacy_auc_upper")
     lines = ["## The answer: how strong, over how large a region, against whom", "",
@@ -369,7 +371,8 @@ def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: 
 
 def relative_answer_section(privacy: Mapping, trained: Mapping[str, str | None],
                             tested: Tested | None = None) -> list[str]:
-    """"No more revealing than a black box over the same region": the relative thresholds, one table per region."""
+    """"No more revealing than a black box over the same region": the relative thresholds, as :func:`answer_section`
+    lays out the absolute ones."""
     tested = tested or {}
     lines = ["## The answer, relative: no more revealing than a black box over the same region", ""]
     records = privacy.get("relative_thresholds")
