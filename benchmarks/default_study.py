@@ -75,7 +75,7 @@ def drop_removed_outputs(project: Path, lock: dict, env: dict) -> list[str]:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    if removed or kept != lock:
+    if kept != lock:
         (project / "dvc.lock").write_text(yaml.safe_dump(kept, sort_keys=False))
     return removed
 

@@ -488,13 +488,13 @@ def privacy_report(thresholds: pd.DataFrame, bound: float, relative: pd.DataFram
     return _jsonable(report)
 
 
-_UNIFORM = families.UNIFORM_AT
 STATUS_RULE = ("status: bracketed (the threshold level is private and the tested level below it, "
                "identifies_level, is not) | private_at_weakest (the weakest tested level is private; below it only "
                "the unobfuscated image) | uniform_still_identifies (not reached, and the strongest level leaves the "
-               f"box uniform: blur sigma >= {_UNIFORM['blur']}, pixelate block >= {_UNIFORM['pixelate']} x the "
-               f"region-scaled box width, face_pixelate >= {_UNIFORM['face_pixelate']}, face_gaussian >= "
-               f"{_UNIFORM['face_gaussian']}, blackbox always, deface never; stronger levels cannot hide more) | "
+               f"box uniform: blur sigma >= {families.UNIFORM_AT['blur']}, pixelate block >= "
+               f"{families.UNIFORM_AT['pixelate']} x the region-scaled box width, face_pixelate >= "
+               f"{families.UNIFORM_AT['face_pixelate']}, face_gaussian >= {families.UNIFORM_AT['face_gaussian']}, "
+               "blackbox always, deface never; stronger levels cannot hide more) | "
                "saturated_still_identifies (not reached, and the strongest level's region fills the frame of at "
                f"least {families.SATURATED_SHARE:.0%} of the obfuscated images: deface, whose level is a region; "
                "stronger levels render the same images) | grid_ends (not reached and the strongest level is "

@@ -92,7 +92,7 @@ def fold_curves(curves: pd.DataFrame, keys: Iterable[str], metrics: Iterable[str
     """``curves`` (one row per group, replicas under marked names) with each recogniser's replicas folded into one
     row per ``keys`` by ``FOLD_RULES`` (the mean, ``auc_low`` the lowest and ``auc_high`` the highest of the seeds'
     interval ends), ``n_seeds`` and the seeds' AUC range ``auc_seed_min`` / ``auc_seed_max`` added (1 and the row's
-    own AUC for an unreplicated recogniser)."""
+    own AUC for an unreplicated recogniser). ``metrics`` include ``auc``."""
     keys, metrics = list(keys), list(metrics)
     base, seeds = _seed_column(curves)
     plain = curves[seeds.isna()]
@@ -101,7 +101,7 @@ def fold_curves(curves: pd.DataFrame, keys: Iterable[str], metrics: Iterable[str
     if replicas.empty:
         return plain.reset_index(drop=True)
     same_per_replica = [c for c in curves.columns if c not in keys and c not in metrics]  # e.g. series, level_per_face
-    folded = _fold_frame(replicas, keys, [*dict.fromkeys([*metrics, "auc"])],
+    folded = _fold_frame(replicas, keys, metrics,
                          {**SEED_RANGE, **{c: (c, "first") for c in same_per_replica}}).reset_index()
     return pd.concat([plain, folded[[*curves.columns, *SEED_RANGE]]], ignore_index=True)
 
