@@ -84,6 +84,19 @@ def write_params(project: Path, overlay: dict) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(merge(params, overlay), sort_keys=False))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Work units for the parallel run (pyproject: ``-n auto --dist loadgroup``): each test module runs whole on
+    one worker, so its module fixtures are built once, and every module that uses the session's tiny study shares
+    one unit, so the study is built once. That unit goes first: it is the longest, and a long unit started last
+    leaves the other workers idle."""
+    tiny_modules = {item.module.__name__ for item in items if "tiny_study" in item.fixturenames}
+    for item in items:
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("tiny_study" if module in tiny_modules else module))
+    items.sort(key=lambda item: item.module.__name__ not in tiny_modules)  # stable: modules stay contiguous
+
+
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory, lfw_root) -> Path:
     """The real `dvc repro` of the whole study on the tiny profile over a subset of the shared LFW."""
