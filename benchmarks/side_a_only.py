@@ -51,11 +51,11 @@ def side_a_aucs(a: np.ndarray, b: np.ndarray, labels: np.ndarray, seed: int,
     rng = np.random.default_rng(seed)
     auc = roc_auc_score(labels, (a * b).sum(1))
     shuffled = [roc_auc_score(labels, (a * b[rng.permutation(len(b))]).sum(1)) for _ in range(permutations)]
+    classes = [np.flatnonzero(labels == label) for label in (0, 1)]
     in_class = []
     for _ in range(permutations):
         order = np.arange(len(b))
-        for label in (0, 1):
-            rows = np.flatnonzero(labels == label)
+        for rows in classes:
             order[rows] = rng.permutation(rows)
         in_class.append(roc_auc_score(labels, (a * b[order]).sum(1)))
     return {"auc": auc, "b_mean": roc_auc_score(labels, a @ b.mean(0)), "b_shuffled": float(np.median(shuffled)),
