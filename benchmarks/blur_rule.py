@@ -26,11 +26,11 @@ import yaml
 from flup.config import load_config
 from flup.config.paths import LFW, dataset_paths
 from flup.config.profiles import merge
-from flup.evaluate.evaluation import evaluate_group, validate_scores
-from flup.faces import weights
-from flup.obfuscate.render_dataset import render_dataset
+from flup.evaluation.verification import evaluate_group, validate_scores
+from flup.pipeline import model_files
+from flup.pipeline.render import render_dataset
 from flup.verify import engine
-from flup.verify.test_set import load_test_set
+from flup.verify.scored_set import load_test_set
 
 REPO = Path(__file__).resolve().parents[1]
 NO_OTHER_FAMILY = {"pixelate": [], "blackbox": [], "deface": [], "face_gaussian": [], "face_pixelate": []}
@@ -60,7 +60,7 @@ def measure(project: Path, n_boot: int) -> tuple[list[dict], float]:
     render_dataset(cfg)
     paths = dataset_paths(cfg, LFW)
     test = load_test_set(paths, cfg.render.obfuscated_side)
-    scores = engine.score_arcface(test, paths.images, paths.render, LFW, weights.recognizer_file(cfg),
+    scores = engine.score_arcface(test, paths.images, paths.render, LFW, model_files.recognizer_file(cfg),
                                   cfg.arcface.batch_size, cfg.arcface.modes)
     seconds = time.monotonic() - started
     rows = []

@@ -1,4 +1,4 @@
-"""CUDA path check: one short real training run through flup.models.training.train on the GPU.
+"""CUDA path check: one short real training run through flup.models.trainer.train on the GPU.
 
     python -m benchmarks.cuda_smoke --images DIR [--out DIR]
 
@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from benchmarks.train_throughput import FACES, training_frame
-from flup.models import model, training
+from flup.models import model, trainer
 from flup.models.sampling import VARIANTS, Policy, QuadrupletDataset
+from flup.training.checkpoint import CHECKPOINT, load_checkpoint
 
 
 def main() -> None:
@@ -31,9 +32,9 @@ def main() -> None:
         for epochs in (1, 2):
             net = model.build_dual_stream("gap", 112, "none")  # pretrained weights do not matter here
             cfg = {"epochs": epochs, "batch_size": 32, "num_workers": 2, "device": "cuda", "seed": 0}
-            history = training.train(net, dataset, None, cfg, out)
+            history = trainer.train(net, dataset, None, cfg, out)
             print(f"epochs={epochs}: history={history}; weights on {next(net.parameters()).device}")
-        state = training.load_checkpoint(Path(out) / training.CHECKPOINT)
+        state = load_checkpoint(Path(out) / CHECKPOINT)
         print(f"checkpoint epoch {state['epoch']} reloads with weights_only=True")
 
 

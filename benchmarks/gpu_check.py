@@ -24,7 +24,7 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 import torch  # noqa: E402
 
 from benchmarks.train_throughput import training_frame  # noqa: E402
-from flup.models import model, training  # noqa: E402
+from flup.models import model, trainer  # noqa: E402
 from flup.models.device_feed import DeviceFeed, ImageStore  # noqa: E402
 from flup.models.sampling import IMAGENET_STD, SLOTS, VARIANTS, Policy, QuadrupletDataset  # noqa: E402
 
@@ -62,15 +62,15 @@ def main() -> None:
     for _ in range(2):
         net = model.build_dual_stream("flatten", args.size, "none", seed=0)
         with tempfile.TemporaryDirectory() as out:
-            history = training.train(net, dataset, None, cfg, out, store=store)
+            history = trainer.train(net, dataset, None, cfg, out, store=store)
         runs.append((digest(net), [round(h["loss"], 6) for h in history]))
     report["same_seed_same_weights"] = runs[0][0] == runs[1][0]
     report["runs"] = runs
     with tempfile.TemporaryDirectory() as out:
         net = model.build_dual_stream("flatten", args.size, "none", seed=0)
-        training.train(net, dataset, None, {**cfg, "epochs": 1}, out, store=store)
+        trainer.train(net, dataset, None, {**cfg, "epochs": 1}, out, store=store)
         net = model.build_dual_stream("flatten", args.size, "none", seed=0)
-        training.train(net, dataset, None, cfg, out, store=store)
+        trainer.train(net, dataset, None, cfg, out, store=store)
         report["resumed_equals_straight"] = digest(net) == runs[0][0]
     std = torch.tensor(IMAGENET_STD, device=store.device).view(1, 3, 1, 1) * 255
     half = DeviceFeed(dataset, store).batch(1, range(64))

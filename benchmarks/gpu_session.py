@@ -36,12 +36,14 @@ import cv2  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from flup.evaluate import evaluation  # noqa: E402
+from flup.evaluation import series, verification  # noqa: E402
 from flup.faces.detection import BOX_COLUMNS  # noqa: E402
-from flup.models import embedding, model, training  # noqa: E402
+from flup.models import embedding, model, trainer  # noqa: E402
 from flup.models.device_feed import ImageStore  # noqa: E402
 from flup.models.sampling import Policy, QuadrupletDataset  # noqa: E402
-from flup.obfuscate import obfuscation, render  # noqa: E402
+from flup.obfuscation import methods, render  # noqa: E402
+from flup.training.holdout import split_identities  # noqa: E402
+from flup.training.loop import resolve_device  # noqa: E402
 from flup.verify.scoring import score_pairs  # noqa: E402
 
 WEIGHTS = model.V1_FILE
@@ -155,7 +157,7 @@ def render_tests(pairs: pd.DataFrame, faces: pd.DataFrame, images: dict[str, Pat
     def one(job):
         kind, level = job
         return job, {n: pixels[n] if render.is_identity(kind, level) else
-                     obfuscation.apply(pixels[n], faces.loc[n, BOX_COLUMNS].to_numpy(float), kind, level, region,
+                     methods.apply(pixels[n], faces.loc[n, BOX_COLUMNS].to_numpy(float), kind, level, region,
                                      blur_border)
                      for n in obfuscated_names}
 
@@ -175,8 +177,8 @@ def main() -> None:
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, help="default: the profile's lr")
-    parser.add_argument("--precision", choices=training.PRECISIONS)
-    parser.add_argument("--feed", choices=training.FEEDS)
+    parser.add_argument("--precision", choices=trainer.PRECISIONS)
+    parser.add_argument("--feed", choices=trainer.FEEDS)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--head")
     parser.add_argument("--models", help="comma-separated subset of variants")
@@ -221,7 +223,7 @@ def main() -> None:
         train = train.head(args.max_images)
     frame = train.merge(faces[BOX_COLUMNS], left_on="image", right_index=True, how="inner")
     frame["path"] = [str(images[i].resolve()) for i in frame["image"]]
-    train_frame, _ = embedding.split_identities(frame, float(base["val_fraction"]), int(base["seed"]))
+    train_frame, _ = split_identities(frame, float(base["val_fraction"]), int(base["seed"]))
     pairs = pd.read_csv(tables / "view1_pairs.csv")
     if args.max_pairs:
         pairs = pd.concat([pairs[pairs["label"] == label].head(args.max_pairs) for label in (1, 0)])
@@ -247,7 +249,7 @@ def main() -> None:
                                      samples_per_epoch=settings[n][1]["samples_per_epoch"]) for n in names}
     first = datasets[names[0]]
     used = sorted({first.paths[r] for photos in first.photos for r in photos})
-    device = training.resolve_device(base["device"])
+    device = resolve_device(base["device"])
     store = ImageStore(used, device, workers=args.threads)
     times["decode_to_device"] = round(time.monotonic() - t, 1)
     result.update(train_images=len(used), train_images_listed=listed, train_identities=len(first.identities),
@@ -260,7 +262,7 @@ def main() -> None:
     for n in names:
         s = settings[n][1]
         net = model.build_dual_stream(s["head"], int(s["input_size"]), str(weights), seed=int(s["seed"]))
-        trainers[n] = training.Trainer(net, datasets[n], s, store=store)
+        trainers[n] = trainer.Trainer(net, datasets[n], s, store=store)
     write_outputs(args.out, result)
 
     # --- training, round robin -------------------------------------------------------------------
@@ -327,11 +329,11 @@ def main() -> None:
         log.info("%s scored (%.0f s elapsed)", n, elapsed())
     scores = pd.concat(tables_, ignore_index=True)
     scores.to_csv(args.out / "scores.csv.gz", index=False)
-    nested, _, _, _ = evaluation.evaluate(scores, args.n_boot, study["seed"], study["privacy"])
+    nested, _, _, _ = verification.evaluate(scores, args.n_boot, study["seed"], study["privacy"])
     auc = {}
     for n in names:
         node = nested["lfw"]["view1"][n]["oracle_box"]
-        at_region = {family: levels.get(evaluation.region_key(region), {}) for family, levels in node.items()}
+        at_region = {family: levels.get(series.region_key(region), {}) for family, levels in node.items()}
         row = {f"blur {k}": v for k, v in at_region.get("blur", {}).items()}
         if at_region.get("blackbox"):
             row["black box"] = next(iter(at_region["blackbox"].values()))

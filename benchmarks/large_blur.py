@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from flup.obfuscate import obfuscation as ob  # noqa: E402
+from flup.obfuscation import methods as ob  # noqa: E402
 
 SIGMAS = [16, 24, 32, 48, 64, 96, 128]
 LEVELS = [0.5, 2.0, 4.0, 8.0]

@@ -28,12 +28,13 @@ import pandas as pd
 
 from flup.config import load_config
 from flup.config.schema import Executor
+from flup.cpu import available_cores
 from flup.executor import ActorPool, map_items
-from flup.faces.detect_dataset import BOX_ANNOTATION, ImageDetector
-from flup.faces.detection import BOX_COLUMNS, available_cores, landmarks_of
-from flup.faces.weights import detector_file, recognizer_file
-from flup.obfuscate import render
-from flup.obfuscate.render_dataset import ImageRenderer
+from flup.faces.detection import BOX_COLUMNS, landmarks_of
+from flup.obfuscation import render
+from flup.pipeline.detect import BOX_ANNOTATION, ImageDetector
+from flup.pipeline.model_files import detector_file, recognizer_file
+from flup.pipeline.render import ImageRenderer
 from flup.verify import engine, recognition
 
 REPO = Path(__file__).resolve().parents[1]

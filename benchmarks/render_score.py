@@ -5,7 +5,7 @@
 Both paths run on the same sample, in this process, one after the other:
 
 - render, before: obfuscate + PNG level 9 per image and level, the levels spread over ``--workers``
-  processes (the render stage until 2026-11-30); after: :func:`flup.obfuscate.render.render_levels`
+  processes (the render stage until 2026-11-30); after: :func:`flup.obfuscation.render.render_levels`
   (PNG level 1, the end-to-end re-detection done here once, longest levels first);
 - ArcFace scoring, before: per obfuscated image decode, align, re-detect (ONNX Runtime's default
   session: a thread per core, busy-waiting) and embed in batches of 64, per scorer (the old
@@ -40,10 +40,10 @@ import pandas as pd
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS, Detector, landmarks_of
 from flup.io import write_json, write_table
-from flup.obfuscate import render
+from flup.obfuscation import render
 from flup.verify import engine, recognition
+from flup.verify.scored_set import ScoredSet
 from flup.verify.scoring import score_pairs
-from flup.verify.test_set import TestSet
 
 REPO = Path(__file__).resolve().parents[1]
 # The default study's ArcFace grid (issue 12): the whole blur grid, pixelation, black box, three tool presets.
@@ -99,7 +99,7 @@ def legacy_render(tasks, rows, images: Path, out: Path, workers: int) -> int:
         return sum(pool.map(_legacy_render_level, jobs))
 
 
-def legacy_score(test: TestSet, images: Path, render_dir: Path, levels, detector, model, modes,
+def legacy_score(test: ScoredSet, images: Path, render_dir: Path, levels, detector, model, modes,
                  batch_size: int = 64) -> pd.DataFrame:
     """The old stages/score_arcface.score_rendered: re-detection inside the scorer, nothing shared."""
     def embed_in_batches(crops: dict) -> dict:
@@ -165,7 +165,7 @@ def legacy_detector(model_path: Path) -> Detector:
 # --- the sample ------------------------------------------------------------------------------------
 
 
-def sample(data: Path, protocol: str, n_pairs: int) -> tuple[TestSet, list]:
+def sample(data: Path, protocol: str, n_pairs: int) -> tuple[ScoredSet, list]:
     pairs = pd.read_csv(data / "protocols" / protocol / "pairs.csv")
     pairs = pairs.sample(n=min(n_pairs, len(pairs)), random_state=0).sort_values("pair_id").reset_index(drop=True)
     faces = pd.read_parquet(data / "faces" / "lfw.parquet").set_index("image", drop=False)
@@ -173,7 +173,7 @@ def sample(data: Path, protocol: str, n_pairs: int) -> tuple[TestSet, list]:
     sharp = sorted(set(pairs["image_a"]) & set(usable.index))
     rows = [(name, tuple(usable.loc[name, BOX_COLUMNS]), usable.loc[name].drop("faces").to_dict())
             for name in sorted(set(pairs["image_b"]) & set(usable.index))]
-    return TestSet({protocol: pairs}, "a", usable.drop(columns="image"), sharp), rows
+    return ScoredSet({protocol: pairs}, "a", usable.drop(columns="image"), sharp), rows
 
 
 def write_manifest(out: Path, rows, tasks) -> None:

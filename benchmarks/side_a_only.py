@@ -27,13 +27,13 @@ from sklearn.metrics import roc_auc_score
 
 from flup.attack.recognizer import load
 from flup.config import load_config
-from flup.config.paths import ARCFACE_EMBEDDINGS, ATTACKERS, LFW, dataset_paths, replica
-from flup.faces import weights
+from flup.config.paths import ARCFACE_EMBEDDINGS, ATTACKERS, LFW, dataset_paths, protocol_files, replica
 from flup.faces.detection import landmarks_of
 from flup.io import read_json
-from flup.obfuscate import render
+from flup.obfuscation import render
+from flup.pipeline import model_files
 from flup.verify import engine, recognition
-from flup.verify.test_set import load_test_set, training_people, unseen_by
+from flup.verify.scored_set import load_test_set, training_people, unseen_by
 
 PROTOCOL = "view1"
 PERMUTATIONS = 200
@@ -76,7 +76,7 @@ def main() -> None:
     sharp_side = full_test.sharp_side
     obf_side = "a" if sharp_side == "b" else "b"
     store = render.RenderStore(render.store_path(paths.render, kind, level, region))
-    onnx = weights.recognizer_file(cfg)
+    onnx = model_files.recognizer_file(cfg)
     print(f"{kind} {level:g} over {region:g}x the box, {PROTOCOL}, oracle box; sharp side {sharp_side}")
     print("| recogniser | seed | pairs | auc | b_mean | b_shuffled | in_class | p |\n|---|---|---|---|---|---|---|---|")
     for name in args.recognizers:
@@ -87,7 +87,8 @@ def main() -> None:
             else:
                 folder = replica(ATTACKERS / name, seed)
                 meta = read_json(folder / "meta.json")
-                test = unseen_by(full_test, paths.name, meta["protocol"], training_people(meta["protocol"]))
+                people = training_people(protocol_files(meta["protocol"])[0])
+                test = unseen_by(full_test, paths.name, meta["protocol"], people)
                 recognizer = load(name, folder, meta, onnx, 64, torch.device("cpu"), ARCFACE_EMBEDDINGS)
             pairs = test.pairs[PROTOCOL]
             pairs = pairs[pairs[f"image_{sharp_side}"].isin(test.sharp_images)

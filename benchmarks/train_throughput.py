@@ -29,9 +29,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from flup.models import model, training
+from flup.models import model
 from flup.models.device_feed import DeviceFeed, ImageStore
 from flup.models.sampling import SLOTS, VARIANTS, Policy, QuadrupletDataset
+from flup.models.trainer import TrainConfig, Trainer, make_loader
+from flup.training.loop import resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
 LFW = REPO.parent / "shared" / "data" / "lfw" / "lfw-deepfunneled"
@@ -61,7 +63,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def timed(trainer: training.Trainer, batches, steps: int, warmup: int, cpu_feed: bool = False) -> float:
+def timed(trainer: Trainer, batches, steps: int, warmup: int, cpu_feed: bool = False) -> float:
     """Quadruplets per second over ``steps`` steps after ``warmup``; ``batches`` yields feed batches."""
     device = trainer.device
     iterator = iter(batches)
@@ -78,7 +80,7 @@ def timed(trainer: training.Trainer, batches, steps: int, warmup: int, cpu_feed:
     return done / (time.perf_counter() - started)
 
 
-def _cpu_step(trainer: training.Trainer, batch) -> None:
+def _cpu_step(trainer: Trainer, batch) -> None:
     # The CPU feed hands uint8 pixels; Trainer.step normalises them when its feed is the CPU's.
     kind = trainer.feed_kind
     trainer.feed_kind = "cpu"
@@ -113,7 +115,7 @@ def main() -> None:
     precisions = args.precisions.split(",")
     feeds = args.feeds.split(",")
 
-    device = training.resolve_device(args.device)
+    device = resolve_device(args.device)
     frame = training_frame(args.images, args.faces, args.max_people)
     policy = Policy.from_params({**VARIANTS[args.policy], "approximate_blur": True})
     samples = max(batch_sizes + [args.cpu_feed_batch]) * (args.steps + max(args.warmup, 2 * args.workers + 3) + 1)
@@ -130,10 +132,10 @@ def main() -> None:
     net = model.build_dual_stream(args.head, args.input_size, args.pretrained)
     rows = []
 
-    def trainer_for(batch: int, precision: str, feed: str = "device", compile_: bool = False) -> training.Trainer:
-        cfg = training.TrainConfig(epochs=1, batch_size=batch, num_workers=args.workers, device=str(device),
+    def trainer_for(batch: int, precision: str, feed: str = "device", compile_: bool = False) -> Trainer:
+        cfg = TrainConfig(epochs=1, batch_size=batch, num_workers=args.workers, device=str(device),
                                    feed=feed, precision=precision, compile=compile_)
-        return training.Trainer(net, dataset, cfg, store=store)
+        return Trainer(net, dataset, cfg, store=store)
 
     def record(batch, precision, feed, rate, note=""):
         alone = next((r["quadruplets_per_s"] for r in rows if r["batch"] == batch and r["precision"] == precision
@@ -155,7 +157,7 @@ def main() -> None:
             gen = (feed.batch(1, [(step * batch + i) % len(dataset) for i in keys]) for step in range(10**9))
             record(batch, precision, "device", timed(trainer, gen, args.steps, args.warmup))
         if "cpu" in feeds and batch == args.cpu_feed_batch:
-            loader, sampler = training.make_loader(dataset, trainer.cfg, device)
+            loader, sampler = make_loader(dataset, trainer.cfg, device)
             sampler.set_epoch(1)
             warm = max(args.warmup, 2 * args.workers + 3)
             record(batch, precision, "cpu", timed(trainer, loader, args.steps, warm, cpu_feed=True),

@@ -14,19 +14,14 @@ Besides the DVC pipeline, four functions let a notebook user try the study's pie
 They use the study's defaults: the embedded SCRFD-500M detector and ArcFace ``w600k_mbf`` recogniser (sha256
 checked; InsightFace's pretrained models are for non-commercial research only), created on first use and kept.
 Importing ``flup`` loads none of them (nor torch, ONNX Runtime or OpenCV).
-
-``flup.obfuscate`` and ``flup.evaluate`` are also the names of subpackages. As attributes of ``flup`` they are the
-functions above, which hand every other attribute to their subpackage: ``flup.evaluate.replicas``,
-``from flup.evaluate import replicas`` and ``import flup.evaluate.replicas as r`` all reach the module.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
+import math
+import numbers
 import os
-import sys
-import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -51,47 +46,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'flup' has no attribute {name!r}")
 
 
-class _SharedName:
-    """An API function named like a subpackage of flup: calling it calls the function, any other attribute is
-    the subpackage's (importing its submodule if need be). Pickles by name, like the function it wraps."""
-
-    def __init__(self, function):
-        functools.update_wrapper(self, function)
-
-    def __call__(self, *args, **kwargs):
-        return self.__wrapped__(*args, **kwargs)
-
-    def __getattr__(self, name: str):
-        package = f"{__name__}.{self.__name__}"
-        if name.startswith("_"):
-            raise AttributeError(f"{package} has no attribute {name!r}")
-        try:
-            return getattr(importlib.import_module(package), name)
-        except AttributeError:
-            pass
-        try:
-            return importlib.import_module(f"{package}.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{package}.{name}":
-                raise
-            raise AttributeError(f"{package} has no attribute {name!r}") from None
-
-    def __reduce__(self) -> str:
-        return self.__qualname__
-
-    def __repr__(self) -> str:
-        return f"<function {__name__}.{self.__name__}>"
-
-
-class _Flup(types.ModuleType):
-    def __setattr__(self, name: str, value) -> None:
-        # Importing the subpackage flup.obfuscate (or flup.evaluate) would set it as flup's attribute,
-        # replacing the function; the function reaches the subpackage instead (see _SharedName).
-        if isinstance(value, types.ModuleType) and isinstance(self.__dict__.get(name), _SharedName):
-            return
-        super().__setattr__(name, value)
-
-
 def _image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
     """A BGR uint8 HxWx3 image, read from ``image`` if it is a path."""
     import cv2
@@ -109,7 +63,16 @@ def _image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
             f"expected a path or an HxWx3 (BGR) or HxW uint8 image, got {type(image).__name__} "
             f"{getattr(image, 'dtype', '')} shape {getattr(image, 'shape', '')}"
         )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"image is empty: {image.shape[1]}x{image.shape[0]} pixels")
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+
+def _number(name: str, value: Any, expect: str, integer: bool = False) -> None:
+    """TypeError unless ``value`` is a real number (an integer where ``integer``; never a bool or a string)."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {expect}, got {value!r} ({type(value).__name__})")
 
 
 @functools.lru_cache(maxsize=4)
@@ -153,25 +116,40 @@ def detect(image: np.ndarray | str | os.PathLike, rule: str = "central", det_siz
 
 
 def _box(box: Face | Sequence[float]) -> Sequence[float]:
-    return box.box if hasattr(box, "box") else box
+    """The (x1, y1, x2, y2) of a :class:`flup.Face` or a box: four finite numbers (TypeError / ValueError)."""
+    import numpy as np
+
+    values = box.box if hasattr(box, "box") else box
+    expect = "(x1, y1, x2, y2) or a flup.Face"
+    if values is None:
+        raise TypeError(f"box must be {expect}, got None (did flup.detect find no face?)")
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)) or len(values) != 4:
+        raise TypeError(f"box must be {expect}: four numbers, got {values!r}")
+    for value in values:
+        _number("box", value, f"{expect}: four numbers")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"box must be four finite numbers, got {tuple(values)!r}")
+    return values
 
 
-@_SharedName
 def obfuscate(image: np.ndarray | str | os.PathLike, box: Face | Sequence[float], kind: str, level: float,
               region: float = 1.0, blur_border: str = "crop") -> np.ndarray:
     """A copy of ``image`` obfuscated inside ``box`` (x1, y1, x2, y2, or a :class:`flup.Face`), as the study
-    renders it: ``kind`` is one of the registered families (``flup.obfuscate.families``): ``blur`` (Gaussian σ,
+    renders it: ``kind`` is one of the registered families (``flup.obfuscation.families``): ``blur`` (Gaussian σ,
     px), ``pixelate`` (block side, px), ``blackbox`` (any level), ``deface`` (mask scale, its default 1.3),
     ``face_gaussian`` (kernel / face size), ``face_pixelate`` (cell side / face width). ``region`` enlarges
     the box about its centre; ``blur_border`` is what a blur sees at the box's edge: ``crop`` (the box's own
     pixels, mirrored: the seed study's and common tools' rule) or ``context`` (the image around it). Pixels
     outside the region the kind changes stay byte-identical (``deface`` reaches beyond the box, see
-    ``flup.obfuscate.obfuscation.affected_box``). A bad kind or level raises ValueError naming it and the
+    ``flup.obfuscation.methods.affected_box``). A bad kind or level raises ValueError naming it and the
     valid range.
     """
-    from flup.obfuscate import obfuscation
+    from flup.obfuscation import methods
 
-    return obfuscation.apply(_image(image), _box(box), kind, level, region, blur_border)
+    _number("region", region, "a number > 0 (the face-box scale factor, 1.0 = the box)")
+    if not (math.isfinite(region) and region > 0):
+        raise ValueError(f"region must be a finite number > 0 (the face-box scale factor), got {region!r}")
+    return methods.apply(_image(image), _box(box), kind, level, region, blur_border)
 
 
 def embed(image: np.ndarray | str | os.PathLike, face: Face | np.ndarray | None = None) -> np.ndarray:
@@ -197,7 +175,6 @@ def embed(image: np.ndarray | str | os.PathLike, face: Face | np.ndarray | None 
     return _arcface().embed([align(pixels, landmarks)])[0]
 
 
-@_SharedName
 def evaluate(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
              folds: Sequence[int] | np.ndarray | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
     """Verification metrics of pair ``scores`` (higher = more alike) against ``labels`` (1 same person, 0 not),
@@ -211,7 +188,11 @@ def evaluate(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.nd
     """
     from flup.verify.metrics import summarize
 
+    _number("n_boot", n_boot, "an integer >= 1 (bootstrap replicates)", integer=True)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be an integer >= 1 (bootstrap replicates), got {n_boot!r}")
+    _number("seed", seed, "an integer >= 0", integer=True)
+    if seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     return summarize(scores, labels, folds, n_boot=n_boot, seed=seed)
 
-
-sys.modules[__name__].__class__ = _Flup

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from flup.cpu import pinned_environment
+
 if TYPE_CHECKING:
     from flup.config.schema import Executor
 
@@ -65,9 +67,12 @@ def connect(settings: Executor) -> None:
         return
     # A cluster's workers run this tree's flup (shipped with the job: the same code, the same bits); its
     # nodes need the other requirements installed and the images and weights at the paths this machine uses.
-    runtime_env = None if settings.address is None else {"py_modules": [str(Path(__file__).parent)]}
+    runtime_env = {} if settings.address is None else {"py_modules": [str(Path(__file__).parent)]}
+    pinned = pinned_environment()  # the stages' kernels (flup/cpu.py), whatever environment a worker starts in
+    if pinned:
+        runtime_env["env_vars"] = pinned
     ray.init(address=settings.address, include_dashboard=False, log_to_driver=True,  # workers' warnings
-             logging_level=logging.WARNING, runtime_env=runtime_env)
+             logging_level=logging.WARNING, runtime_env=runtime_env or None)
     log.info("ray: %s", ray.cluster_resources())
 
 

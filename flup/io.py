@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 try:
@@ -182,3 +183,27 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # what np.load takes for an .npz: a zip, or an empty one
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive, read with ``allow_pickle=False``. A file holding pickled objects (an
+    object array, or a pickle under an ``.npz`` name) is refused, never unpickled: ValueError naming the file."""
+    path = Path(path)
+    refused = "refused (flup reads plain arrays only: allow_pickle=False); restore it with `dvc checkout` or rerun " \
+              "the stage that writes it"
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head not in _ZIP_MAGIC:
+        what = "a pickle, not an .npz archive" if head[:1] == b"\x80" else "not an .npz archive"
+        raise ValueError(f"{path}: {what}; {refused}")
+    arrays = {}
+    with np.load(path, allow_pickle=False) as archive:
+        for key in archive.files:
+            try:
+                arrays[key] = archive[key]
+            except ValueError:  # numpy's words: "Object arrays cannot be loaded when allow_pickle=False"
+                raise ValueError(f"{path}: array {key!r} holds pickled objects (an object array); {refused}") from None
+    return arrays

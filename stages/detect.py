@@ -1,4 +1,4 @@
-"""detect [dataset]: every image once through the face detector -> a detection table (flup/faces/detect_dataset.py).
+"""detect [dataset]: every image once through the face detector -> a detection table (flup/pipeline/detect.py).
 
 LFW (no argument) -> data/faces/lfw.parquet; an evaluation-only dataset -> data/datasets/<name>/faces.parquet.
 """
@@ -10,9 +10,9 @@ import time
 
 from flup.config import load_config, run_stage
 from flup.config.paths import LFW, dataset_paths
-from flup.faces.detect_dataset import detect_dataset, summary
 from flup.io import write_table
 from flup.log import get_logger
+from flup.pipeline.detect import detect_dataset, summary
 
 
 def main(name: str = LFW) -> None:

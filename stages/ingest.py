@@ -16,9 +16,11 @@ from flup.log import get_logger
 
 def main(name: str) -> None:
     log = get_logger(f"ingest@{name}")
-    entry = load_config().dataset(name)
+    cfg = load_config()
+    entry = cfg.dataset(name)
     started = time.monotonic()
-    summary = ingest(entry.model_dump(), DATASETS / name / "source", log)
+    summary = ingest(entry.model_dump(), DATASETS / name / "source", log, key=f"datasets.{name}",
+                     max_image_pixels=cfg.data.max_image_pixels)
     log.info("%s: %s, %d identities; %d same + %d different pairs (%d people); %d problems; %.1f s", name,
              summary["coverage"], summary["identities"], summary["same_pairs"], summary["different_pairs"],
              summary["test_people"], summary["problems"], time.monotonic() - started)

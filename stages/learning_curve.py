@@ -1,18 +1,19 @@
 """learning_curve: one adapter attacker's view1 AUC vs its number of training images (params.yaml learning_curve)
 -> metrics/learning_curve.json, plots/data/learning_curve.csv (drawn by the plot stage).
 
-The curve is flup/attack/learning_curve.py's; ``learning_curve.images: []`` (the default) writes empty results.
+The curve is flup/pipeline/learning_curve.py's (its pieces: flup/attack/learning_curve.py);
+``learning_curve.images: []`` (the default) writes empty results.
 """
 
 from __future__ import annotations
 
 import time
 
-from flup.attack.learning_curve import learning_curve
 from flup.config import load_config, run_stage
 from flup.config.paths import LEARNING_CURVE, LEARNING_CURVE_TABLE
 from flup.io import write_json, write_table
 from flup.log import get_logger
+from flup.pipeline.learning_curve import learning_curve
 
 
 def main() -> None:

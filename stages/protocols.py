@@ -18,8 +18,9 @@ SUMMARY = Path("metrics/protocols.json")
 
 def main() -> None:
     log = get_logger("protocols")
-    seed = load_config().protocols.seed
-    outputs = lfw_protocols(LFW_RAW, read_table(LFW_FACES), seed)
+    cfg = load_config()
+    outputs = lfw_protocols(LFW_RAW, read_table(LFW_FACES), cfg.protocols.seed, cfg.protocols.min_pairs_per_label,
+                            cfg.data.source)
     summary = {}
     for name, (train, pairs, info) in outputs.items():
         if train is not None:

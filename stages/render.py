@@ -1,4 +1,4 @@
-"""render [dataset]: obfuscate one side of every test pair, per obfuscation x level (flup/obfuscate/render_dataset.py).
+"""render [dataset]: obfuscate one side of every test pair, per obfuscation x level (flup/pipeline/render.py).
 
 LFW -> data/render/; an evaluation-only dataset -> data/datasets/<name>/render/.
 """
@@ -11,7 +11,7 @@ import time
 from flup.config import load_config, run_stage
 from flup.config.paths import LFW
 from flup.log import get_logger
-from flup.obfuscate.render_dataset import render_dataset
+from flup.pipeline.render import render_dataset
 
 
 def main(name: str = LFW) -> None:

@@ -1,6 +1,6 @@
 """report: metrics/*.json, the figures, params.yaml and dvc.lock -> plots/report.md, plots/report.html.
 
-Assembled by flup/report/assemble.py; the gallery image is chosen by flup/report/gallery.py.
+The driver is flup/pipeline/report.py; the report is assembled by flup/report/assemble.py.
 """
 
 from __future__ import annotations
@@ -9,18 +9,15 @@ import time
 
 from flup.config import load_config, run_stage
 from flup.log import get_logger
-from flup.report.assemble import HTML, MARKDOWN, write_report
-from flup.report.gallery import gallery_face
+from flup.pipeline.report import REPORT_HTML, REPORT_MARKDOWN, report_study
 
 
 def main() -> None:
     log = get_logger("report")
     start = time.monotonic()
-    cfg = load_config()
-    name, box, image = gallery_face(cfg)
-    markdown = write_report(cfg.document(), image, box, name, blur_border=cfg.render.blur_border)
+    markdown, name = report_study(load_config())
     log.info("%s (%d lines) and %s written; gallery from %s; %.1fs",
-             MARKDOWN, markdown.count("\n"), HTML, name, time.monotonic() - start)
+             REPORT_MARKDOWN, markdown.count("\n"), REPORT_HTML, name, time.monotonic() - start)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ from functools import partial
 from flup.config import load_config, run_stage
 from flup.config.paths import LFW, arcface_embeddings, dataset_paths
 from flup.executor import ActorPool
-from flup.faces import weights
 from flup.io import write_table
 from flup.log import get_logger
+from flup.pipeline import model_files
 from flup.verify import engine
-from flup.verify.test_set import load_test_set
+from flup.verify.scored_set import load_test_set
 
 
 def main(name: str = LFW) -> None:
@@ -28,7 +28,7 @@ def main(name: str = LFW) -> None:
     paths = dataset_paths(cfg, name)
     started = time.monotonic()
     arcface = cfg.arcface
-    model = weights.recognizer_file(cfg)
+    model = model_files.recognizer_file(cfg)
     test = load_test_set(paths, cfg.render.obfuscated_side)
     score = partial(engine.score_arcface, test, paths.images, paths.render, paths.name, model,
                     modes=arcface.modes, embeddings_out=arcface_embeddings(name))

@@ -3,10 +3,10 @@
 LFW (score_attacker@<name>) -> data/scores/<name>.parquet: only the test pairs none of whose people it trained on;
 an evaluation-only dataset (score_attacker_dataset@<name>-<dataset>) -> data/scores/<dataset>/<name>.parquet: every
 pair (other people). An adapter reuses the ArcFace embeddings score_arcface saved for the dataset. Both in the
-threat models of attack.modes, through the same code path as plain ArcFace (flup/verify/engine.py);
-flup/attack/recognizer.py turns the trained adapter or fine-tuned model into a recogniser. With
-``executor.kind: ray`` its batches are embedded on Ray actors, each holding its models (flup/executor.py), the
-same batches and bits.
+threat models of attack.modes, through the same code path as plain ArcFace (flup/verify/engine.py;
+flup/pipeline/score_attacker.py); flup/attack/recognizer.py turns the trained adapter or fine-tuned model into a
+recogniser. With ``executor.kind: ray`` its batches are embedded on Ray actors, each holding its models
+(flup/executor.py), the same batches and bits.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import time
 import pandas as pd
 import torch
 
-from flup.attack.recognizer import AttackerWorker, score_attacker
 from flup.config import load_config, run_stage
 from flup.config.paths import LFW, dataset_paths
 from flup.executor import ActorPool
 from flup.io import write_table
 from flup.log import get_logger
+from flup.pipeline.score_attacker import attacker_worker, score_attacker
 
 
 def main(name: str, dataset: str = LFW) -> None:
@@ -34,7 +34,7 @@ def main(name: str, dataset: str = LFW) -> None:
         if cfg.executor.kind == "local":
             scores, protocol = score_attacker(cfg, name, seed, dataset=dataset)
         else:  # attack.batch_size crops a piece: the batches it embeds in-process (docs/scaling.md)
-            worker = AttackerWorker.of(cfg, name, seed)
+            worker = attacker_worker(cfg, name, seed)
             with ActorPool(worker, cfg.executor, cfg.attacker(name).attack.batch_size) as pool:
                 scores, protocol = score_attacker(cfg, name, seed, pool, dataset)
         tables.append(scores)

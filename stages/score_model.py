@@ -1,4 +1,4 @@
-"""score_model <model> [dataset]: a trained dual-stream model scores the rendered pairs (flup/models/variant.py).
+"""score_model <model> [dataset]: a trained dual-stream model scores the rendered pairs (flup/pipeline/score_model.py).
 
 LFW -> data/scores/<model>.parquet; an evaluation-only dataset -> data/scores/<dataset>/<model>.parquet: one table
 for every replica of ``train.seeds`` (column ``train_seed``).
@@ -15,11 +15,11 @@ import pandas as pd
 import torch
 
 from flup.config import load_config, run_stage
-from flup.config.paths import LFW, MODELS, dataset_paths
+from flup.config.paths import LFW, dataset_paths
 from flup.executor import ActorPool
 from flup.io import write_table
 from flup.log import get_logger
-from flup.models.variant import ScoringWorker, score_variant
+from flup.pipeline.score_model import score_variant, scoring_worker
 
 
 def main(name: str, dataset: str = LFW) -> None:
@@ -32,8 +32,8 @@ def main(name: str, dataset: str = LFW) -> None:
             tables.append(score_variant(cfg, name, seed, dataset))
         else:  # score_model.batch_size inputs a piece: the batches it embeds in-process (docs/scaling.md)
             batch = cfg.score_model.batch_size
-            with ActorPool(ScoringWorker(name, seed, MODELS.resolve(), batch), cfg.executor, batch) as pool:
-                tables.append(score_variant(cfg, name, seed, dataset, embed=pool))
+            with ActorPool(scoring_worker(cfg, name, seed), cfg.executor, batch) as pool:
+                tables.append(score_variant(cfg, name, seed, dataset, pool))
     scores = pd.concat(tables, ignore_index=True)
     write_table(dataset_paths(cfg, dataset).scores / f"{name}.parquet", scores)
     levels = scores.groupby(["obfuscation", "level"]).ngroups

@@ -1,5 +1,5 @@
 """train@<model>: one dual-stream model of the model table, a replica per seed of ``train.seeds`` ->
-data/models/<model>/seed<k>/ (flup/models/variant.py).
+data/models/<model>/seed<k>/ (flup/pipeline/train.py).
 
 ``train.nproc`` > 1 (or ``torchrun --nproc_per_node N -m stages.train <model>``): data-parallel on N GPUs.
 """
@@ -13,9 +13,9 @@ from flup.config import load_config, run_stage
 from flup.config.paths import MODELS, replica
 from flup.io import write_json
 from flup.log import get_logger
-from flup.models import distributed
-from flup.models.model import save_weights
-from flup.models.variant import train_variant
+from flup.pipeline.train import train_variant
+from flup.training import distributed
+from flup.training.weight_files import save_weights
 
 
 def main(name: str) -> None:

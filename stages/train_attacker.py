@@ -1,11 +1,11 @@
 """train_attacker@<name>: an obfuscation-aware ArcFace attacker of the `attackers` table, a replica per seed of
 ``attack.seeds`` -> data/attackers/<name>/seed<k>/.
 
-It trains on one obfuscation family (any of flup/obfuscate/families.py) over a level range, or on a mixture of
+It trains on one obfuscation family (any of flup/obfuscation/families.py) over a level range, or on a mixture of
 families (the family drawn per sample); score_attacker@<name> then scores it on every rendered obfuscation.
 
-The adapter and fine-tuning attackers are trained by flup/attack/training.py; ``attack.nproc`` > 1 (or
-``torchrun --nproc_per_node N -m stages.train_attacker <name>``): data-parallel on N GPUs.
+The adapter and fine-tuning attackers are trained by flup/pipeline/train_attacker.py (with flup/attack/training.py);
+``attack.nproc`` > 1 (or ``torchrun --nproc_per_node N -m stages.train_attacker <name>``): data-parallel on N GPUs.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from flup.attack.training import train_attacker
 from flup.config import load_config, run_stage
 from flup.config.paths import ATTACKERS, replica
 from flup.io import atomic_path
 from flup.log import get_logger
-from flup.models import distributed
+from flup.pipeline.train_attacker import train_attacker
+from flup.training import distributed
 
 
 def main(name: str) -> None:

@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flup.cpu import pin_cpu_kernels
+
+pin_cpu_kernels()  # as every stage does (stages/__init__.py), before any test module loads torch
+
 REPO = Path(__file__).resolve().parents[1]
 # The shared LFW copy (FLUP_LFW overrides where it is). Tests that need it skip without it, with the reason;
 # FLUP_REQUIRE_LFW=1 (for a machine that must have it) turns those skips into failures.
@@ -89,9 +93,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Work units for the parallel run (pyproject: ``-n auto --dist loadgroup``): each test module runs whole on
     one worker, so its module fixtures are built once, and every module that uses the session's tiny study shares
     one unit, so the study is built once. That unit goes first: it is the longest, and a long unit started last
-    leaves the other workers idle."""
+    leaves the other workers idle. Every test that runs a real `dvc repro` (the tiny study's, ``e2e``) is also
+    marked ``slow``: ``pytest -m "not slow"`` is the fast tier to run before each commit."""
     tiny_modules = {item.module.__name__ for item in items if "tiny_study" in item.fixturenames}
     for item in items:
+        if "tiny_study" in item.fixturenames or item.get_closest_marker("e2e"):  # a real `dvc repro`
+            item.add_marker(pytest.mark.slow)
         module = item.module.__name__
         item.add_marker(pytest.mark.xdist_group("tiny_study" if module in tiny_modules else module))
     items.sort(key=lambda item: item.module.__name__ not in tiny_modules)  # stable: modules stay contiguous

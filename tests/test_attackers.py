@@ -29,10 +29,10 @@ from flup.attack.attack_data import (
 )
 from flup.faces import weights
 from flup.faces.detection import LANDMARK_COLUMNS, Detector, face_row
-from flup.models.model import save_weights
-from flup.models.training import optimizer_step
-from flup.obfuscate import families
-from flup.obfuscate.obfuscation import affected_box
+from flup.obfuscation import families
+from flup.obfuscation.methods import affected_box
+from flup.training.loop import optimizer_step
+from flup.training.weight_files import save_weights
 from flup.verify import recognition
 from tests.conftest import REPO, make_identity_folder, write_params
 
@@ -133,6 +133,7 @@ def test_untrained_adapter_is_the_identity():
     assert torch.allclose(adapter.EmbeddingAdapter()(x), x, atol=1e-6)
 
 
+@pytest.mark.slow  # seconds: trains, renders or draws
 def test_adapter_improves_held_out_cosine_between_blurred_and_sharp(onnx_path, faces_frame):
     people = sorted(faces_frame["identity"].unique())
     held_out = faces_frame["identity"].isin(people[-4:])
@@ -158,6 +159,7 @@ def test_adapter_improves_held_out_cosine_between_blurred_and_sharp(onnx_path, f
     assert learned - shuffled > 0.02, (before, learned, shuffled)
 
 
+@pytest.mark.slow  # seconds of training or of writing every profile
 def test_finetuned_weights_roundtrip_through_safetensors(onnx_path, faces_frame, tmp_path):
     crops = _sharp_crops(faces_frame, 4)
     student = arcface_torch.convert(onnx_path)
@@ -300,6 +302,7 @@ def test_training_sample_of_each_family_changes_only_its_box(faces_frame, kind, 
         assert not np.array_equal(crop, sharp_crop)
 
 
+@pytest.mark.slow  # seconds of training or of writing every profile
 def test_mixture_dataset_and_validation_set_draw_every_family(faces_frame):
     sampler = sampler_for(RANGES, sharp_fraction=0.0)
     faces = AttackFaces(faces_frame, sampler, seed=0)
@@ -343,6 +346,7 @@ PARAMS = {
 }
 
 
+@pytest.mark.slow  # seconds of training or of writing every profile
 @pytest.mark.parametrize("name", ["adapter", "finetune", "mixture", "finetune_mixture"])
 def test_attackers_never_load_test_identities(mini_lfw, monkeypatch, name):
     from stages import train_attacker
@@ -394,6 +398,7 @@ class RefusingArcFace:
         return np.zeros((0, 512), dtype=np.float32)
 
 
+@pytest.mark.slow  # seconds: trains, renders or draws
 def test_attacker_scores_an_evaluation_only_dataset_as_it_scores_the_same_pairs_on_lfw(mini_lfw, lfw_root, tmp_path,
                                                                                        monkeypatch):
     # A trained adapter (the stage's own training on mini_lfw) scores a 6-person identity folder through
@@ -419,7 +424,7 @@ def test_attacker_scores_an_evaluation_only_dataset_as_it_scores_the_same_pairs_
                    "obfuscations": {"blur": [0, 8], "pixelate": [], "blackbox": [1], "deface": [],
                                     "face_gaussian": [], "face_pixelate": []}},
         "datasets": {"people": {"format": "folder", "root": "people", "face_rule": "largest_central",
-                                "same_pairs": 4, "different_pairs": 4, "random_seed": 0}}})
+                                "same_pairs": 4, "different_pairs": 4, "random_seed": 0, "min_pairs_per_label": 4}}})
     with torch.no_grad():
         ingest.main("people")
         detect.main("people")

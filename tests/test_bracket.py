@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flup.evaluate import evaluation as ev
-from flup.evaluate import relative
-from flup.obfuscate import families
-from flup.obfuscate import obfuscation as ob
+from flup.evaluation import privacy, relative, thresholds
+from flup.evaluation import verification as ev
+from flup.evaluation.absolute import THRESHOLD_COLUMNS, privacy_thresholds
+from flup.obfuscation import families
+from flup.obfuscation import methods as ob
+from flup.verify import scoring
 
 W, H = 94, 115  # LFW's median face box, about 1.2:1
 MARGIN = 0.01
@@ -67,12 +69,12 @@ ACROSS = np.repeat(np.linspace(0, 255, W)[None, :, None], H, 0).repeat(3, 2).ast
 
 def test_the_status_rule_states_the_rules_it_applies():
     # privacy.json's status_rule is built from the same constants the statuses are: they cannot drift apart.
-    rule = ev.STATUS_RULE
+    rule = privacy.STATUS_RULE
     assert f"at least {families.SATURATED_SHARE:.0%} of the obfuscated images" in rule
     for kind in ("blur", "pixelate", "face_pixelate", "face_gaussian"):
         assert f">= {families.UNIFORM_AT[kind]}" in rule
-    assert rule.count("|") == len(ev.THRESHOLD_STATUSES) - 1
-    assert all(status in rule for status in ev.THRESHOLD_STATUSES)
+    assert rule.count("|") == len(thresholds.THRESHOLD_STATUSES) - 1
+    assert all(status in rule for status in thresholds.THRESHOLD_STATUSES)
 
 
 def test_blur_at_the_box_width_is_uniform_measured():
@@ -133,7 +135,7 @@ def absolute():
             + _curve("deface", 1.0, {1.3: 0.7, 2.0: 0.66, 3.0: 0.66})  # fills the frame from 2.0: saturated
             + _curve("deface", 1.3, {1.3: 0.7, 2.0: 0.66}))  # saturation not measured here: grid ends
     curves = pd.DataFrame(rows, columns=ev.CURVE_COLUMNS)
-    found = ev.privacy_thresholds(curves, 0.55, {"lfw": 80.0}, SATURATED)
+    found = privacy_thresholds(curves, 0.55, {"lfw": 80.0}, SATURATED)
     return found.set_index(["obfuscation", "region"]), curves
 
 
@@ -186,21 +188,23 @@ def test_absolute_saturated_still_identifies_only_where_the_region_fills_the_fra
 
 def test_bracket_saturated_needs_the_strongest_level_and_uniform_comes_first():
     levels, private = [1.0, 2.0, 3.0], [False, False, False]
-    assert ev.bracket(levels, private, [False] * 3, None, [True, False, False]).status == "grid_ends"
-    assert ev.bracket(levels, private, [False] * 3, None, [False, True, True]).status == "saturated_still_identifies"
-    assert ev.bracket(levels, private, [False, False, True], None, [True] * 3).status == "uniform_still_identifies"
-    reached = ev.bracket(levels, [False, True, True], [False] * 3, 2.0, [False, True, True])
+    assert thresholds.bracket(levels, private, [False] * 3, None, [True, False, False]).status == "grid_ends"
+    assert (thresholds.bracket(levels, private, [False] * 3, None, [False, True, True]).status
+            == "saturated_still_identifies")
+    assert (thresholds.bracket(levels, private, [False, False, True], None, [True] * 3).status
+            == "uniform_still_identifies")
+    reached = thresholds.bracket(levels, [False, True, True], [False] * 3, 2.0, [False, True, True])
     assert (reached.status, reached.identifies_level, reached.saturated_level) == ("bracketed", 1.0, 2.0)
 
 
 def test_absolute_without_face_widths_pixel_families_are_never_uniform(absolute):
-    found = ev.privacy_thresholds(absolute[1], 0.55).set_index(["obfuscation", "region"])
+    found = privacy_thresholds(absolute[1], 0.55).set_index(["obfuscation", "region"])
     assert found.loc[("pixelate", 1.3), "status"] == "grid_ends"
     assert found.loc[("face_pixelate", 1.0), "status"] == "uniform_still_identifies"  # needs no face width
 
 
 def test_privacy_report_summary_strings_counts_and_warnings(absolute):
-    report = ev.privacy_report(absolute[0].reset_index(), 0.55)
+    report = privacy.privacy_report(absolute[0].reset_index(), 0.55)
     summary = report["summary"]["lfw"]["view1"]["arcface"]["oracle_box"]
     assert summary["blur"] == {"region=1": 48.0, "region=1.3": "grid ends (max 24)"}
     assert summary["pixelate"] == {"region=1": 16.0, "region=1.3": "identifies even when uniform (max 160)"}
@@ -208,7 +212,7 @@ def test_privacy_report_summary_strings_counts_and_warnings(absolute):
     assert summary["deface"] == {"region=1": "identifies even over the whole frame (max 3)",
                                  "region=1.3": "grid ends (max 2)"}
     assert (report["n_reached"], report["n_not_reached"], report["n_grid_ends"]) == (2, 6, 2)
-    warnings = ev.grid_end_warnings(report)
+    warnings = privacy.grid_end_warnings(report)
     assert warnings == ["privacy threshold not bracketed: lfw/view1 arcface/oracle_box, blur at region 1.3: the "
                         "grid ends at level 24 before the threshold and before the box is uniform; extend "
                         "render.obfuscations.blur in params.yaml",
@@ -219,7 +223,7 @@ def test_privacy_report_summary_strings_counts_and_warnings(absolute):
 
 def test_bracket_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="differ in length"):
-        ev.bracket([1.0, 2.0], [False], [False, False], None)
+        thresholds.bracket([1.0, 2.0], [False], [False, False], None)
 
 
 # --- relative threshold: a synthetic score table per status ---------------------------------------
@@ -256,7 +260,7 @@ def relative_table() -> pd.DataFrame:
         add("face_gaussian", level, 0.1)
     for level in (1.3, 3.0):
         add("deface", level, 0.1)
-    return pd.DataFrame(rows, columns=ev.SCORE_COLUMNS)
+    return pd.DataFrame(rows, columns=scoring.SCORE_COLUMNS)
 
 
 @pytest.fixture(scope="module")
@@ -285,8 +289,8 @@ def test_relative_statuses_have_the_known_answers(relative_found):
 
 
 def test_relative_report_summary_and_count(relative_found):
-    empty = pd.DataFrame(columns=ev.THRESHOLD_COLUMNS)
-    report = ev.privacy_report(empty, 0.55, relative_found[0], MARGIN)
+    empty = pd.DataFrame(columns=THRESHOLD_COLUMNS)
+    report = privacy.privacy_report(empty, 0.55, relative_found[0], MARGIN)
     summary = report["relative_summary"]["lfw"]["view1"]["arcface"]["oracle_box"]
     assert summary == {"blur": {"region=1": 16.0}, "pixelate": {"region=1": 4.0},
                        "face_pixelate": {"region=1": "identifies even when uniform (max 1)"},
@@ -295,7 +299,7 @@ def test_relative_report_summary_and_count(relative_found):
     assert (report["relative_n_reached"], report["relative_n_not_reached"], report["relative_n_grid_ends"]) == (
         2, 3, 1)
     assert report["n_grid_ends"] == 0
-    assert ev.grid_end_warnings(report) == [
+    assert privacy.grid_end_warnings(report) == [
         "relative threshold not bracketed: lfw/view1 arcface/oracle_box, face_gaussian at region 1: the grid ends "
         "at level 2 before the threshold and before the box is uniform; extend render.obfuscations.face_gaussian "
         "in params.yaml"]

@@ -35,6 +35,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # headless Chromium and dvc plots
+
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / ".dvc" / "plots" / "offline.html"
 SCREENSHOTS = REPO / "docs" / "screenshots"

@@ -225,7 +225,7 @@ BAD = {
     "attacker named like a variant": (
         replace(BLUR_ATTACKER, "  random_blur: {method: finetune, obfuscation: blur, levels: [16, 16]}"),
         "attackers.random_blur", "data/scores/random_blur.parquet"),
-    # every family of flup.obfuscate.families, validated by its registry, or a mixture of them
+    # every family of flup.obfuscation.families, validated by its registry, or a mixture of them
     "attacker unknown family": (
         replace(BLUR_ATTACKER, "  adapter_blur: {method: adapter, obfuscation: mosaic, levels: [2, 8]}"),
         "attackers.adapter_blur.obfuscation",
@@ -290,22 +290,23 @@ BAD = {
     "attackers without view1": (set_value("render.protocols", "[view2, seed]"), "render.protocols",
                                 "expected to include view1"),
     "dataset format": (replace("datasets: {}", "datasets: {celeba: {format: imagenet, root: x, same_pairs: 5, "
-                                               "different_pairs: 5, random_seed: 0}}"),
+                                               "different_pairs: 5, random_seed: 0, face_rule: central}}"),
                        "datasets.celeba.format", "expected 'celeba' or 'folder', got 'imagenet'"),
     "dataset unknown key": (replace("datasets: {}", "datasets: {d: {format: folder, root: x, same_pairs: 5, "
-                                                    "different_pairs: 5, random_seed: 0, pairs: 3}}"),
+                                                    "different_pairs: 5, random_seed: 0, face_rule: central, "
+                                                    "pairs: 3}}"),
                             "datasets.d.pairs", "did you mean datasets.d.same_pairs?"),
     "dataset missing format": (replace("datasets: {}", "datasets: {d: {root: x, same_pairs: 5, different_pairs: 5, "
-                                                       "random_seed: 0}}"),
+                                                       "random_seed: 0, face_rule: central}}"),
                                "datasets.d.format", "required key missing: expected 'celeba' or 'folder'"),
     "dataset missing root": (replace("datasets: {}", "datasets: {d: {format: folder, same_pairs: 5, "
-                                                     "different_pairs: 5, random_seed: 0}}"),
+                                                     "different_pairs: 5, random_seed: 0, face_rule: central}}"),
                              "datasets.d.root", "required key missing"),
     "dataset face rule": (replace("datasets: {}", "datasets: {d: {format: folder, root: x, same_pairs: 5, "
                                                   "different_pairs: 5, random_seed: 0, face_rule: big}}"),
                           "datasets.d.face_rule", "got 'big'"),
     "dataset negative pairs": (replace("datasets: {}", "datasets: {d: {format: folder, root: x, same_pairs: -1, "
-                                                       "different_pairs: 5, random_seed: 0}}"),
+                                                       "different_pairs: 5, random_seed: 0, face_rule: central}}"),
                                "datasets.d.same_pairs", "got -1"),
     "unknown executor kind": (set_value("executor.kind", "spark"), "executor.kind",
                               "expected 'local' or 'ray', got 'spark'"),
@@ -314,7 +315,7 @@ BAD = {
     "executor workers 0": (set_value("executor.workers", "0"), "executor.workers", "expected an integer in [1, 256]"),
     "executor typo": (insert("executor", "  worker: 4"), "executor.worker", "did you mean executor.workers?"),
     "dataset named lfw": (replace("datasets: {}", "datasets: {lfw: {format: folder, root: x, same_pairs: 5, "
-                                                  "different_pairs: 5, random_seed: 0}}"),
+                                                  "different_pairs: 5, random_seed: 0, face_rule: central}}"),
                           "datasets.lfw", "lfw is the study's own dataset"),
 }
 
@@ -565,10 +566,10 @@ def test_level_tables_keep_the_written_order(tmp_path):
 
 def test_datasets_entries_get_their_defaults(tmp_path):
     text = replace("datasets: {}", "datasets: {faces: {format: folder, root: ~/faces, same_pairs: 5, "
-                                   "different_pairs: 6, random_seed: 0}}")(PARAMS)
+                                   "different_pairs: 6, random_seed: 0, face_rule: central}}")(PARAMS)
     entry = load_config(write(tmp_path, text)).dataset("faces")
-    assert (entry.format, entry.root, entry.face_rule, entry.same_pairs, entry.different_pairs) == \
-        ("folder", "~/faces", "largest_central", 5, 6)
+    assert (entry.format, entry.root, entry.face_rule, entry.same_pairs, entry.different_pairs, entry.images,
+            entry.min_pairs_per_label) == ("folder", "~/faces", "central", 5, 6, "img_celeba", 10)
     with pytest.raises(ConfigError, match=r"datasets\.celeba: not defined \(datasets: faces\)"):
         load_config(write(tmp_path, text)).dataset("celeba")
     with pytest.raises(ConfigError, match=r"datasets\.celeba: not defined \(datasets: none\)"):
@@ -586,7 +587,7 @@ def test_schema_choices_match_the_library():
     from flup.data import datasets
     from flup.faces import detection
     from flup.models import sampling
-    from flup.obfuscate import families, obfuscation, render
+    from flup.obfuscation import families, methods, render
     from flup.verify import recognition
 
     assert get_args(schema.FaceRule) == detection.FACE_RULES
@@ -594,7 +595,7 @@ def test_schema_choices_match_the_library():
     assert get_args(schema.Dataset.model_fields["format"].annotation) == datasets.FORMATS
     assert get_args(schema.Dataset.model_fields["images"].annotation) == datasets.CELEBA_IMAGE_SETS
     assert get_args(schema.Render.model_fields["encoding"].annotation) == render.ENCODINGS
-    assert get_args(schema.Render.model_fields["blur_border"].annotation) == tuple(obfuscation.BLUR_BORDERS)
+    assert get_args(schema.Render.model_fields["blur_border"].annotation) == tuple(methods.BLUR_BORDERS)
     assert get_args(schema.Variant.model_fields["crop"].annotation) == sampling.CROPS
     assert get_args(schema.Variant.model_fields["blur"].annotation) == sampling.BLURS
     assert get_args(schema.Train.model_fields["positive"].annotation) == sampling.POSITIVES
@@ -614,6 +615,7 @@ def test_a_profile_removes_a_table_entry_with_null_and_only_there():
     assert base["attackers"]["a"] == {"method": "adapter"}  # the base is not edited
 
 
+@pytest.mark.slow  # seconds of training or of writing every profile
 @pytest.mark.parametrize("profile", [p.stem for p in PROFILES])
 def test_profile_write_keeps_comments_and_changes_only_its_keys(tmp_path, profile):
     params = tmp_path / "params.yaml"
@@ -670,6 +672,7 @@ def test_invalid_profile_is_not_written(tmp_path):
 # --- a stage with a bad parameter stops before writing anything ---------------------------------
 
 
+@pytest.mark.slow  # a subprocess
 def test_stage_with_a_bad_parameter_exits_with_one_line_and_writes_nothing(tmp_path):
     text = set_value("render.regions", "[0]")(PARAMS)
     (tmp_path / "params.yaml").write_text(text)

@@ -1,7 +1,7 @@
 """Training under torchrun: two gloo processes on CPU train as one process does with their global batch.
 
-Each rank takes a disjoint part of every global batch (flup/models/sharding.py) and the step runs in
-DistributedDataParallel (flup/models/data_parallel.py), BatchNorm statistics taken over the global batch.
+Each rank takes a disjoint part of every global batch (flup/training/sharding.py) and the step runs in
+DistributedDataParallel (flup/training/data_parallel.py), BatchNorm statistics taken over the global batch.
 The two-process run and the one-process run see the same samples and should follow the same loss curve
 and end at the same weights, up to float32 summation order: the gradient is a sum over the global batch
 that DDP forms as (rank 0's part + rank 1's part) / 2, and BatchNorm's mean and variance come from
@@ -23,8 +23,12 @@ import torch.multiprocessing as mp
 
 from flup.attack import adapter
 from flup.config.params import ParamError
-from flup.models import distributed, model, sampling, training
-from flup.models.sharding import shard
+from flup.models import model, sampling
+from flup.models import trainer as dual
+from flup.training import checkpoint, distributed, loop
+from flup.training.sharding import shard
+
+pytestmark = pytest.mark.slow  # torchrun processes
 
 WORLD = 2
 # Float32 values carry 7 digits; 1e-8 to 1.2e-7 was measured (docs/scaling.md): at least an 8x margin.
@@ -106,7 +110,7 @@ def train_batchnorm_1d(folder: Path) -> dict:
         inputs, targets = batch
         return torch.nn.functional.mse_loss(model(inputs), targets)
 
-    history = training.fit(net, optimizer, loss, batches, 3, progress=False)
+    history = loop.fit(net, optimizer, loss, batches, 3, progress=False)
     return {"losses": [r["loss"] for r in history], "state": net.state_dict()}
 
 
@@ -146,43 +150,43 @@ def train_dual_stream(folder: Path) -> dict:
     moves them that much and Adam carries it into the weights. The triplet loss itself stays float32
     (loss_on_inputs casts the embeddings)."""
     net = model.build_dual_stream("gap", 32, "none", dim=8, seed=0).double()
-    trainer = training.Trainer(net, quadruplets(folder), DUAL_CFG)
+    trainer = dual.Trainer(net, quadruplets(folder), DUAL_CFG)
 
     def loss64(m, batch):
-        return training.loss_on_inputs(m, {k: sampling.normalise(batch[k]).double() for k in training.INPUT_KEYS})
+        return dual.loss_on_inputs(m, {k: sampling.normalise(batch[k]).double() for k in dual.INPUT_KEYS})
 
-    history = training.fit(net, trainer.optimizer, loss64, trainer.batches, 2, progress=False)
+    history = loop.fit(net, trainer.optimizer, loss64, trainer.batches, 2, progress=False)
     return {"losses": [r["loss"] for r in history], "state": net.state_dict()}
 
 
 def device_feed_batches(folder: Path) -> list[dict]:
     """The device feed's batches (on CPU tensors) of 2 epochs: under torchrun this rank's parts."""
     net = model.build_dual_stream("gap", 32, "none", dim=8, seed=0)
-    trainer = training.Trainer(net, quadruplets(folder), {**DUAL_CFG, "feed": "device", "num_workers": 1})
+    trainer = dual.Trainer(net, quadruplets(folder), {**DUAL_CFG, "feed": "device", "num_workers": 1})
     ranked = distributed.world().size > 1
     return [part if ranked else (part, 1.0) for epoch in (1, 2) for part in trainer.batches(epoch)]
 
 
 def resume_dual_stream(folder: Path) -> dict:
-    """training.train (float32, checkpoints in ``folder``) for 2 epochs straight, and for 1 epoch then resumed
+    """trainer.train (float32, checkpoints in ``folder``) for 2 epochs straight, and for 1 epoch then resumed
     from its checkpoint for the second; which process wrote the checkpoints."""
     writes = []
-    saved = training.save_checkpoint
+    saved = dual.save_checkpoint
 
     def recorded(*args, **kwargs):
         writes.append(int(args[3]))
         return saved(*args, **kwargs)
 
-    training.save_checkpoint = recorded
+    dual.save_checkpoint = recorded
     try:
         straight = model.build_dual_stream("gap", 32, "none", dim=8, seed=0)
-        training.train(straight, quadruplets(folder), None, DUAL_CFG, folder / "straight")
+        dual.train(straight, quadruplets(folder), None, DUAL_CFG, folder / "straight")
         resumed = model.build_dual_stream("gap", 32, "none", dim=8, seed=0)
-        training.train(resumed, quadruplets(folder), None, {**DUAL_CFG, "epochs": 1}, folder / "resumed")
+        dual.train(resumed, quadruplets(folder), None, {**DUAL_CFG, "epochs": 1}, folder / "resumed")
         resumed = model.build_dual_stream("gap", 32, "none", dim=8, seed=1)  # resuming must not depend on it
-        history = training.train(resumed, quadruplets(folder), None, DUAL_CFG, folder / "resumed")
+        history = dual.train(resumed, quadruplets(folder), None, DUAL_CFG, folder / "resumed")
     finally:
-        training.save_checkpoint = saved
+        dual.save_checkpoint = saved
     return {"losses": [r["loss"] for r in history], "state": resumed.state_dict(), "straight": straight.state_dict(),
             "writes": writes}
 
@@ -240,7 +244,7 @@ def test_the_device_feed_gives_the_ranks_the_parts_of_the_global_batches(ranks):
     changed = total = 0
     for (whole, _), (a, weight_a), (b, weight_b) in zip(alone, first, second, strict=True):
         assert (weight_a + weight_b) / 2 == 1.0
-        for key in training.INPUT_KEYS:
+        for key in dual.INPUT_KEYS:
             difference = (torch.cat([a[key], b[key]]) - whole[key]).abs()
             assert float(difference.max()) <= grey_level
             changed, total = changed + int((difference > 1e-4).sum()), total + difference.numel()
@@ -255,7 +259,7 @@ def test_two_ranks_resume_from_the_checkpoint_only_rank_0_writes(ranks):
         assert max_diff(result["state"], result["straight"]) == 0.0
     assert first["writes"] == [1, 2, 1, 2]  # after each epoch: the straight run, then the interrupted one
     assert second["writes"] == []
-    assert int(training.load_checkpoint(ranks["folder"] / "resumed" / training.CHECKPOINT)["epoch"]) == 2
+    assert int(checkpoint.load_checkpoint(ranks["folder"] / "resumed" / checkpoint.CHECKPOINT)["epoch"]) == 2
 
 
 def test_a_global_batch_smaller_than_the_world_is_refused():

@@ -18,8 +18,8 @@ import torch
 from flup.models import device_feed as dfeed
 from flup.models import model as fm
 from flup.models import sampling as fs
-from flup.models import training as ft
-from flup.obfuscate.obfuscation import blur_whole_image, gaussian_blur
+from flup.models import trainer as ft
+from flup.obfuscation.methods import blur_whole_image, gaussian_blur
 from tests.conftest import LFW as LFW_ROOT
 
 LFW = LFW_ROOT / "lfw-deepfunneled"  # checked by pytestmark's lfw_root (a skip without LFW), not at import
@@ -151,6 +151,7 @@ def test_rendered_inputs_close_to_the_cpu_feed(frame, store, variant):
         assert levels.mean() < 0.2 and levels.max() <= 3.01, (name, float(levels.mean()), float(levels.max()))
 
 
+@pytest.mark.slow  # seconds: trains, renders or draws
 def test_train_with_device_feed_is_reproducible_and_resumes(frame, store, tmp_path):
     data = dataset(frame, "random_crop", size=32, n=8)
     cfg = {"epochs": 2, "batch_size": 4, "device": "cpu", "seed": 0, "feed": "device", "precision": "bf16"}

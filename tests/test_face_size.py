@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from flup.evaluate import face_size
+from flup.evaluation import face_size
 
 
 def faces() -> pd.DataFrame:
@@ -81,7 +81,7 @@ def test_a_saturated_deface_level_renders_the_same_image_as_any_stronger_one(lfw
     import cv2
     import numpy as np
 
-    from flup.obfuscate.obfuscation import deface
+    from flup.obfuscation.methods import deface
 
     # AJ_Cook_0001's detected face (data/faces/lfw.parquet): 86 x 137 px in a 250 x 250 frame
     image = cv2.imread(str(lfw_root / "lfw-deepfunneled" / "AJ_Cook" / "AJ_Cook_0001.jpg"))

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flup.obfuscate import families
-from flup.obfuscate import obfuscation as ob
-from flup.report import document, figures
+from flup.obfuscation import families
+from flup.obfuscation import methods as ob
+from flup.report import figures, findings
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = np.random.default_rng(0).integers(0, 256, size=(120, 100, 3), dtype=np.uint8)
@@ -44,7 +44,7 @@ LABELS = [  # kind, level, panel label, phrase in a sentence
 def test_level_text(kind, level, short, phrase):
     assert families.level_text(kind, level) == short
     assert families.level_text(kind, level, named=True) == phrase
-    assert document.level_phrase(kind, level) == phrase
+    assert findings.level_phrase(kind, level) == phrase
 
 
 def test_names_titles_and_axis_labels():

@@ -37,7 +37,10 @@ from flup.config.params import ParamError
 from flup.data import datasets, fetch, sources
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS, Detector
-from flup.models import embedding, model, training
+from flup.models import trainer
+from flup.training import weight_files
+from flup.training.checkpoint import CHECKPOINT, CHECKPOINT_FORMAT, load_checkpoint
+from flup.training.holdout import split_identities
 from flup.verify import recognition
 from tests.conftest import make_celeba
 
@@ -91,6 +94,7 @@ def _assert_one_whole_output(target: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
 
 
+@pytest.mark.slow  # a subprocess
 def test_concurrent_processes_rewriting_one_directory_all_succeed(tmp_path):
     # Before: rmtree-then-replace; 10 of 60 concurrent rewrites failed (ENOTEMPTY, FileNotFoundError).
     target = tmp_path / "out" / "render"
@@ -142,6 +146,7 @@ def _killed_writer(target: Path) -> None:
     assert done.returncode == -signal.SIGKILL
 
 
+@pytest.mark.slow  # a subprocess
 def test_staging_stranded_by_sigkill_is_removed_by_the_next_run(tmp_path):
     data = tmp_path / "data"
     target = data / "render"
@@ -481,7 +486,7 @@ class _Pixels(torch.utils.data.Dataset):
     def __getitem__(self, key) -> dict:
         _, index = key if isinstance(key, tuple) else (0, key)
         out = {}
-        for j, name in enumerate(training.INPUT_KEYS):
+        for j, name in enumerate(trainer.INPUT_KEYS):
             generator = torch.Generator().manual_seed(4 * index + j)
             out[name] = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8, generator=generator)
         return out
@@ -498,7 +503,7 @@ def _tiny() -> _TinyDual:
 
 def _train(out: Path, epochs: int) -> tuple[_TinyDual, list[dict]]:
     net = _tiny()
-    history = training.train(net, _Pixels(), None, {**_CFG, "epochs": epochs}, out)
+    history = trainer.train(net, _Pixels(), None, {**_CFG, "epochs": epochs}, out)
     return net, history
 
 
@@ -517,16 +522,16 @@ def _full_text(error: BaseException | None) -> str:
 
 @pytest.fixture
 def pickled_checkpoint(tmp_path) -> Path:
-    path = tmp_path / "run" / training.CHECKPOINT
+    path = tmp_path / "run" / CHECKPOINT
     path.parent.mkdir()
-    torch.save({"format": training.CHECKPOINT_FORMAT, "epoch": 1, "model": nn.Linear(2, 2)}, path)
+    torch.save({"format": CHECKPOINT_FORMAT, "epoch": 1, "model": nn.Linear(2, 2)}, path)
     return path
 
 
 def test_pickle_checkpoint_names_the_file_and_never_suggests_weights_only_false(pickled_checkpoint):
     # Before: torch's "Re-running `torch.load` with `weights_only` set to `False` will likely succeed".
-    with pytest.raises(model.WeightsFileError) as caught:
-        training.load_checkpoint(pickled_checkpoint)
+    with pytest.raises(weight_files.WeightsFileError) as caught:
+        load_checkpoint(pickled_checkpoint)
     assert str(caught.value).startswith(f"{pickled_checkpoint}: ")
     assert "refusing to unpickle" in str(caught.value)
     assert "weights_only" not in _full_text(caught.value)
@@ -535,8 +540,8 @@ def test_pickle_checkpoint_names_the_file_and_never_suggests_weights_only_false(
 def test_pickle_weights_file_never_suggests_weights_only_false(tmp_path):
     path = tmp_path / "module.pt"
     torch.save(nn.Linear(2, 2), path)
-    with pytest.raises(model.WeightsFileError) as caught:
-        model.load_weights(nn.Linear(2, 2), path)
+    with pytest.raises(weight_files.WeightsFileError) as caught:
+        weight_files.load_weights(nn.Linear(2, 2), path)
     assert str(caught.value).startswith(f"{path}: ") and "weights_only" not in _full_text(caught.value)
 
 
@@ -548,8 +553,8 @@ def test_pickle_named_model_safetensors_names_the_file(tmp_path, payload):
         torch.save(nn.Linear(2, 2).state_dict(), path)
     else:
         path.write_bytes(pickle.dumps({"weight": [1.0, 2.0]}))
-    with pytest.raises(model.WeightsFileError) as caught:
-        model.load_weights(nn.Linear(2, 2), path)
+    with pytest.raises(weight_files.WeightsFileError) as caught:
+        weight_files.load_weights(nn.Linear(2, 2), path)
     message = str(caught.value)
     assert message.startswith(f"{path}: not a safetensors file")
     assert "pickle" in message and "weights_only" not in _full_text(caught.value)
@@ -558,13 +563,13 @@ def test_pickle_named_model_safetensors_names_the_file(tmp_path, payload):
 def test_truncated_checkpoint_names_the_file(tmp_path):
     # Before: "PytorchStreamReader failed reading zip archive: failed finding central directory", no file named.
     _train(tmp_path / "run", 1)
-    path = tmp_path / "run" / training.CHECKPOINT
+    path = tmp_path / "run" / CHECKPOINT
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(model.WeightsFileError) as caught:
-        training.load_checkpoint(path)
+    with pytest.raises(weight_files.WeightsFileError) as caught:
+        load_checkpoint(path)
     assert str(caught.value).startswith(f"{path}: truncated or corrupt")
-    with pytest.raises(model.WeightsFileError, match=re.escape(f"{path}: truncated or corrupt")):
-        model.load_weights(_tiny(), path)
+    with pytest.raises(weight_files.WeightsFileError, match=re.escape(f"{path}: truncated or corrupt")):
+        weight_files.load_weights(_tiny(), path)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "pickle"])
@@ -573,7 +578,7 @@ def test_corrupt_checkpoint_is_discarded_with_a_warning_and_training_starts_over
     # Before: every later run failed on the checkpoint until someone deleted it by hand.
     fresh, fresh_history = _train(tmp_path / "fresh", 2)
     out = tmp_path / "run"
-    checkpoint = out / training.CHECKPOINT  # holds the pickle of pickled_checkpoint
+    checkpoint = out / CHECKPOINT  # holds the pickle of pickled_checkpoint
     if damage == "truncated":
         checkpoint.unlink()
         _train(out, 1)
@@ -588,8 +593,8 @@ def test_corrupt_checkpoint_is_discarded_with_a_warning_and_training_starts_over
     assert len(warnings) == 1 and warnings[0].startswith(f"{checkpoint}: ") and "training starts over" in warnings[0]
     assert [h["epoch"] for h in history] == [1, 2] and history == fresh_history
     assert _same_weights(net, fresh)  # exactly a fresh run, nothing of the damaged file
-    assert (out / (training.CHECKPOINT + ".discarded")).read_bytes() == bad  # moved aside, kept to inspect
-    assert training.load_checkpoint(checkpoint)["epoch"] == 2
+    assert (out / (CHECKPOINT + ".discarded")).read_bytes() == bad  # moved aside, kept to inspect
+    assert load_checkpoint(checkpoint)["epoch"] == 2
 
 
 def test_lowering_epochs_discards_the_longer_trained_checkpoint(tmp_path, caplog):
@@ -601,18 +606,18 @@ def test_lowering_epochs_discards_the_longer_trained_checkpoint(tmp_path, caplog
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "epoch 3" in warnings[0] and "train.epochs = 1" in warnings[0]
     assert history == one_history and _same_weights(net, one)
-    assert training.load_checkpoint(tmp_path / "run" / training.CHECKPOINT)["epoch"] == 1
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT)["epoch"] == 1
 
 
 def test_raising_epochs_still_resumes(tmp_path, caplog):
     _train(tmp_path / "run", 1)
     two, two_history = _train(tmp_path / "two", 2)
-    with caplog.at_level(logging.INFO, logger="flup.models.training"):
+    with caplog.at_level(logging.INFO, logger="flup.training.checkpoint"):
         net, history = _train(tmp_path / "run", 2)
     assert any("resuming" in r.getMessage() for r in caplog.records)
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)
     assert history == two_history and _same_weights(net, two)
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [training.CHECKPOINT]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [CHECKPOINT]
 
 
 # --- small subsets: errors that name data.max_people ------------------------------------------------
@@ -630,7 +635,7 @@ def test_too_few_validation_identities_names_max_people_and_val_fraction():
     # 4 identities with 2+ images x 0.1 = 0.4, rounds to 0 held out; validation needs 2.
     frame = _people({"A": 2, "B": 3, "C": 2, "D": 2, "E": 1})
     with pytest.raises(ParamError) as caught:
-        embedding.split_identities(frame, 0.1, 0)
+        split_identities(frame, 0.1, 0)
     message = str(caught.value)
     assert "train.val_fraction = 0.1" in message and "data.max_people" in message
     assert "holds out 0 of the 4 identities with >= 2 images" in message and "raise" in message
@@ -640,13 +645,13 @@ def test_too_few_training_identities_names_max_people_and_val_fraction():
     # 3 identities x 0.67 = 2.01 -> 2 held out, 1 left to train on; training needs 2.
     frame = _people({"A": 2, "B": 2, "C": 2})
     with pytest.raises(ParamError, match=r"leaves 1 of the 3 identities.*data\.max_people.*attack\.val_fraction"):
-        embedding.split_identities(frame, 0.67, 0, fraction_param="attack.val_fraction")
+        split_identities(frame, 0.67, 0, fraction_param="attack.val_fraction")
 
 
 def test_enough_identities_split_as_asked():
     # 10 identities x 0.2 = 2 held out, 8 kept; the single-image person always trains.
     frame = _people({**{p: 2 for p in "ABCDEFGHIJ"}, "K": 1})
-    train, val = embedding.split_identities(frame, 0.2, 0)
+    train, val = split_identities(frame, 0.2, 0)
     assert val["identity"].nunique() == 2 and train["identity"].nunique() == 9
     assert set(train["identity"]).isdisjoint(val["identity"]) and "K" in set(train["identity"])
 
@@ -685,7 +690,7 @@ def test_ingest_stage_logs_coverage_once_and_only_real_problems(tmp_path, lfw_ro
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["datasets"] = {"celeba": {"format": "celeba", "root": str(tmp_path / "celeba"), "images": "img_celeba",
                                      "face_rule": "annotated", "same_pairs": 5, "different_pairs": 5,
-                                     "random_seed": 0}}
+                                     "random_seed": 0, "min_pairs_per_label": 5}}
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(tmp_path / "work")

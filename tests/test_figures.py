@@ -91,6 +91,7 @@ def overlap(a: Bbox, b: Bbox, tolerance: float = 1.0) -> bool:
     return min(a.x1, b.x1) - max(a.x0, b.x0) > tolerance and min(a.y1, b.y1) - max(a.y0, b.y0) > tolerance
 
 
+@pytest.mark.slow  # seconds: trains, renders or draws
 def test_eleven_series_legend_fits_and_nothing_overlaps(drawn):
     drawn, folder = drawn
     assert set(drawn) == {"mean_cosine_vs_level.png", "auc_vs_level.png", "detection_rate_vs_level.png",
@@ -138,6 +139,7 @@ def test_untested_family_says_so(drawn):
     assert panel["ticks"] == [] and panel["xlabel"] == ""
 
 
+@pytest.mark.slow  # seconds: trains, renders or draws
 def test_several_regions_get_their_own_rows_and_nothing_overlaps(tmp_path, monkeypatch):
     """With render.regions [1.0, 2.0] each protocol (and each ROC obfuscation) gets one row per region, titled
     by it; one region draws as before (no region in any title)."""

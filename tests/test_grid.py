@@ -136,6 +136,7 @@ def test_grids_are_optional(tmp_path):
     assert load_config(path).grids == {}
 
 
+@pytest.mark.slow  # a subprocess
 def test_cli_dry_run_prints_the_commands_and_a_bad_grid_exits_2(tmp_path):
     (tmp_path / "params.yaml").write_text(PARAMS)
     run = subprocess.run([sys.executable, "-m", "flup.config.grid", "training_seeds", "--dry-run"], cwd=tmp_path,

@@ -107,7 +107,7 @@ def curve_project(lfw_root, tmp_path_factory):
 
     from flup.faces import weights
     from flup.faces.detection import Detector, face_row
-    from flup.obfuscate.render_dataset import render_dataset
+    from flup.pipeline.render import render_dataset
 
     root = tmp_path_factory.mktemp("curve")
     images = lfw_root / "lfw-deepfunneled"
@@ -195,11 +195,13 @@ def test_the_figure_and_an_empty_curve(curve_project, tmp_path, monkeypatch):
 
 def test_the_report_section_shows_the_rows(curve_project):
     from flup.report.document import learning_curve_section
+    from flup.report.metrics_files import parse_learning_curve
 
-    metrics = json.loads((curve_project / "metrics/learning_curve.json").read_text())
+    metrics = parse_learning_curve(json.loads((curve_project / "metrics/learning_curve.json").read_text()))
     lines = learning_curve_section(metrics, "learning_curve.png")
     assert lines[0] == "## Learning curve" and "![Learning curve: AUC vs training images](learning_curve.png)" in lines
     table = [line for line in lines if line.startswith("| ")]
     assert len(table) == 1 + 1 + 3  # header, plain ArcFace, the three distinct sizes (the capped one is the null one)
     assert table[1].startswith("| 0 (plain ArcFace) | ") and "capped to the images available: 1000" in lines[2]
-    assert learning_curve_section({"enabled": False, "rows": []}) == [] and learning_curve_section(None) == []
+    empty = parse_learning_curve({"enabled": False, "rows": []})
+    assert learning_curve_section(empty) == [] and learning_curve_section(None) == []

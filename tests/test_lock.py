@@ -20,6 +20,8 @@ import yaml
 from flup import lockcheck
 from tests.conftest import dvc
 
+pytestmark = pytest.mark.slow  # git and dvc subprocesses
+
 REPO = Path(__file__).resolve().parents[1]
 
 GEN = """\

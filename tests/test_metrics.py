@@ -215,22 +215,3 @@ def test_summarize_one_class_gives_none_not_crash():
     assert out["n_diff"] == 0
     assert out["mean_cos_same"] == pytest.approx(2 / 3)
     json.dumps(out)
-
-
-# --- privacy threshold ----------------------------------------------------------------------------
-
-
-def test_privacy_threshold_reached():
-    assert m.privacy_threshold([0, 2, 4, 8, 16], [0.99, 0.8, 0.54, 0.51, 0.53]) == 4
-    assert m.privacy_threshold([1.0, 2.0], [0.55, 0.5]) == 1.0  # bound is inclusive
-    assert m.privacy_threshold([2, 4, 8], [0.7, None, 0.6], bound=0.65) == 8
-
-
-def test_privacy_threshold_not_reached():
-    assert m.privacy_threshold([0, 2, 4], [0.99, 0.8, 0.56]) is None
-    assert m.privacy_threshold([], []) is None
-
-
-def test_privacy_threshold_rejects_length_mismatch():
-    with pytest.raises(ValueError, match="differ in length"):
-        m.privacy_threshold([1, 2], [0.5])

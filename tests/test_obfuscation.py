@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flup.obfuscate import obfuscation as ob
+from flup.obfuscation import methods as ob
 
 H, W = 60, 80
 BOX = (20.4, 10.6, 50.2, 41.3)  # -> int box (20, 10, 51, 42)

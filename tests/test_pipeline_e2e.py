@@ -229,7 +229,7 @@ def test_repro_is_incremental(tiny_study, tmp_path):
     # A new protocol seed invalidates the protocols stage (and, through its outputs, most of the study:
     # `dvc status` shows the stage at the top of that cascade without paying for it), then is undone.
     write_params(study, {"protocols": {"seed": {"random_seed": 1}}})
-    assert stages_changed(dvc(study, "status").stdout) == {"protocols"}
+    assert stages_changed(dvc(study, "status").stdout) == {"validate", "protocols"}
     write_params(study, {"protocols": {"seed": {"random_seed": 0}}})
     assert stages_changed(dvc(study, "status").stdout) == set()
 
@@ -244,6 +244,40 @@ def test_repro_is_incremental(tiny_study, tmp_path):
     assert "evaluate" in rerun and not any(stage.split("@")[0] in ("ingest", "detect_dataset") for stage in rerun)
     metrics = json.loads((study / "metrics/verification.json").read_text())
     assert set(metrics) == {"lfw"}
+
+
+def failing_repro(project) -> str:
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}",
+           "DVC_NO_ANALYTICS": "1"}
+    result = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=project, env=env, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode != 0, result.stdout
+    return result.stdout + result.stderr
+
+
+def test_a_bad_or_unknown_parameter_stops_the_run_before_any_output_is_removed(tiny_study, tmp_path):
+    """DVC removes a stage's outputs just before it runs the stage: the stage validate, first in every path,
+    refuses the whole params.yaml before any of them. Each of these edits once deleted finished outputs (a
+    trained model, the committed figures, the face table), and an unknown section was never read at all."""
+    study = copy_study(tiny_study, tmp_path / "study")
+    kept = [study / "data/models/random_blur", study / "data/faces/lfw.parquet", study / "plots",
+            study / "dvclive/random_blur"]
+    before = {p: p.read_bytes() for root in kept for p in [root, *root.rglob("*")] if p.is_file()}
+    assert len(before) > 10
+    params = (study / "params.yaml").read_text()
+    edits = [({"train": {"epochs": -1}}, "train.epochs: expected an integer >= 1, got -1"),
+             ({"plot": {"gallery_image": ""}}, "plot.gallery_image:"),
+             ({"detector": {"sha256": "not-a-digest"}}, "detector.sha256: expected a sha256 digest"),
+             ({"trian": {"epochs": 3}}, "trian:")]
+    for overlay, message in edits:
+        write_params(study, overlay)
+        log = failing_repro(study)
+        assert "Running stage 'validate'" in log and message in log, log
+        assert not set(re.findall(r"Running stage '([^']+)'", log)) - {"validate"}, log
+        assert {p: p.read_bytes() for p in before if p.is_file()} == before
+        (study / "params.yaml").write_text(params)
+    # The token did not change, so a good parameter file reruns nothing else.
+    assert stages_run(dvc(study, "repro").stdout) <= {"validate"}
 
 
 def test_killed_training_stage_resumes_from_its_checkpoint(tiny_study, tmp_path):

@@ -21,11 +21,14 @@ from flup.config.paths import ARCFACE_EMBEDDINGS
 from flup.config.profiles import merge
 from flup.config.schema import Executor
 from flup.executor import ActorPool
-from flup.faces.detect_dataset import detect_dataset
 from flup.io import write_json, write_table
-from flup.models.model import save_weights
-from flup.obfuscate.render_dataset import render_dataset
+from flup.pipeline import model_files
+from flup.pipeline.detect import detect_dataset
+from flup.pipeline.render import render_dataset
+from flup.training.weight_files import save_weights
 from tests.conftest import require_scaling
+
+pytestmark = pytest.mark.slow  # a local Ray instance
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = 30
@@ -197,14 +200,14 @@ def test_score_model_on_ray_is_the_in_process_scoring(study, ray_cluster, monkey
                                  "variants": {**cfg.variants, "tiny": cfg.variants["random_blur"]}})  # seeds: [0]
     monkeypatch.setattr(stage, "load_config", lambda: cfg)
     with torch.no_grad():
-        local_rows = recorded(monkeypatch, embedding, "embed_prepared")
+        local_rows = recorded(monkeypatch, embedding, "embed_pixels")
         stage.main("tiny")
         local = pd.read_parquet("data/scores/tiny.parquet")
         monkeypatch.setattr(stage, "load_config", lambda: with_ray(cfg))
         calls = piece_sizes(monkeypatch)
         ray_rows = recorded(monkeypatch, ActorPool, "__call__")
         stage.main("tiny")
-    assert max(calls) > 6  # a block of several 3-input pieces a call: both actors at work
+    assert max(calls) == 3 * 2  # the engine asks for the pool's width (2 actors x 3 inputs): both actors at work
     assert_same_rows(local_rows, ray_rows)
     on_ray = pd.read_parquet("data/scores/tiny.parquet")
     assert len(local) == 20 * 6 and (local["status"] == "ok").sum() >= len(local) // 2
@@ -221,7 +224,7 @@ def test_score_attacker_on_ray_is_the_in_process_scoring(study, ray_cluster, mon
     import torch
 
     from flup.attack import adapter, arcface_torch, recognizer
-    from flup.faces import weights
+    from flup.pipeline import score_attacker as driver
     from stages import score_attacker as stage
 
     root, _ = study
@@ -244,11 +247,11 @@ def test_score_attacker_on_ray_is_the_in_process_scoring(study, ray_cluster, mon
         batch_dependent, step = (adapter, "apply"), (recognizer.ADAPTER,)  # ArcFace's rows do not depend on it
         ray = with_ray(cfg)
     else:
-        save_weights(arcface_torch.convert(weights.recognizer_file(cfg)), folder / "model.safetensors")
+        save_weights(arcface_torch.convert(model_files.recognizer_file(cfg)), folder / "model.safetensors")
         write_json(folder / "meta.json", {"method": method, "protocol": "view1"})
         batch_dependent, step = (arcface_torch, "embed"), ()
         ray = cfg.model_copy(update={"executor": RAY.model_copy(update={"workers": 1, "cpus_per_worker": 2})})
-    monkeypatch.setattr(recognizer, "ARCFACE_EMBEDDINGS", Path("no_saved_embeddings.npz"))
+    monkeypatch.setattr(driver, "ARCFACE_EMBEDDINGS", Path("no_saved_embeddings.npz"))
     monkeypatch.setattr(stage, "load_config", lambda: cfg)
     with torch.no_grad():
         local_rows = recorded(monkeypatch, *batch_dependent)
@@ -266,7 +269,7 @@ def test_score_attacker_on_ray_is_the_in_process_scoring(study, ray_cluster, mon
 
 
 def test_the_default_executor_needs_no_ray():
-    code = ("import sys, flup.executor, flup.faces.detect_dataset, flup.obfuscate.render_dataset, stages.detect, "
+    code = ("import sys, flup.executor, flup.pipeline.detect, flup.pipeline.render, stages.detect, "
             "stages.render, stages.score_arcface, stages.score_model, stages.score_attacker; "
             "from flup.config import load_config; "
             "assert load_config().executor.kind == 'local'; assert 'ray' not in sys.modules, 'ray imported'")

@@ -16,15 +16,15 @@ import yaml
 
 from flup.config import load_config
 from flup.config.profiles import merge
-from flup.evaluate import evaluation as ev
-from flup.evaluate import relative
-from flup.faces.detect_dataset import detect_dataset
+from flup.evaluation import absolute, privacy, relative, series
+from flup.evaluation import verification as ev
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import read_table, write_table
-from flup.obfuscate import obfuscation, render
-from flup.obfuscate.render_dataset import render_dataset
-from flup.verify import engine
-from flup.verify.test_set import TestSet as ScoredSet
+from flup.obfuscation import methods, render
+from flup.pipeline.detect import detect_dataset
+from flup.pipeline.render import render_dataset
+from flup.verify import engine, scoring
+from flup.verify.scored_set import ScoredSet
 
 REPO = Path(__file__).resolve().parents[1]
 PEOPLE = 4
@@ -106,10 +106,10 @@ def test_a_region_store_holds_the_obfuscation_over_the_scaled_box(renders):
         for name in store.names:
             sharp = cv2.imread(str(images / name))
             box = tuple(faces.loc[name, BOX_COLUMNS])
-            expected = obfuscation.apply(sharp, box, kind, level, region)
+            expected = methods.apply(sharp, box, kind, level, region)
             assert np.array_equal(store.obfuscated(name, sharp), expected)
             if region != 1.0 and not render.is_identity(kind, level):
-                assert not np.array_equal(expected, obfuscation.apply(sharp, box, kind, level, 1.0))
+                assert not np.array_equal(expected, methods.apply(sharp, box, kind, level, 1.0))
 
 
 def _cell_means(crops):
@@ -131,7 +131,7 @@ def _scores(root: Path) -> pd.DataFrame:
 def test_scores_carry_the_region_and_region_one_scores_as_the_default(renders):
     default = _scores(renders["default"][0])
     two = _scores(renders["two"][0])
-    assert list(two.columns) == ev.SCORE_COLUMNS
+    assert list(two.columns) == scoring.SCORE_COLUMNS
     assert set(default["region"]) == {1.0} and set(two["region"]) == {1.0, 1.5}
     pd.testing.assert_frame_equal(two[two["region"] == 1.0].reset_index(drop=True), default)
     wide = two[(two["region"] == 1.5) & (two["obfuscation"] == "blur") & (two["level"] == 8.0)]
@@ -166,7 +166,7 @@ def region_table(seed: int = 0) -> pd.DataFrame:
         rows += _rows(1.0, "blur", level, narrow, labels)
         wide = base + (0.6 if level == 0 else 0.3) * labels + rng.normal(0, 0.001, N_PAIRS)
         rows += _rows(2.0, "blur", level, wide, labels)
-    return pd.DataFrame(rows, columns=ev.SCORE_COLUMNS)
+    return pd.DataFrame(rows, columns=scoring.SCORE_COLUMNS)
 
 
 @pytest.fixture(scope="module")
@@ -187,11 +187,11 @@ def test_curves_metrics_and_thresholds_are_indexed_by_region(evaluated):
     # a pixel level per face is per detected face width at every region
     assert set(curves.loc[(curves["obfuscation"] == "blur") & (curves["level"] == 8), "level_per_face"]) == {0.1}
     by = thresholds.set_index(["obfuscation", "region"])
-    assert list(thresholds.columns) == ev.THRESHOLD_COLUMNS
+    assert list(thresholds.columns) == absolute.THRESHOLD_COLUMNS
     assert by.loc[("blur", 1.0), "level"] == 16.0  # the absolute threshold per region
     assert not by.loc[("blur", 2.0), "reached"]  # over 2x the box this attacker still sees the hair
     assert by.loc[("blackbox", 1.0), "reached"] and not by.loc[("blackbox", 2.0), "reached"]
-    report = ev.privacy_report(thresholds, 0.55)
+    report = privacy.privacy_report(thresholds, 0.55)
     assert report["summary"]["lfw"]["view1"]["arcface"]["oracle_box"]["blur"] == {
         "region=1": 16.0, "region=2": "grid ends (max 16)"}
     # the black box is uniform by definition: over 2x the box it still identifies, and nothing stronger exists
@@ -219,8 +219,8 @@ def test_region_one_keeps_the_bootstrap_seeds_of_a_table_without_regions():
     """A table written before regions (no region column) and the region-1.0 groups of a two-region table
     evaluate to the same numbers: region 1.0 adds nothing to a group's seed."""
     table = region_table()
-    assert ev.seed_key(("lfw", "view1", "a", "m", "blur", 8.0), 1.0) == ("lfw", "view1", "a", "m", "blur", 8.0)
-    assert ev.seed_key(("lfw", "view1", "a", "m", "blur", 8.0), 2.0) != ("lfw", "view1", "a", "m", "blur", 8.0)
+    assert series.seed_key(("lfw", "view1", "a", "m", "blur", 8.0), 1.0) == ("lfw", "view1", "a", "m", "blur", 8.0)
+    assert series.seed_key(("lfw", "view1", "a", "m", "blur", 8.0), 2.0) != ("lfw", "view1", "a", "m", "blur", 8.0)
     old = table[table["region"] == 1.0].drop(columns="region")
     before, _, _, before_thresholds = ev.evaluate(old, n_boot=N_BOOT, seed=0, privacy_bound=0.55)
     after, _, _, _ = ev.evaluate(table, n_boot=N_BOOT, seed=0, privacy_bound=0.55)

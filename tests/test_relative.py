@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from flup.evaluate import evaluation as ev
-from flup.evaluate import relative
-from flup.verify import metrics
+from flup.evaluation import privacy, relative
+from flup.evaluation import verification as ev
+from flup.evaluation.absolute import THRESHOLD_COLUMNS
+from flup.verify import metrics, scoring
 
 N_PAIRS = 1000
 N_BOOT = 300
@@ -40,7 +41,7 @@ def score_table(seed: int = 0) -> pd.DataFrame:
     for level in (4, 8):
         add("view1", "pixelate", level, reference + 0.08 * labels + rng.normal(0, 0.001, N_PAIRS))
     add("view2", "blur", 0, reference + 0.3 * labels)
-    return pd.DataFrame(rows, columns=ev.SCORE_COLUMNS)
+    return pd.DataFrame(rows, columns=scoring.SCORE_COLUMNS)
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +136,6 @@ def test_deterministic_under_the_seed_and_independent_of_other_groups(scores, di
     assert (merged["diff_high"].astype(float).fillna(-9) == merged["diff_high_all"].astype(float).fillna(-9)).all()
 
 
-def test_relative_threshold_rule():
-    assert relative.relative_threshold([1, 2, 3], [0.2, 0.009, 0.02], 0.01) == 2
-    assert relative.relative_threshold([1, 2, 3], [0.2, 0.01, None], 0.01) is None  # strictly below
-    with pytest.raises(ValueError, match="differ in length"):
-        relative.relative_threshold([1, 2], [0.1], 0.01)
-
-
 def test_paired_difference_refuses_bad_input():
     with pytest.raises(ValueError, match="both same"):
         relative.paired_auc_difference([0.1, 0.2], [0.1, 0.2], [1, 1])
@@ -151,8 +145,8 @@ def test_paired_difference_refuses_bad_input():
 
 def test_privacy_report_carries_both_thresholds(differences):
     records = relative.relative_thresholds(differences, MARGIN)
-    absolute = pd.DataFrame(columns=ev.THRESHOLD_COLUMNS)
-    report = ev.privacy_report(absolute, 0.55, records, MARGIN)
+    absolute = pd.DataFrame(columns=THRESHOLD_COLUMNS)
+    report = privacy.privacy_report(absolute, 0.55, records, MARGIN)
     json.dumps(report, allow_nan=False)
     assert report["relative_margin"] == MARGIN
     assert report["relative_n_reached"] == 1 and report["relative_n_not_reached"] == 1

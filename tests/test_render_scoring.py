@@ -11,10 +11,10 @@ import pytest
 
 from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS, LANDMARK_COLUMNS, Detector, central_face, landmarks_of
-from flup.obfuscate import obfuscation, render
+from flup.obfuscation import methods, render
 from flup.verify import engine, recognition
+from flup.verify.scored_set import ScoredSet
 from flup.verify.scoring import FAILURE_SCORE, score_pairs
-from flup.verify.test_set import TestSet as ScoredSet
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_lossless_store_gives_back_the_exact_obfuscated_pixels(tmp_path, face, k
     path = tmp_path / "store.npz"
     render.save_store(path, ["x.jpg"], [patch_box], [data], encoding)
     restored = render.RenderStore(path).obfuscated("x.jpg", image)
-    assert np.array_equal(restored, obfuscation.apply(image, box, kind, level))
+    assert np.array_equal(restored, methods.apply(image, box, kind, level))
     assert not np.array_equal(restored, image)
 
 
@@ -46,9 +46,9 @@ def test_render_follows_the_blur_border_rule(tmp_path, face, blur_border):
     patch_box, data = render.render_one(image, box, "blur", 8, 1.2, encoding, blur_border)
     render.save_store(tmp_path / "s.npz", ["x.jpg"], [patch_box], [data], encoding)
     restored = render.RenderStore(tmp_path / "s.npz").obfuscated("x.jpg", image)
-    assert np.array_equal(restored, obfuscation.apply(image, box, "blur", 8, 1.2, blur_border))
+    assert np.array_equal(restored, methods.apply(image, box, "blur", 8, 1.2, blur_border))
     other = "context" if blur_border == "crop" else "crop"
-    assert not np.array_equal(restored, obfuscation.apply(image, box, "blur", 8, 1.2, other))
+    assert not np.array_equal(restored, methods.apply(image, box, "blur", 8, 1.2, other))
 
 
 def test_identity_level_stores_nothing_and_jpeg_stores_whole_image(tmp_path, face):
@@ -59,7 +59,7 @@ def test_identity_level_stores_nothing_and_jpeg_stores_whole_image(tmp_path, fac
     patch_box, data = render.render_one(image, box, "blur", 8, 1.0, jpeg)
     render.save_store(tmp_path / "j.npz", ["x.jpg"], [patch_box], [data], jpeg)
     restored = render.RenderStore(tmp_path / "j.npz").obfuscated("x.jpg", image)
-    expected = obfuscation.apply(image, box, "blur", 8)
+    expected = methods.apply(image, box, "blur", 8)
     assert restored.shape == image.shape
     assert 0 < np.abs(restored.astype(int) - expected).mean() < 3  # lossy, but close
     with pytest.raises(ValueError, match="render.encoding"):
@@ -142,6 +142,7 @@ def test_deduplicated_embeds_each_distinct_crop_once_and_forgets_finished_levels
     assert len(dedup.known) == 2  # a and b kept, c forgotten
 
 
+@pytest.mark.slow  # seconds: trains, renders or draws
 def test_onnx_arcface_gives_each_crop_the_same_bits_in_any_batch_and_thread_count():
     """What lets the engine regroup, deduplicate and parallelise ArcFace without changing a score."""
     path = weights.resolve("recognizer", "w600k_mbf", "~")
@@ -201,7 +202,7 @@ def test_render_stores_what_the_detector_finds_in_the_obfuscated_image(mini_stud
         store = render.RenderStore(render.store_path(out, kind, level, region))
         for name in test.pairs["view1"]["image_b"]:
             sharp = cv2.imread(str(folder / name))
-            obfuscated = obfuscation.apply(sharp, tuple(test.faces.loc[name, BOX_COLUMNS]), kind, level, region)
+            obfuscated = methods.apply(sharp, tuple(test.faces.loc[name, BOX_COLUMNS]), kind, level, region)
             assert np.array_equal(store.obfuscated(name, sharp), obfuscated)
             expected, found = recognition.redetect(detector, obfuscated, test.faces.loc[name]), store.landmarks(name)
             assert (found is None) == (expected is None)
@@ -219,7 +220,7 @@ def test_engine_scores_equal_a_brute_force_reference(mini_study):
         pair = by_id.loc[row.pair_id]
         sharp = cv2.imread(str(folder / pair.image_a))
         sharp_vector = _cell_colours([recognition.align(sharp, landmarks_of(test.faces.loc[pair.image_a]))])[0]
-        image = obfuscation.apply(cv2.imread(str(folder / pair.image_b)),
+        image = methods.apply(cv2.imread(str(folder / pair.image_b)),
                                   tuple(test.faces.loc[pair.image_b, BOX_COLUMNS]), row.obfuscation, row.level,
                                   row.region)
         landmarks = (landmarks_of(test.faces.loc[pair.image_b]) if row.mode == "oracle_box"
@@ -250,9 +251,10 @@ def test_saved_embeddings_are_reused_for_the_same_model_only(tmp_path):
     assert engine.load_embeddings(tmp_path / "e.npz", "other.onnx:def") == {}
 
 
+@pytest.mark.slow  # seconds of training or of writing every profile
 def test_dual_stream_scores_equal_one_pass_in_the_same_batches(mini_study, monkeypatch):
-    """score_rendered's blocks (one batch each here) and prefetching give the numbers of embedding each side in
-    one pass, batch by batch, as the old loop did."""
+    """A dual-stream model scored by the engine (its recogniser: policy crops, SharpNet and BlurNet), in blocks (one
+    batch each here) and prefetched, gives the numbers of embedding each side in one pass, batch by batch."""
     import torch
 
     from flup.models import embedding, model
@@ -263,17 +265,29 @@ def test_dual_stream_scores_equal_one_pass_in_the_same_batches(mini_study, monke
     net = model.build_dual_stream("gap", 64, "none").eval()
     policy = Policy("tight", "face_box")
     with torch.no_grad():
-        table = embedding.score_rendered(net, policy, 64, test, folder, out, "lfw", "m", batch_size=2)
+        table = engine.score_rendered(test, folder, out, "lfw", embedding.recognizer("m", policy, 64, 2, net),
+                                      ["oracle_box"])
         boxes = {n: tuple(test.faces.loc[n, BOX_COLUMNS]) for n in test.faces.index}
         sharp_names = test.sharp_images
         sharp = embedding.embed(net, [cv2.imread(str(folder / n)) for n in sharp_names],
                                 [boxes[n] for n in sharp_names], policy, 64, "sharp", batch_size=2)
         names = list(test.pairs["view1"]["image_b"])
         for kind, level, region in tasks:
-            images = [obfuscation.apply(cv2.imread(str(folder / n)), boxes[n], kind, level, region) for n in names]
+            images = [methods.apply(cv2.imread(str(folder / n)), boxes[n], kind, level, region) for n in names]
             blurred = embedding.embed(net, images, [boxes[n] for n in names], policy, 64, "blurred", batch_size=2)
             rows = table[(table["obfuscation"] == kind) & (table["level"] == level)
                          & (table["region"] == region)].set_index("pair_id")
             for pair in test.pairs["view1"].itertuples():
                 expected = float(np.dot(sharp[sharp_names.index(pair.image_a)], blurred[names.index(pair.image_b)]))
                 assert rows.loc[pair.pair_id, "score"] == expected
+
+
+def test_a_recogniser_that_crops_by_the_box_is_not_scored_end_to_end(mini_study):
+    # A dual-stream model crops around the sharp image's face box; end to end has only re-detected landmarks.
+    from flup.models import embedding, model
+    from flup.models.sampling import Policy
+
+    folder, out, test, _, _ = mini_study
+    dual = embedding.recognizer("m", Policy("tight", "face_box"), 64, 2, model.build_dual_stream("gap", 64, "none"))
+    with pytest.raises(ValueError, match="oracle_box threat model only"):
+        engine.score_rendered(test, folder, out, "lfw", dual, ["oracle_box", "end_to_end"])

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from flup.evaluate import evaluation as ev
-from flup.evaluate import relative, replicas
+from flup.evaluation import relative, replicas, series
+from flup.evaluation import verification as ev
 
 N_PAIRS = 2000
 N_BOOT = 200
@@ -92,7 +92,7 @@ def test_the_threshold_is_the_worst_seeds(evaluated):
 def test_relative_differences_fold_to_the_highest_upper_end():
     frame = ev.validate_scores(table())
     differences = relative.level_differences(frame, N_BOOT, seed=0)
-    keys = [*relative.SERIES_KEYS, "obfuscation", "level"]
+    keys = [*series.SERIES_KEYS, "obfuscation", "level"]
     folded = replicas.fold_differences(differences, keys)
     assert set(folded["recognizer"]) == {"adapter_blur", "arcface", "single"}
     per_seed = differences[differences["recognizer"].str.startswith("adapter_blur")].query("level == 8")

@@ -15,8 +15,9 @@ import yaml
 
 from flup.io import write_json
 from flup.report import assemble as stage
-from flup.report import document as report
-from flup.report import gallery
+from flup.report import findings, thumbnails
+from flup.report.markdown import to_html
+from flup.report.metrics_files import parse_privacy, parse_verification, read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 BOUND = 0.55
@@ -112,11 +113,19 @@ def study(tmp_path):
     return tmp_path, params
 
 
+def write(params: dict, image, box, source: str, plots: Path, verification: Path, privacy: Path, lock: Path,
+          learning_curve: Path | None = None) -> str:
+    """What the report stage does with the study's files (flup/pipeline/report.py), with these."""
+    metrics = read_metrics(verification, privacy, learning_curve)
+    current = {"metrics/verification.json": stage.md5_file(verification),
+               "metrics/privacy.json": stage.md5_file(privacy)}
+    return stage.write_report(params, metrics, stage.read_lock(lock), current, image, box, source, plots)
+
+
 def build(root: Path, params: dict) -> tuple[str, str]:
     image = np.random.default_rng(0).integers(0, 256, size=(120, 100, 3), dtype=np.uint8)
-    markdown = stage.write_report(params, image, (30, 30, 70, 90), "Fake/Fake_0001.jpg", plots=root / "plots",
-                                  verification_path=root / "verification.json", privacy_path=root / "privacy.json",
-                                  lock_path=root / "dvc.lock")
+    markdown = write(params, image, (30, 30, 70, 90), "Fake/Fake_0001.jpg", root / "plots",
+                     root / "verification.json", root / "privacy.json", root / "dvc.lock")
     assert (root / "plots/report.md").read_text() == markdown
     return markdown, (root / "plots/report.html").read_text()
 
@@ -276,19 +285,19 @@ def test_html_embeds_every_image_and_links_nothing(study):
 
 
 def test_to_html_escapes_and_refuses_missing_images():
-    page = report.to_html("# A <b> & `x|y`\n\n| a | b \\| c |\n|---|---|\n| 1 | **2** |\n\n![cap](x.png)\n",
-                          {"x.png": b"\x89PNG"})
+    page = to_html("# A <b> & `x|y`\n\n| a | b \\| c |\n|---|---|\n| 1 | **2** |\n\n![cap](x.png)\n",
+                   {"x.png": b"\x89PNG"})
     assert "<h1>A &lt;b&gt; &amp; <code>x|y</code></h1>" in page
     assert "<th>b | c</th>" in page and "<td><strong>2</strong></td>" in page
     assert 'src="data:image/png;base64,iVBORw=="' in page
     with pytest.raises(ValueError, match="'y.png', which was not supplied"):
-        report.to_html("![cap](y.png)\n", {})
+        to_html("![cap](y.png)\n", {})
 
 
 def test_threshold_relapse_is_reported():
     verification = {"lfw": {"view2": {"arcface": {"end_to_end": {"blur": {
         "4": metric(0.7, 0.65, 0.75), "8": metric(0.52, 0.5, 0.54), "12": metric(0.6, 0.56, 0.64)}}}}}}
-    (finding,) = report.findings(verification, BOUND)
+    (finding,) = findings.findings(parse_verification(verification), BOUND)
     assert finding.threshold == 8 and finding.relapse == 12
     assert "but at the stronger σ = 12 px blur the upper bound is above 0.55 again" in finding.verdict()
 
@@ -298,21 +307,22 @@ def test_stage_on_the_committed_metrics(tmp_path, lfw_root):
     shutil.copytree(REPO / "plots", plots, ignore=shutil.ignore_patterns("report*", "data"))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     image = cv2.imread(str(lfw_root / "lfw-deepfunneled/Abdullah_Gul/Abdullah_Gul_0013.jpg"))
-    markdown = stage.write_report(params, image, (85.3, 60.8, 170.2, 190.6), "Abdullah_Gul/Abdullah_Gul_0013.jpg",
-                                  plots=plots, verification_path=REPO / "metrics/verification.json",
-                                  privacy_path=REPO / "metrics/privacy.json", lock_path=REPO / "dvc.lock")
+    markdown = write(params, image, (85.3, 60.8, 170.2, 190.6), "Abdullah_Gul/Abdullah_Gul_0013.jpg",
+                     plots, REPO / "metrics/verification.json", REPO / "metrics/privacy.json", REPO / "dvc.lock",
+                     REPO / "metrics/learning_curve.json")
     privacy = json.loads((REPO / "metrics/privacy.json").read_text())
     assert "disagree" not in markdown
     for recognizer in {r["recognizer"] for r in privacy["thresholds"]}:
         assert f"| `{recognizer}` |" in markdown
     for record in privacy["thresholds"]:
         if record["reached"]:
-            level = report.level_phrase(record["obfuscation"], record["level"])
-            assert f"{level}: {report.attacker(record['recognizer'], record['mode'])} is at chance" in markdown
+            level = findings.level_phrase(record["obfuscation"], record["level"])
+            assert f"{level}: {findings.attacker(record['recognizer'], record['mode'])} is at chance" in markdown
     page = (plots / "report.html").read_text()
     thumbs = len(re.findall(r"!\[[^\]]*\]\(thumbs/", markdown))  # the answer's, where the plot stage wrote them
     assert page.count('<img src="data:image/png;base64,') == len(list((plots / "report_gallery").iterdir())) + len(
-        stage.figure_list(json.loads((REPO / "metrics/verification.json").read_text()), plots)) + thumbs
+        stage.figure_list(parse_verification(json.loads((REPO / "metrics/verification.json").read_text())).protocols,
+                          plots)) + thumbs
 
 
 def test_a_baseline_only_protocol_gets_one_line_not_a_table_of_empty_thresholds(study):
@@ -336,7 +346,7 @@ def test_a_baseline_only_protocol_gets_one_line_not_a_table_of_empty_thresholds(
 def test_the_report_leads_with_the_answer_and_embeds_its_thumbnails(study):
     root, params = study
     image = np.random.default_rng(0).integers(0, 256, size=(120, 100, 3), dtype=np.uint8)
-    gallery.write_thumbs(image, (30, 30, 70, 90), [("blur", 8.0, 1.0), ("pixelate", 16.0, 1.0)], root / "plots")
+    thumbnails.write_thumbs(image, (30, 30, 70, 90), [("blur", 8.0, 1.0), ("pixelate", 16.0, 1.0)], root / "plots")
     privacy = privacy_fixture()
     for r in privacy["thresholds"]:
         if (r["recognizer"], r["mode"], r["obfuscation"]) == ("arcface", "oracle_box", "blur"):
@@ -358,3 +368,39 @@ def test_the_report_leads_with_the_answer_and_embeds_its_thumbnails(study):
     assert sources.count("16 px pixelation, 1× face box") == 3
     assert "random_crop" not in answer_part and "`trained_attacker`: Gaussian blur" in markdown
     assert "](thumbs/blur_8_r1.png)" in markdown and "thumbs/" not in page
+
+
+def test_the_reader_types_the_committed_metrics():
+    """One typed reader for the whole report: every record of the committed files, with its values."""
+    files = read_metrics(REPO / "metrics/verification.json", REPO / "metrics/privacy.json",
+                         REPO / "metrics/learning_curve.json")
+    privacy = json.loads((REPO / "metrics/privacy.json").read_text())
+    assert files.privacy.bound == privacy["privacy_auc_upper"] and len(files.privacy.thresholds) == len(
+        privacy["thresholds"])
+    assert len(files.privacy.relative_thresholds) == len(privacy["relative_thresholds"])
+    for typed, raw in zip(files.privacy.thresholds, privacy["thresholds"], strict=True):
+        assert (typed.recognizer, typed.obfuscation, typed.region, typed.level, typed.status, typed.auc_high) == (
+            raw["recognizer"], raw["obfuscation"], raw["region"], raw["level"], raw["status"], raw["auc_high"])
+        assert typed.bracket_recorded
+    verification = json.loads((REPO / "metrics/verification.json").read_text())
+    for series in files.verification.series[:20]:
+        node = verification[series.dataset][series.protocol][series.recognizer][series.mode][series.obfuscation]
+        leaves = node[f"region={series.region:g}"]
+        assert [float(k) for k in sorted(leaves, key=float)] == list(series.levels)
+        assert all(series.metric(float(k)).auc == v["auc"] for k, v in leaves.items())
+    assert files.learning_curve is not None and files.learning_curve.rows == ()
+
+
+def test_the_reader_reads_older_files():
+    """Files written before regions, statuses, seeds or relative thresholds existed read with their defaults."""
+    verification = parse_verification({"lfw": {"view2": {"arcface": {"end_to_end": {"blur": {
+        "8": metric(0.52, 0.5, 0.54), "4": metric(0.7, 0.65, 0.75)}}}}}})
+    (series,) = verification.series
+    assert (series.region, series.levels, verification.protocols) == (1.0, (4.0, 8.0), ("view2",))
+    assert series.metric(8).auc_high == 0.54 and series.metric(8).n_seeds == 1
+    privacy = parse_privacy({"privacy_auc_upper": 0.55, "thresholds": [
+        {"dataset": "lfw", "protocol": "view2", "recognizer": "arcface", "mode": "end_to_end", "obfuscation": "blur",
+         "level": 8.0, "reached": True, "auc_high": float("nan")}]})
+    (record,) = privacy.thresholds
+    assert (record.region, record.status, record.bracket_recorded, record.auc_high) == (1.0, None, False, None)
+    assert privacy.relative_thresholds is None and privacy.relative_margin is None and privacy.face_width_px == {}

@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import require_scaling
 
+pytestmark = pytest.mark.slow  # imports Ray and the S3 stack
+
 MISSING = "flup_no_such_scaling_package"
 
 

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import copy_study, dvc, require_scaling
 from tests.test_pipeline_e2e import stages_run
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BUCKET = "flup-cache"
 GIT = ["git", "-c", "user.name=flup-tests", "-c", "user.email=tests@flup.invalid"]

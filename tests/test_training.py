@@ -13,7 +13,9 @@ from torch.utils.data import default_collate
 from flup.config.params import ParamError
 from flup.models import model as fm
 from flup.models import sampling as fs
-from flup.models import training as ft
+from flup.models import trainer as ft
+from flup.training import weight_files as fw
+from flup.training.checkpoint import CHECKPOINT
 from tests.conftest import LFW as LFW_ROOT
 
 LFW = LFW_ROOT / "lfw-deepfunneled"  # checked by the tests that read it (needs_lfw), not at import
@@ -181,6 +183,7 @@ def test_sampling_is_deterministic(frame):
     assert torch.equal(ds[4]["sharp_a"], first["sharp_a"])
 
 
+@pytest.mark.slow  # seconds: trains, renders or draws
 @needs_lfw
 def test_persistent_workers_see_new_epochs(frame):
     ds = dataset(frame)
@@ -240,6 +243,7 @@ def val_fn(model: nn.Module) -> float:
     return 0.5
 
 
+@pytest.mark.slow  # seconds: trains, renders or draws
 @needs_lfw
 def test_resume_continues_at_next_epoch(frame, tmp_path):
     cfg = {"epochs": 1, "batch_size": 6, "lr": 1e-3, "seed": 3, "device": "cpu"}
@@ -252,13 +256,13 @@ def test_resume_continues_at_next_epoch(frame, tmp_path):
     )
     assert [h["epoch"] for h in history] == [1, 2] and history[0] == first[0]
     assert [(step, name) for step, name, _ in live.logged] == [(1, "train/loss"), (1, "val/auc")]
-    state = torch.load(tmp_path / "run" / ft.CHECKPOINT, weights_only=True)
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
     assert state["epoch"] == 2
 
     # Resuming gives exactly what an uninterrupted run gives.
     straight = tiny_model()
     ft.train(straight, dataset(frame), val_fn, {**cfg, "epochs": 2}, tmp_path / "straight")
-    resumed = fm.load_weights(tiny_model(seed=5), tmp_path / "run" / ft.CHECKPOINT)
+    resumed = fw.load_weights(tiny_model(seed=5), tmp_path / "run" / CHECKPOINT)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
@@ -273,20 +277,20 @@ def test_load_weights_refuses_pickled_modules(tmp_path):
     path = tmp_path / "module.pt"
     torch.save(nn.Linear(2, 2), path)
     with pytest.raises(ValueError, match="module.pt"):
-        fm.load_weights(nn.Linear(2, 2), path)
+        fw.load_weights(nn.Linear(2, 2), path)
 
 
 def test_safetensors_round_trip(tmp_path):
     model, other = tiny_model(0), tiny_model(1)
-    fm.save_weights(model, tmp_path / "model.safetensors")
-    fm.load_weights(other, tmp_path / "model.safetensors")
+    fw.save_weights(model, tmp_path / "model.safetensors")
+    fw.load_weights(other, tmp_path / "model.safetensors")
     for (name, a), b in zip(model.state_dict().items(), other.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporaries left
     torch.save(model.state_dict(), tmp_path / "state.pt")
-    fm.load_weights(tiny_model(2), tmp_path / "state.pt")
+    fw.load_weights(tiny_model(2), tmp_path / "state.pt")
     with pytest.raises(ValueError, match="safetensors"):
-        fm.save_weights(model, tmp_path / "model.pt")
+        fw.save_weights(model, tmp_path / "model.pt")
 
 
 def test_real_v1_weights():

@@ -1,4 +1,4 @@
-"""The study's one training loop (flup.models.training.fit), on a one-parameter model with known losses."""
+"""The study's one training loop (flup.training.loop.fit), on a one-parameter model with known losses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from flup.models.training import fit, train_epoch
+from flup.training.loop import fit, train_epoch
 
 
 class Scalar(nn.Module):

@@ -10,11 +10,10 @@ import pytest
 import yaml
 
 from flup.config import ConfigError, load_config
-from flup.evaluate.evaluation import validate_scores
+from flup.evaluation.verification import validate_scores
 from flup.verify import engine
+from flup.verify.scored_set import ScoredSet, unseen_by
 from flup.verify.scoring import SEEN_MARK, score_pairs
-from flup.verify.test_set import TestSet as ScoredSet
-from flup.verify.test_set import unseen_by
 
 REPO = Path(__file__).resolve().parents[1]
 

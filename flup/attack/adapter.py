@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from flup.attack.arcface_torch import cosine_loss
-from flup.models import distributed
-from flup.models.sharding import shard
-from flup.models.training import fit
+from flup.training import distributed
+from flup.training.loop import fit
+from flup.training.sharding import shard
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from flup.attack.attack_data import AttackFaces
-from flup.models import distributed
-from flup.models.model import load_weights
-from flup.models.sharding import shard
-from flup.models.training import fit
+from flup.training import distributed
+from flup.training.loop import fit
+from flup.training.sharding import shard
+from flup.training.weight_files import load_weights
 from flup.verify.engine import in_batches
 
 log = logging.getLogger(__name__)

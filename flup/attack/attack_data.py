@@ -18,14 +18,16 @@ import numpy as np
 import pandas as pd
 
 from flup.faces.detection import BOX_COLUMNS, LANDMARK_COLUMNS
-from flup.obfuscate import families, obfuscation
+from flup.obfuscation import families, methods
+from flup.training.holdout import validation_pairs
 from flup.verify import recognition
+from flup.verify.metrics import roc_auc
 
 SHARP = "sharp"  # the kind of a draw left sharp (``sharp_fraction``); its level is 0
 
 
 class Draw(NamedTuple):
-    """One training sample's obfuscation: a family of flup.obfuscate.families (or ``SHARP``) and its level."""
+    """One training sample's obfuscation: a family of flup.obfuscation.families (or ``SHARP``) and its level."""
 
     kind: str
     level: float
@@ -52,7 +54,7 @@ def _level(kind: str, low: float, high: float, rng: np.random.Generator) -> floa
 
 @dataclass(frozen=True)
 class LevelSampler:
-    """Obfuscation ``kind`` (any family of flup.obfuscate.families) at a level drawn uniformly from
+    """Obfuscation ``kind`` (any family of flup.obfuscation.families) at a level drawn uniformly from
     ``[low, high]`` (integers for an integer family: pixelate); with probability ``sharp_fraction`` the sample
     stays sharp."""
 
@@ -166,7 +168,7 @@ def obfuscate(image: np.ndarray, row, kind: str, level: float, region: float,
     render stage does; None where it stays sharp (kind ``SHARP``, or an identity level: blur 0, pixelation 1)."""
     if kind == SHARP or families.is_identity(kind, level):
         return None
-    return obfuscation.apply(image, box(row), kind, level, region, blur_border)
+    return methods.apply(image, box(row), kind, level, region, blur_border)
 
 
 def aligned_pair(image: np.ndarray, row, kind: str, level: float, region: float,
@@ -230,8 +232,6 @@ def validation_set(frame: pd.DataFrame, sampler: Sampler, n_pairs: int, seed: in
                    region: float = 1.0, blur_border: str = "crop") -> ValidationSet:
     """``n_pairs`` same + different identity pairs, plus ``n_pairs`` same-image pairs, each obfuscated side
     drawn once at a (kind, level) of the sampler's ranges (never sharp), so every evaluation sees identical pixels."""
-    from flup.models.embedding import validation_pairs
-
     pairs = validation_pairs(frame, n_pairs, seed)
     rng = np.random.default_rng([seed, 1])
     own = rng.choice(len(frame), size=min(n_pairs, len(frame)), replace=False)
@@ -251,8 +251,6 @@ def validation_set(frame: pd.DataFrame, sampler: Sampler, n_pairs: int, seed: in
 
 def validation_scores(val: ValidationSet, sharp: np.ndarray, obfuscated: np.ndarray) -> dict:
     """Validation AUC (identity pairs) and mean cosine of an obfuscated crop with its own sharp crop."""
-    from flup.verify.metrics import roc_auc
-
     cos = np.einsum("ij,ij->i", sharp, obfuscated)
     return {"val_auc": roc_auc(cos[~val.same_image], val.labels[~val.same_image]),
             "val_cos_same_image": float(cos[val.same_image].mean())}

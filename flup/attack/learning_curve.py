@@ -1,4 +1,5 @@
 """The learning curve of one adapter attacker: its AUC on view1's test pairs against its number of training images.
+The pieces are here; the learning_curve stage's driver is :mod:`flup.pipeline.learning_curve`.
 
 The attacker (``learning_curve.attacker``, an adapter entry of the ``attackers`` table, ``attack:`` merged) keeps
 the training identities train_attacker uses (the same identity split: the validation identities stay out); those
@@ -8,7 +9,7 @@ so a smaller training set is a subset of every larger one. The largest set is em
 the attacker), and each point trains a fresh adapter on its rows with the attacker's settings (same epochs, so a
 smaller set takes fewer steps: the curve is of the recipe as the study runs it).
 
-Each adapter scores view1's test pairs none of whose people it trained on (:func:`flup.verify.test_set.unseen_by`)
+Each adapter scores view1's test pairs none of whose people it trained on (:func:`flup.verify.scored_set.unseen_by`)
 at ``learning_curve.levels`` over ``learning_curve.region``, oracle box: the obfuscated crops come from the render
 stores, and their ArcFace embeddings from score_arcface's ``data/embeddings/arcface.npz`` (computed only where
 missing), so scoring costs one adapter pass per point. Plain ArcFace (0 training images: an untrained adapter is
@@ -19,9 +20,7 @@ the identity) is scored alongside as the curve's start. Each point gets the AUC 
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,24 +28,16 @@ import numpy as np
 import pandas as pd
 
 from flup.attack import adapter
-from flup.attack.attack_data import AttackFaces, check_disjoint, sampler_for, training_faces
-from flup.attack.training import TRAINING_REGION, adapter_embeddings
 from flup.config.params import ParamError
-from flup.config.paths import ARCFACE_EMBEDDINGS, LFW_FACES, LFW_IMAGES, dataset_paths, protocol_files
-from flup.faces import weights
 from flup.faces.detection import landmarks_of
-from flup.io import read_table
-from flup.models.embedding import split_identities
-from flup.obfuscate import render
+from flup.obfuscation import render
 from flup.verify import engine, recognition
 from flup.verify.metrics import bootstrap_auc_ci, group_seed, roc_auc
 from flup.verify.scoring import score_pairs
-from flup.verify.test_set import load_test_set, training_people, unseen_by
 
 if TYPE_CHECKING:
-    from flup.config.schema import Attack, Study
+    from flup.config.schema import Attack
 
-log = logging.getLogger(__name__)
 MODE = "oracle_box"
 BASELINE = "arcface"  # the rows of plain ArcFace: 0 training images
 COLUMNS = ["recognizer", "images_requested", "images", "capped", "identities", "obfuscation", "level", "region",
@@ -76,17 +67,6 @@ def nested_subsets(n_images: int, sizes: list[int | None], seed: int) -> dict[in
     return {used: order[:used] for _, used in resolve_sizes(sizes, n_images)}
 
 
-def curve_training_frame(cfg: Study, settings: Attack) -> pd.DataFrame:
-    """The attacker's training images (train_attacker's identity split, no ``max_images`` cap), in the curve's
-    seeded order."""
-    seed = attack_seed(settings)
-    train_file, pairs_file = protocol_files(settings.protocol)
-    frame = training_faces(read_table(train_file), read_table(LFW_FACES), LFW_IMAGES)
-    check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
-    train_frame, _ = split_identities(frame, settings.val_fraction, seed, fraction_param="attack.val_fraction")
-    return train_frame.iloc[nested_order(len(train_frame), seed)].reset_index(drop=True)
-
-
 def train_point(cache: dict, rows: int, settings: Attack) -> adapter.EmbeddingAdapter:
     """An adapter trained on the first ``rows`` images of ``cache`` (:func:`adapter_embeddings`' arrays)."""
     cfg = settings.adapter
@@ -102,40 +82,32 @@ def train_point(cache: dict, rows: int, settings: Attack) -> adapter.EmbeddingAd
     return net
 
 
-def scored_embeddings(cfg: Study, protocol: str, onnx_path: Path, levels: list[tuple[str, float]], region: float,
-                    batch_size: int) -> tuple[pd.DataFrame, str, dict, dict]:
-    """The pairs of ``protocol`` the attacker may score, the sharp side's column letter, ArcFace embeddings of the
-    sharp side (image -> row) and of the obfuscated side at each (kind, level) over ``region``, oracle box."""
-    paths = dataset_paths(cfg)
-    test = unseen_by(load_test_set(paths, cfg.render.obfuscated_side), paths.name, protocol,
-                     training_people(protocol))
+def embed_test_pairs(test, protocol: str, images: Path, render_dir: Path, arcface: engine.Embedder,
+                     levels: list[tuple[str, float]], region: float,
+                     batch_size: int) -> tuple[pd.DataFrame, str, dict, dict]:
+    """The pairs of ``protocol`` in ``test`` (a test set: flup.verify.scored_set), the sharp side's column letter, and
+    ``arcface``'s embeddings of the sharp side (image -> row) and of the obfuscated side at each (kind, level) of the
+    render in ``render_dir`` over ``region``, oracle box."""
     pairs = test.pairs[protocol]
     sharp_side = test.sharp_side
     obfuscated_side = "a" if sharp_side == "b" else "b"
-    known = {}
-    if ARCFACE_EMBEDDINGS.exists():
-        known = engine.load_embeddings(ARCFACE_EMBEDDINGS, engine.model_id(onnx_path))
-    arcface = engine.Deduplicated(recognition.ArcFace(onnx_path).embed, known=known)
-
-    rendered, names = engine.rendered_levels(paths.render)
+    rendered, names = engine.rendered_levels(render_dir)
     wanted = set(pairs[f"image_{obfuscated_side}"])
     names = [n for n in names if n in wanted]
     sharp_names = [n for n in test.sharp_images if n in set(pairs[f"image_{sharp_side}"])]
     landmarks = {name: landmarks_of(test.faces.loc[name]) for name in {*sharp_names, *names}}
-    sharp_crops = {n: recognition.align(engine.read_image(paths.images, n), landmarks[n]) for n in sharp_names}
+    sharp_crops = {n: recognition.align(engine.read_image(images, n), landmarks[n]) for n in sharp_names}
     sharp = engine.embed_named(arcface, sharp_crops, batch_size)
     obfuscated = {}
     for kind, level in levels:
-        store = next((render.store_path(paths.render, *entry) for entry in rendered if entry[0] == kind
+        store = next((render.store_path(render_dir, *entry) for entry in rendered if entry[0] == kind
                       and math.isclose(entry[1], level) and math.isclose(entry[2], region)), None)
         if store is None:
             raise ParamError(f"learning_curve.levels: {kind} {level:g} over region {region:g} is not in the render "
-                             f"({paths.render}); expected a level of render.obfuscations and a region of "
+                             f"({render_dir}); expected a level of render.obfuscations and a region of "
                              "render.regions (rerun the render stage)")
-        crops = engine.level_crops(render.RenderStore(store), names, paths.images, landmarks, [MODE])
+        crops = engine.level_crops(render.RenderStore(store), names, images, landmarks, [MODE])
         obfuscated[(kind, level)] = engine.embed_named(arcface, crops.oracle_box, batch_size)
-    log.info("test embeddings: %d of %d crops computed, the rest reused from %s", arcface.computed, arcface.calls,
-             ARCFACE_EMBEDDINGS)
     return pairs, sharp_side, sharp, obfuscated
 
 
@@ -155,71 +127,3 @@ def point_row(pairs: pd.DataFrame, sharp_side: str, sharp: dict, obfuscated: dic
             "auc": roc_auc(scores, labels), "auc_low": low, "auc_high": high}
 
 
-def empty_result(cfg: Study) -> tuple[dict, pd.DataFrame]:
-    curve = cfg.learning_curve
-    return ({"enabled": False, "attacker": curve.attacker, "images": [], "rows": []},
-            pd.DataFrame(columns=COLUMNS))
-
-
-def learning_curve(cfg: Study) -> tuple[dict, pd.DataFrame]:
-    """The curve of ``cfg.learning_curve``: (what metrics/learning_curve.json holds, the table of its rows: one per
-    (training-set size, level), plus plain ArcFace's at 0 images). Disabled (``images: []``): empty results."""
-    curve = cfg.learning_curve
-    if not curve.enabled:
-        return empty_result(cfg)
-    name = curve.attacker
-    if name is None:
-        raise ParamError(f"{cfg.where('learning_curve.attacker')}: learning_curve.attacker: expected an adapter "
-                         "entry of the attackers table, got null")
-    attacker = cfg.attacker(name)
-    if attacker.method != "adapter":
-        raise ParamError(f"{cfg.where('learning_curve.attacker')}: learning_curve.attacker: {name} is a "
-                         f"{attacker.method} attacker; the learning curve trains adapters only (method: adapter)")
-    settings = attacker.attack
-    seed = attack_seed(settings)
-    started = time.monotonic()
-    frame = curve_training_frame(cfg, settings)
-    sizes = resolve_sizes(list(curve.images), len(frame))
-    for requested, used in sizes:
-        if requested is not None and used < requested:
-            log.warning("learning_curve.images: %d is more than the %d training images of %s (train_attacker's "
-                        "identity split of %s); that point trains on all %d (capped: true)", requested, len(frame),
-                        name, settings.protocol, used)
-    largest = max(used for _, used in sizes)
-    onnx_path = weights.recognizer_file(cfg)
-    faces = AttackFaces(frame.iloc[:largest], sampler_for(attacker.ranges, settings.sharp_fraction), seed,
-                        TRAINING_REGION, cfg.render.blur_border)
-    cache = adapter_embeddings(faces, recognition.ArcFace(onnx_path), settings.adapter.views, settings.batch_size)
-    embedded = time.monotonic()
-
-    levels = curve.levels.pairs()
-    pairs, sharp_side, sharp, obfuscated = scored_embeddings(cfg, settings.protocol, onnx_path, levels, curve.region,
-                                                           settings.batch_size)
-    n_boot, boot_seed = cfg.evaluate.n_boot, cfg.evaluate.seed
-    rows = [point_row(pairs, sharp_side, sharp, obfuscated[(kind, level)], recognizer=BASELINE, kind=kind, level=level,
-                      region=curve.region, n_boot=n_boot, seed=boot_seed, images_requested=0, images=0, capped=False,
-                      identities=0)
-            for kind, level in levels]
-    trained: dict[int, adapter.EmbeddingAdapter] = {}
-    for requested, used in sizes:
-        if used not in trained:
-            trained[used] = train_point(cache, used, settings)
-        net = trained[used]
-        identities = len(set(cache["identities"][:used].tolist()))
-        for kind, level in levels:
-            named = obfuscated[(kind, level)]
-            adapted = dict(zip(named, adapter.apply(net, np.stack(list(named.values()))), strict=True)) if named else {}
-            rows.append(point_row(pairs, sharp_side, sharp, adapted, recognizer=name, kind=kind, level=level,
-                                  region=curve.region, n_boot=n_boot, seed=boot_seed,
-                                  images_requested=None if requested is None else int(requested), images=used,
-                                  capped=requested is not None and used < requested, identities=identities))
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    log.info("%s: %d points x %d levels; embedding %d training images %.0f s, training and scoring %.0f s", name,
-             len(sizes), len(levels), largest, embedded - started, time.monotonic() - embedded)
-    metrics = {
-        "enabled": True, "attacker": name, "protocol": settings.protocol, "mode": MODE, "region": float(curve.region),
-        "seed": seed, "available_images": len(frame), "images": [used for _, used in sizes],
-        "capped": [requested for requested, used in sizes if requested is not None and used < requested],
-        "rows": [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()} for row in rows],
-    }
-    return metrics, table

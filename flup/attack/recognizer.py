@@ -2,6 +2,8 @@
 
 - adapter: the sharp side is plain ArcFace; the obfuscated side is ArcFace passed through the adapter;
 - finetune: the fine-tuned recogniser embeds both sides.
+
+The score_attacker stage's driver (:mod:`flup.pipeline.score_attacker`) loads one with :func:`load` and scores it.
 """
 
 from __future__ import annotations
@@ -10,39 +12,21 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandas as pd
 import torch
 
 from flup.attack import adapter, arcface_torch
-from flup.config.params import ParamError
-from flup.config.paths import ARCFACE_EMBEDDINGS, ATTACKERS, LFW, arcface_embeddings, dataset_paths, replica
-from flup.faces import weights
 from flup.io import read_json
-from flup.models.model import load_weights
-from flup.models.training import resolve_device
+from flup.training.weight_files import load_weights
 from flup.verify import engine, recognition
-from flup.verify.test_set import load_test_set, training_people, unseen_by
-
-if TYPE_CHECKING:
-    from flup.config import Study
 
 log = logging.getLogger(__name__)
 ARCFACE, ADAPTER = "arcface", "adapter"  # an adapter worker's two steps
 
 
-class Pool(Protocol):
-    """Where an attacker's batches are embedded off this process (flup.executor.ActorPool)."""
-
-    width: int
-
-    def __call__(self, items, *args) -> np.ndarray: ...
-
-
 def load(name: str, folder: Path, meta: dict, onnx_path: Path, batch_size: int, device: torch.device,
-         arcface_embeddings: Path | None = None, pool: Pool | None = None) -> engine.Recognizer:
+         arcface_embeddings: Path | None = None, pool: engine.Pool | None = None) -> engine.Recognizer:
     """The attacker trained into ``folder`` (its ``meta.json`` as ``meta``) as an engine recogniser.
 
     ``arcface_embeddings``: what score_arcface saved (:meth:`engine.Deduplicated.save`); an adapter
@@ -94,11 +78,6 @@ class AttackerWorker:
     onnx: Path
     batch_size: int
 
-    @classmethod
-    def of(cls, cfg: Study, name: str, seed: int) -> AttackerWorker:
-        return cls(replica(ATTACKERS.resolve() / name, seed), weights.recognizer_file(cfg).resolve(),
-                   cfg.attacker(name).attack.batch_size)
-
     def __call__(self, threads: int | None = None, gpu: bool = False) -> Callable[..., np.ndarray]:
         if threads is not None:
             torch.set_num_threads(threads)
@@ -117,28 +96,3 @@ class AttackerWorker:
                         "or more (an in-process run); executor.cpus_per_worker >= 2 gives the in-process bits")
         module = arcface_torch.load(self.onnx, self.folder / "model.safetensors").to(device)
         return lambda crops: arcface_torch.embed(module, crops, self.batch_size, device)
-
-
-def score_attacker(cfg: Study, name: str, seed: int, pool: Pool | None = None,
-                   dataset: str = LFW) -> tuple[pd.DataFrame, str]:
-    """Replica ``seed`` of attacker ``name`` (trained into data/attackers/<name>/seed<seed>/) scores the rendered test
-    pairs of ``dataset`` in each of ``attack.modes``; returns the score table (its rows carry ``train_seed``) and the
-    protocol it trained on. On LFW only the pairs none of whose people it trained on
-    (:func:`flup.verify.test_set.unseen_by`); an evaluation-only dataset's people are not LFW's, so all its pairs,
-    with the ArcFace embeddings score_arcface saved for it. ``pool``: as for :func:`load`."""
-    attack = cfg.attacker(name).attack
-    folder = replica(ATTACKERS / name, seed)
-    meta = read_json(folder / "meta.json")
-    protocol = meta["protocol"]
-    if dataset == LFW and protocol not in cfg.render.protocols:
-        raise ParamError(f"{cfg.where('render.protocols')}: render.protocols: expected to include {protocol}, "
-                         f"the protocol {name} trained on, got {cfg.render.protocols}")
-    onnx_path = weights.recognizer_file(cfg)
-    attacker = load(name, folder, meta, onnx_path, attack.batch_size, resolve_device(attack.device),
-                    ARCFACE_EMBEDDINGS if dataset == LFW else arcface_embeddings(dataset), pool)
-    paths = dataset_paths(cfg, dataset)
-    test = load_test_set(paths, cfg.render.obfuscated_side)
-    if dataset == LFW:
-        test = unseen_by(test, paths.name, protocol, training_people(protocol))
-    scores = engine.score_rendered(test, paths.images, paths.render, paths.name, attacker, attack.modes)
-    return scores.assign(train_seed=int(seed)), protocol

@@ -1,18 +1,14 @@
-"""Training one obfuscation-aware ArcFace attacker of the study's ``attackers`` table.
+"""Training one obfuscation-aware ArcFace attacker from its training faces and validation set
+(:mod:`flup.attack.attack_data`), through the study's one training loop (:func:`flup.training.loop.fit`):
 
-Its training samples are obfuscated by one family over a level range, or by a mixture of families (the family
-drawn uniformly per sample, then its level): :func:`flup.attack.attack_data.sampler_for`.
+- adapter (:func:`train_adapter`): a residual MLP on ArcFace embeddings of obfuscated faces, pulled towards sharp
+  embeddings; the embeddings are computed once and kept in ``embeddings.npz``;
+- finetune (:func:`train_finetune`): the embedded ArcFace converted to PyTorch, distilled on obfuscated faces
+  towards the frozen model's embeddings of the same images' sharp faces.
 
-Both kinds learn from the protocol's training identities only (checked against its test pairs), through
-the study's one training loop (:func:`flup.models.training.fit`):
-
-- adapter: a residual MLP on ArcFace embeddings of obfuscated faces, pulled towards sharp embeddings;
-  the embeddings are computed once and kept in ``embeddings.npz``;
-- finetune: the embedded ArcFace converted to PyTorch, distilled on obfuscated faces towards the frozen
-  model's embeddings of the same images' sharp faces.
-
-Outputs (in the attacker's folder): ``meta.json``, ``identities.csv`` (every identity the attacker loaded,
-train or val) and ``adapter.safetensors`` or ``model.safetensors``.
+Each writes its weights into the attacker's folder (``adapter.safetensors`` or ``model.safetensors``); the
+train_attacker stage's driver (:mod:`flup.pipeline.train_attacker`) chooses the faces and writes ``meta.json`` and
+``identities.csv``.
 """
 
 from __future__ import annotations
@@ -26,27 +22,15 @@ import torch
 from tqdm import tqdm
 
 from flup.attack import adapter, arcface_torch
-from flup.attack.attack_data import (
-    AttackFaces,
-    ValidationSet,
-    check_disjoint,
-    sampler_for,
-    training_faces,
-    validation_scores,
-    validation_set,
-)
-from flup.config.paths import LFW_FACES, LFW_IMAGES, protocol_files
-from flup.faces import weights
-from flup.io import read_table, write_json, write_table
-from flup.models.embedding import split_identities
-from flup.models.model import save_weights
-from flup.models.training import resolve_device
+from flup.attack.attack_data import AttackFaces, ValidationSet, validation_scores
+from flup.training.loop import resolve_device
+from flup.training.weight_files import save_weights
 from flup.verify import engine, recognition
 
 if TYPE_CHECKING:
-    from flup.config.schema import Attack, Study
+    from flup.config.schema import Attack
 
-TRAINING_REGION = 1.0  # attackers train on obfuscations over the detected face box (see train_attacker)
+TRAINING_REGION = 1.0  # attackers train on obfuscations over the detected face box (flup.pipeline.train_attacker)
 
 
 def cap_images(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
@@ -132,42 +116,3 @@ def train_finetune(settings: Attack, faces: AttackFaces, val: ValidationSet, onn
                                      cfg.samples_per_epoch, settings.seed, device, validate)
     save_weights(student.cpu(), out / "model.safetensors")
     return {"val_before": before, "history": history}
-
-
-def train_attacker(cfg: Study, name: str, seed: int, out: Path) -> dict:
-    """Train the replica ``seed`` (one of ``attack.seeds``) of attacker ``name`` (its entry, with attack: merged
-    under its overrides) into the empty folder ``out``; returns what ``meta.json`` (written there too) records."""
-    attacker = cfg.attacker(name)
-    settings = attacker.attack.for_seed(seed)
-    seed, protocol = settings.seed, settings.protocol
-    sampler = sampler_for(attacker.ranges, settings.sharp_fraction)
-    onnx_path = weights.recognizer_file(cfg)
-
-    train_file, pairs_file = protocol_files(protocol)
-    frame = training_faces(read_table(train_file), read_table(LFW_FACES), LFW_IMAGES)
-    check_disjoint(frame["identity"], read_table(pairs_file), str(pairs_file))
-    train_frame, val_frame = split_identities(frame, settings.val_fraction, seed, fraction_param="attack.val_fraction")
-    train_frame = cap_images(train_frame, settings.max_images, seed)
-    # The attacker learns the obfuscation as the render stage applies it (blur_border) over the detected face box
-    # (region 1.0), whatever render.regions lists: one attacker is scored on every region, and changing the
-    # regions does not retrain it.
-    faces = AttackFaces(train_frame, sampler, seed, TRAINING_REGION, cfg.render.blur_border)
-    val = validation_set(val_frame, sampler, settings.val_pairs, seed, TRAINING_REGION, cfg.render.blur_border)
-
-    identities = pd.concat([pd.DataFrame({"identity": sorted(faces.identities), "split": "train"}),
-                            pd.DataFrame({"identity": sorted(set(val_frame["identity"])), "split": "val"})])
-    write_table(out / "identities.csv", identities)
-    train = train_adapter if attacker.method == "adapter" else train_finetune
-    result = train(settings, faces, val, onnx_path, out)
-    meta = {
-        "name": name, "seed": int(seed), "method": attacker.method, "protocol": protocol,
-        "obfuscation": attacker.trained_on,
-        # one family: its [low, high] (as before); every family trained on, mixture or not: ranges
-        **({} if attacker.is_mixture else {"levels": [attacker.low, attacker.high]}),
-        "ranges": {kind: [low, high] for kind, (low, high) in attacker.ranges.items()},
-        "sharp_fraction": sampler.sharp_fraction,
-        "train_identities": len(faces.identities), "train_images": len(faces),
-        "val_identities": int(val_frame["identity"].nunique()), **result,
-    }
-    write_json(out / "meta.json", meta)
-    return meta

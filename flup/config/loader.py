@@ -17,23 +17,19 @@ import json
 import math
 import os
 import sys
-import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from flup.config.params import PARAMS_FILE, ConfigError, ParamError
-from flup.config.schema import Expect, Study
-
-Path_ = tuple  # a key's path: section names, table keys and list indices
-Where = dict  # path -> (file, line)
+from flup.config.params import PARAMS_FILE, ConfigError, ParamError, Path_, Where, dotted, location
+from flup.config.schema import Expect, Study, schema_at
 
 
 class _Int(int):
@@ -175,6 +171,10 @@ def validate(document: Document, source: str = PARAMS_FILE) -> Study:
 def load_config(path: str | os.PathLike = PARAMS_FILE, overlays: Sequence[str | os.PathLike] = ()) -> Study:
     """Read and validate params.yaml (with ``overlays`` such as profiles/cpu.yaml merged onto it, in order)."""
     document = read_yaml(path)
+    if not document.data:
+        required = ", ".join(name for name, info in Study.model_fields.items() if info.is_required())
+        raise ConfigError(f"{path}: empty: no parameters (expected the sections {required}); "
+                          f"`git checkout -- {path}` restores the committed one")
     for overlay in overlays:
         document = merge_documents(document, read_yaml(overlay))
     return validate(document, str(path))
@@ -190,22 +190,6 @@ def run_stage(main: Callable[..., Any], *args: Any) -> None:
 
 
 # --- error messages ------------------------------------------------------------------------------
-
-
-def dotted(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def location(where: Where, path: Path_, source: str = PARAMS_FILE) -> str:
-    """``file:line`` of ``path``, or of its closest parent that the file writes."""
-    for end in range(len(path), -1, -1):
-        if path[:end] in where:
-            file, line = where[path[:end]]
-            return f"{file}:{line}"
-    return f"{source}:1"
 
 
 def _line_order(message: str) -> tuple:
@@ -234,45 +218,6 @@ def show(value: Any) -> str:
         shown = json.dumps(plain(value), ensure_ascii=False, default=str)
         return shown if len(shown) <= 80 else shown[:77] + "..."
     return repr(value)
-
-
-def _unwrap(annotation: Any) -> tuple[Any, list]:
-    """Strip Annotated (collecting its metadata) and Optional."""
-    metadata: list = []
-    while True:
-        if typing.get_origin(annotation) is typing.Annotated:
-            metadata += list(annotation.__metadata__)
-            annotation = annotation.__origin__
-        elif typing.get_origin(annotation) in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) != 1:
-                return annotation, metadata
-            annotation = args[0]
-        else:
-            return annotation, metadata
-
-
-def schema_at(path: Path_) -> tuple[Any, list, type[BaseModel] | None]:
-    """The annotation (and metadata) the schema gives ``path``, and the model holding its last key."""
-    node: Any = Study
-    metadata: list = []
-    holder = None
-    for part in path:
-        node, _ = _unwrap(node)
-        if isinstance(node, type) and issubclass(node, BaseModel):
-            holder = node
-            info = node.model_fields.get(part) if isinstance(part, str) else None
-            if info is None:
-                return None, [], holder
-            node, metadata = info.annotation, list(info.metadata)
-        elif typing.get_origin(node) is dict:
-            node, metadata, holder = typing.get_args(node)[1], [], None
-        elif typing.get_origin(node) is list:
-            node, metadata, holder = typing.get_args(node)[0], [], None
-        else:
-            return None, [], holder
-    node, extra = _unwrap(node)
-    return node, metadata + extra, holder
 
 
 def _expected(path: Path_) -> str | None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from flup.config import Study
 
 LFW = "lfw"
+VALIDATED = Path("data/validated")  # stage validate's token: every stage depends on it (stages/validate.py)
 EVALUATION_PROTOCOL = "pairs"  # an evaluation-only dataset's one protocol
 LFW_RAW = Path("data/raw/lfw")
 LFW_IMAGES = LFW_RAW / "images"

@@ -5,6 +5,11 @@
 rewriting only the keys whose value changes (ruamel.yaml round trip: comments, order, quoting and
 the flow style of lists stay as they were). Either way the merged parameters are validated first;
 an invalid profile prints one line per problem, naming the profile's file and line, and exits 2.
+
+Printing flags, a failure (an unknown profile name, an invalid profile) also prints one option to stdout that
+``dvc exp run`` refuses before it runs anything (``--no-such-profile=NAME`` or ``--invalid-profile=NAME``), so
+``dvc exp run $(python -m flup.config.profiles NAME)`` can never expand to a bare ``dvc exp run`` of the current
+parameters.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import argparse
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +27,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from flup.config.loader import TABLES, load_config, merge, read_yaml
+from flup.config.loader import TABLES, load_config, merge, plain, read_yaml
 from flup.config.params import PARAMS_FILE, ConfigError
 
 __all__ = ["apply_overlay", "load_profile", "main", "merge", "profile_path", "set_flags", "write_profile"]
@@ -38,8 +44,6 @@ def profile_path(name: str, folder: Path = PROFILES) -> Path:
 
 
 def load_profile(name: str, folder: Path = PROFILES) -> dict:
-    from flup.config.loader import plain
-
     return plain(read_yaml(profile_path(name, folder)).data)
 
 
@@ -168,22 +172,47 @@ def write_profile(name: str, params: str | os.PathLike = PARAMS_FILE, folder: Pa
     return changed
 
 
+def refusal(option: str, name: str) -> str:
+    """An option ``dvc exp run`` refuses as unrecognised before running anything, naming the profile in one shell
+    word (``$(...)`` splits words and expands globs, so any other character becomes ``_``)."""
+    return f"--{option}={re.sub(r'[^A-Za-z0-9_.-]', '_', name) or '_'}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("profile")
     parser.add_argument("--write", action="store_true", help="merge the profile into params.yaml")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        if stop.code:  # a usage error (not --help): no name, so no profile either
+            print(refusal("no-such-profile", ""))
+        raise
     try:
         if args.write:
             changed = write_profile(args.profile)
             print(f"{PARAMS_FILE}: {len(changed)} key(s) changed by profiles/{args.profile}.yaml"
                   + (f": {', '.join(changed)}" if changed else ""), file=sys.stderr)
         else:
-            load_config(PARAMS_FILE, overlays=[profile_path(args.profile)])
-            sys.stdout.write(" ".join(set_flags(load_profile(args.profile))) + "\n")
+            print(" ".join(_flags(args.profile)))
     except ConfigError as error:
         print(f"error: {error}".replace("\n", "\nerror: "), file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _flags(name: str) -> list[str]:
+    """The profile's ``-S`` flags, validated; on any failure, a refused option goes to stdout first."""
+    try:
+        path = profile_path(name)
+    except ConfigError:
+        print(refusal("no-such-profile", name))
+        raise
+    try:
+        load_config(PARAMS_FILE, overlays=[path])
+        return set_flags(load_profile(name))
+    except Exception:
+        print(refusal("invalid-profile", name))
+        raise
 
 
 if __name__ == "__main__":

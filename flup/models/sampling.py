@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from flup.config.params import ParamError
-from flup.obfuscate.obfuscation import Box, IntBox, blur_whole_image, crop_box, gaussian_blur, scale_box
+from flup.obfuscation.methods import Box, IntBox, blur_whole_image, crop_box, gaussian_blur, scale_box
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -206,9 +206,15 @@ def to_input(image: np.ndarray, input_size: int, rng: np.random.Generator | None
     return normalise(to_pixels(image, input_size, rng))
 
 
+def crop_pixels(image: np.ndarray, box: Box, policy: Policy, input_size: int) -> torch.Tensor:
+    """Test time: a (possibly already obfuscated) BGR image cropped by the policy, no randomness, as the model's
+    uint8 RGB input pixels (:func:`to_pixels`; :func:`normalise` makes them the input)."""
+    return to_pixels(crop_box(image, crop_region(box, image.shape, policy)), input_size)
+
+
 def prepare(image: np.ndarray, box: Box, policy: Policy, input_size: int) -> torch.Tensor:
-    """Test time: crop a (possibly already obfuscated) BGR image by the policy, no randomness."""
-    return to_input(crop_box(image, crop_region(box, image.shape, policy)), input_size)
+    """Test time: :func:`crop_pixels` normalised, the model's input."""
+    return normalise(crop_pixels(image, box, policy, input_size))
 
 
 def read_image(path: str) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""The figures, the gallery and the privacy report, written from the committed metrics."""

@@ -9,7 +9,8 @@
 
 A threshold record's ``status`` (bracketed, private_at_weakest, uniform_still_identifies, saturated_still_identifies,
 grid_ends) says how the search ended; records written before it existed are read from ``reached`` and ``level``,
-with the bracket taken from the tested levels. Everything here is pure: records and tables in, markdown lines out.
+with the bracket taken from the tested levels. The records are ``flup.report.metrics_files``' (privacy.json as the
+report reads it). Everything here is pure: records and tables in, markdown lines out.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from flup.obfuscate import families
+from flup.evaluation.thresholds import THRESHOLD_STATUSES
+from flup.obfuscation import families
+from flup.report.markdown import table
+from flup.report.metrics_files import Auc, PrivacyFile, RelativeThreshold, Threshold, number
 from flup.report.naming import number_key, region_text, thumb_file
 
 DATASET, PROTOCOL, REGION = "lfw", "view1", 1.0  # what the answer is about: LFW view1 (the matrix: region 1.0)
 ARCFACE = "arcface"
-STATUSES = ("bracketed", "private_at_weakest", "uniform_still_identifies", "saturated_still_identifies", "grid_ends")
 
 
 # --- columns: who attacks ------------------------------------------------------------------------
@@ -31,11 +34,11 @@ STATUSES = ("bracketed", "private_at_weakest", "uniform_still_identifies", "satu
 def attacker_families(params: Mapping) -> dict[str, str | None]:
     """The trained attackers of params.yaml's ``attackers`` table, in its order, each with the family it trained on
     (``obfuscation``: a family kind or "mixture"; None where the entry does not say)."""
-    table = params.get("attackers") if isinstance(params, Mapping) else None
-    if not isinstance(table, Mapping):
+    entries = params.get("attackers") if isinstance(params, Mapping) else None
+    if not isinstance(entries, Mapping):
         return {}
     out = {}
-    for name, entry in table.items():
+    for name, entry in entries.items():
         trained = entry.get("obfuscation") if isinstance(entry, Mapping) else getattr(entry, "obfuscation", None)
         out[str(name)] = None if trained is None else str(trained)
     return out
@@ -49,10 +52,10 @@ def trained_on_text(trained: str | None) -> str:
     return f"trained on {families.family(trained).name}"
 
 
-def columns(records: Iterable[Mapping], trained: Mapping[str, str | None]) -> list[tuple[str, str, str]]:
+def columns(records: Iterable[Threshold], trained: Mapping[str, str | None]) -> list[tuple[str, str, str]]:
     """(recognizer, mode, header) of the answer's attackers present in ``records``: ArcFace with the oracle box,
     ArcFace end to end, then each trained attacker with the oracle box (the dual-stream models stay in the detail)."""
-    present = {(r["recognizer"], r["mode"]) for r in records}
+    present = {(r.recognizer, r.mode) for r in records}
     wanted = [(ARCFACE, "oracle_box", "ArcFace, oracle box"), (ARCFACE, "end_to_end", "ArcFace, end-to-end")]
     wanted += [(name, "oracle_box", f"`{name}` ({trained_on_text(kind)}), oracle box")
                for name, kind in trained.items()]
@@ -62,44 +65,34 @@ def columns(records: Iterable[Mapping], trained: Mapping[str, str | None]) -> li
 # --- cells ---------------------------------------------------------------------------------------
 
 
-def _number(value) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
 def level_text(kind: str, level: float, per_face=None) -> str:
     """A level in the registry's words, with its size per face where that says more: "σ = 48 px (0.51 × face)"."""
     text = families.level_text(kind, level)
-    per_face = _number(per_face)
+    per_face = number(per_face)
     if per_face is not None and not math.isclose(per_face, float(level)):
         text += f" ({per_face:.2g} × face)"
     return text
 
 
-def auc_interval(record: Mapping) -> str:
-    """"AUC 0.612 [0.580, 0.641]"; a row of several training replicas (flup.evaluate.replicas) adds its seeds: "AUC
+def auc_interval(record: Auc) -> str:
+    """"AUC 0.612 [0.580, 0.641]"; a row of several training replicas (flup.evaluation.replicas) adds its seeds: "AUC
     0.612, 3 seeds 0.598–0.627 [0.561, 0.660]" (the mean, the seeds' range, the span of their intervals)."""
-    auc = _number(record.get("auc"))
-    if auc is None:
+    if record.auc is None:
         return "AUC n/a"
-    low, high = _number(record.get("auc_low")), _number(record.get("auc_high"))
-    seeds = int(_number(record.get("n_seeds")) or 1)
+    low, high, seeds = record.auc_low, record.auc_high, record.n_seeds
     spread = ""
     if seeds > 1:
-        least, most = _number(record.get("auc_seed_min")), _number(record.get("auc_seed_max"))
+        least, most = record.auc_seed_min, record.auc_seed_max
         spread = f", {seeds} seeds" + ("" if least is None or most is None else f" {least:.3f}–{most:.3f}")
-    return f"AUC {auc:.3f}{spread}" + ("" if low is None or high is None else f" [{low:.3f}, {high:.3f}]")
+    return f"AUC {record.auc:.3f}{spread}" + ("" if low is None or high is None else f" [{low:.3f}, {high:.3f}]")
 
 
-def diff_interval(record: Mapping) -> str:
-    diff = _number(record.get("auc_diff"))
-    if diff is None:
+def diff_interval(record: RelativeThreshold) -> str:
+    if record.auc_diff is None:
         return ""
-    low, high = _number(record.get("diff_low")), _number(record.get("diff_high"))
+    low, high = record.diff_low, record.diff_high
     spread = "" if low is None or high is None else f" [{low:+.3f}, {high:+.3f}]"
-    return f"AUC − black box {diff:+.3f}{spread}"
+    return f"AUC − black box {record.auc_diff:+.3f}{spread}"
 
 
 def previous_level(tested: Sequence[float], level: float) -> float | None:
@@ -108,24 +101,24 @@ def previous_level(tested: Sequence[float], level: float) -> float | None:
     return below[-1] if below else None
 
 
-def status_of(record: Mapping, tested: Sequence[float] = ()) -> tuple[str | None, float | None]:
+def status_of(record: Threshold, tested: Sequence[float] = ()) -> tuple[str | None, float | None]:
     """(status, identifies_level) of a threshold record; a record without ``status`` (older metrics) reads as
-    bracketed or private at the weakest level when reached (the bracket from ``tested``, the levels scored), as
-    the grid ending when not, and None when there was nothing to compare with (reached None)."""
-    status = record.get("status")
-    identifies = _number(record.get("identifies_level"))
-    if status in STATUSES:
-        if status == "bracketed" and identifies is None and record.get("level") is not None:
-            identifies = previous_level(tested, record["level"])
+    bracketed or private at the weakest level when reached (the bracket from ``tested``, the levels scored, unless
+    the record has ``identifies_level``), as the grid ending when not, and None when there was nothing to compare
+    with (reached None)."""
+    status, identifies, level = record.status, record.identifies_level, record.level
+    if status in THRESHOLD_STATUSES:
+        if status == "bracketed" and identifies is None and level is not None:
+            identifies = previous_level(tested, level)
         return status, identifies
-    reached = record.get("reached")
-    if reached is None and record.get("level") is None:
+    reached = record.reached
+    if reached is None and level is None:
         return None, None
-    if not reached and record.get("obfuscation") == "blackbox":  # one level, uniform by construction
+    if not reached and record.obfuscation == "blackbox":  # one level, uniform by construction
         return "uniform_still_identifies", None
-    if reached or (reached is None and record.get("level") is not None):
-        if "identifies_level" not in record:
-            identifies = previous_level(tested, record["level"])
+    if reached or (reached is None and level is not None):
+        if not record.bracket_recorded:
+            identifies = previous_level(tested, level)
         return ("bracketed" if identifies is not None else "private_at_weakest"), identifies
     return "grid_ends", None
 
@@ -145,14 +138,14 @@ NEVER = {
 }
 
 
-def answer_cell(record: Mapping, tested: Sequence[float] = (), thumbs: Collection[str] = ()) -> str:
+def answer_cell(record: Threshold, tested: Sequence[float] = (), thumbs: Collection[str] = ()) -> str:
     """One cell of the answer: the threshold by its status, with the thumbnail of the level it shows."""
-    kind, region = record["obfuscation"], float(record.get("region", 1.0))
+    kind, region = record.obfuscation, record.region
     status, identifies = status_of(record, tested)
     auc = auc_interval(record)
     if status in ("bracketed", "private_at_weakest"):
-        level = float(record["level"])
-        text = level_text(kind, level, record.get("level_per_face"))
+        level = float(record.level)
+        text = level_text(kind, level, record.level_per_face)
         if status == "bracketed":
             text += f" · bracket ({number_key(identifies)}, {number_key(level)}]"
         else:
@@ -160,35 +153,34 @@ def answer_cell(record: Mapping, tested: Sequence[float] = (), thumbs: Collectio
         return _thumb(kind, level, region, thumbs) + f"{text} · {auc}"
     if status in NEVER:
         column, phrase, joiner = NEVER[status]
-        found = _number(record.get(column))
-        shown = found if found is not None else _number(record.get("max_level_tested"))
+        found = getattr(record, column)
+        shown = found if found is not None else record.max_level_tested
         where = "" if shown is None or kind == "blackbox" else f" ({joiner}{families.level_text(kind, shown)})"
         thumb = "" if shown is None else _thumb(kind, shown, region, thumbs)
-        bound = _number(record.get("bound"))
-        above = "above the bound" if bound is None else f"above {bound:g}"
+        above = "above the bound" if record.bound is None else f"above {record.bound:g}"
         return thumb + f"**never**: {phrase}{where}, the AUC's upper end stays {above} ({auc})"
     if status == "grid_ends":
-        strongest = _number(record.get("max_level_tested"))
+        strongest = record.max_level_tested
         strongest = max(tested) if strongest is None and tested else strongest
         if strongest is None:
             return f"⚠ **gap: the grid ends** before privacy ({auc})"
-        text = level_text(kind, strongest, record.get("max_level_per_face"))
+        text = level_text(kind, strongest, record.max_level_per_face)
         gap = f"⚠ **gap: the grid ends** at {text}, still identifying ({auc})"
         return _thumb(kind, strongest, region, thumbs) + gap
     return "—"
 
 
-def relative_cell(record: Mapping, tested: Sequence[float] = ()) -> str:
+def relative_cell(record: RelativeThreshold, tested: Sequence[float] = ()) -> str:
     """One cell of the relative table: as :func:`answer_cell`, with AUC − black box for the AUC, no thumbnail."""
-    kind = record["obfuscation"]
-    if record.get("reached") is None and record.get("status") is None and record.get("level") is None:
+    kind = record.obfuscation
+    if record.reached is None and record.status is None and record.level is None:
         return "no black box on these pairs"
     status, identifies = status_of(record, tested)
     diff = diff_interval(record)
     diff = f" · {diff}" if diff else ""
     if status in ("bracketed", "private_at_weakest"):
-        level = float(record["level"])
-        text = level_text(kind, level, record.get("level_per_face"))
+        level = float(record.level)
+        text = level_text(kind, level, record.level_per_face)
         if status == "bracketed":
             return f"{text} · bracket ({number_key(identifies)}, {number_key(level)}]{diff}"
         return f"{text} · already at the weakest level tested{diff}"
@@ -197,9 +189,9 @@ def relative_cell(record: Mapping, tested: Sequence[float] = ()) -> str:
     if status == "saturated_still_identifies":
         return f"**never**: even over the whole frame, the upper end stays above the margin{diff}"
     if status == "grid_ends":
-        strongest = _number(record.get("max_level_tested"))
+        strongest = record.max_level_tested
         strongest = max(tested) if strongest is None and tested else strongest
-        at = "" if strongest is None else f" at {level_text(kind, strongest, record.get('max_level_per_face'))}"
+        at = "" if strongest is None else f" at {level_text(kind, strongest, record.max_level_per_face)}"
         return f"⚠ **gap: the grid ends**{at}, the upper end still above the margin{diff}"
     return "—"
 
@@ -207,45 +199,36 @@ def relative_cell(record: Mapping, tested: Sequence[float] = ()) -> str:
 # --- tables --------------------------------------------------------------------------------------
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return lines + [""]
+def _mine(records: Iterable[Threshold] | None) -> list[Threshold]:
+    return [r for r in records or [] if r.dataset == DATASET and r.protocol == PROTOCOL]
 
 
-def _mine(records: Iterable[Mapping] | None) -> list[Mapping]:
-    return [r for r in records or [] if r.get("dataset", DATASET) == DATASET and r.get("protocol") == PROTOCOL]
-
-
-def _by_region(records: Sequence[Mapping]) -> dict[float, list[Mapping]]:
-    out: dict[float, list[Mapping]] = {}
+def _by_region(records: Sequence[Threshold]) -> dict[float, list[Threshold]]:
+    out: dict[float, list[Threshold]] = {}
     for r in records:
-        out.setdefault(float(r.get("region", 1.0)), []).append(r)
+        out.setdefault(r.region, []).append(r)
     return dict(sorted(out.items()))
 
 
 Tested = Mapping[tuple[str, str, str, float], Sequence[float]]  # (recognizer, mode, kind, region) -> levels
 
 
-def _grid(records: Sequence[Mapping], trained: Mapping[str, str | None], cell) -> list[str]:
+def _grid(records: Sequence[Threshold], trained: Mapping[str, str | None], cell) -> list[str]:
     cols = columns(records, trained)
-    cells = {(r["recognizer"], r["mode"], r["obfuscation"]): r for r in records}
+    cells = {(r.recognizer, r.mode, r.obfuscation): r for r in records}
     rows = []
-    for kind in families.ordered(r["obfuscation"] for r in records):
+    for kind in families.ordered(r.obfuscation for r in records):
         if not any((rec, mode, kind) in cells for rec, mode, _ in cols):
             continue
         row = [families.family(kind).name]
         row += ["—" if (rec, mode, kind) not in cells else cell(cells[(rec, mode, kind)]) for rec, mode, _ in cols]
         rows.append(row)
-    return _table(["obfuscation", *(header for _, _, header in cols)], rows)
+    return table(["obfuscation", *(header for _, _, header in cols)], rows)
 
 
-def seeds_text(records: Iterable[Mapping]) -> str:
+def seeds_text(records: Iterable[Threshold]) -> str:
     """How many training seeds stand behind the trained attackers' cells, and which seed decides."""
-    counts = sorted({int(_number(r.get("n_seeds")) or 1) for r in records if r.get("recognizer") != "arcface"})
+    counts = sorted({r.n_seeds for r in records if r.recognizer != "arcface"})
     if not counts or counts == [1]:
         return ("Each trained attacker here is one training run (seed); `train.seeds` / `attack.seeds` train several, "
                 "and their rows then show the mean, the seeds' range and the worst seed's threshold.")
@@ -279,7 +262,7 @@ ABOVE_BOUND = ("stays above the bound", "stay above the bound")
 ABOVE_MARGIN = ("stays above the margin", "stay above the margin")
 
 
-def every_attacker_cell(records: Sequence[Mapping], tested: Tested | None = None,
+def every_attacker_cell(records: Sequence[Threshold], tested: Tested | None = None,
                         thumbs: Collection[str] = (), still: tuple[str, str] = ABOVE_BOUND) -> str:
     """One family over one region against every attacker of ``records`` at once: the weakest level at which all of
     them reach the threshold (the strongest of their thresholds) and who decides it, or whose interval is ``still``
@@ -287,55 +270,55 @@ def every_attacker_cell(records: Sequence[Mapping], tested: Tested | None = None
     tested = tested or {}
     judged = []
     for r in records:  # in the answer's column order: ArcFace, then each trained attacker
-        key = (r["recognizer"], r["mode"], r["obfuscation"], float(r.get("region", 1.0)))
+        key = (r.recognizer, r.mode, r.obfuscation, r.region)
         status, identifies = status_of(r, tested.get(key, ()))
         if status is not None:
             judged.append((r, status, identifies))
     if not judged:
         return "—"
     for status, (_, phrase, _) in NEVER.items():
-        holding = [attacker_label(r["recognizer"], r["mode"]) for r, s, _ in judged if s == status]
+        holding = [attacker_label(r.recognizer, r.mode) for r, s, _ in judged if s == status]
         if holding:
             return f"**never**: {_who(holding, len(judged))} {still[len(holding) > 1]} {phrase}"
-    short = [attacker_label(r["recognizer"], r["mode"]) for r, s, _ in judged if s == "grid_ends"]
+    short = [attacker_label(r.recognizer, r.mode) for r, s, _ in judged if s == "grid_ends"]
     if short:
         return f"⚠ **gap**: {_who(short, len(judged))} {still[len(short) > 1]} where the grid ends"
-    level = max(float(r["level"]) for r, _, _ in judged)
-    deciding = [(r, s, i) for r, s, i in judged if math.isclose(float(r["level"]), level)]
+    level = max(float(r.level) for r, _, _ in judged)
+    deciding = [(r, s, i) for r, s, i in judged if math.isclose(float(r.level), level)]
     first = deciding[0][0]
-    kind, region = first["obfuscation"], float(first.get("region", 1.0))
-    text = level_text(kind, level, first.get("level_per_face"))
+    kind, region = first.obfuscation, first.region
+    text = level_text(kind, level, first.level_per_face)
     below = [i for _, s, i in deciding if s == "bracketed" and i is not None]
     text += (f" · bracket ({number_key(max(below))}, {number_key(level)}]" if below
              else " · already the weakest level tested")
-    names = [attacker_label(r["recognizer"], r["mode"]) for r, _, _ in deciding]
+    names = [attacker_label(r.recognizer, r.mode) for r, _, _ in deciding]
     return _thumb(kind, level, region, thumbs) + f"{text} · decided by {_listed(names)}"
 
 
-def every_attacker_table(records: Sequence[Mapping], trained: Mapping[str, str | None], tested: Tested | None = None,
+def every_attacker_table(records: Sequence[Threshold], trained: Mapping[str, str | None], tested: Tested | None = None,
                          thumbs: Collection[str] = (), still: tuple[str, str] = ABOVE_BOUND) -> list[str]:
     """Rows: family; columns: region; cells: :func:`every_attacker_cell` over the answer's attackers."""
     order = {(rec, mode): i for i, (rec, mode, _) in enumerate(columns(records, trained))}
-    mine = sorted((r for r in records if (r["recognizer"], r["mode"]) in order),
-                  key=lambda r: order[(r["recognizer"], r["mode"])])
-    regions = sorted({float(r.get("region", 1.0)) for r in mine})
+    mine = sorted((r for r in records if (r.recognizer, r.mode) in order),
+                  key=lambda r: order[(r.recognizer, r.mode)])
+    regions = sorted({r.region for r in mine})
     rows = []
-    for kind in families.ordered(r["obfuscation"] for r in mine):
-        cells = [every_attacker_cell([r for r in mine if r["obfuscation"] == kind
-                                      and math.isclose(float(r.get("region", 1.0)), region)], tested, thumbs,
+    for kind in families.ordered(r.obfuscation for r in mine):
+        cells = [every_attacker_cell([r for r in mine if r.obfuscation == kind
+                                      and math.isclose(r.region, region)], tested, thumbs,
                                      still)
                  for region in regions]
         rows.append([families.family(kind).name, *cells])
     headers = [f"over {region_text(region)}" for region in regions] if len(regions) > 1 else ["every attacker"]
-    return _table(["obfuscation", *headers], rows)
+    return table(["obfuscation", *headers], rows)
 
 
-def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: Tested | None = None,
+def answer_section(privacy: PrivacyFile, trained: Mapping[str, str | None], tested: Tested | None = None,
                    thumbs: Collection[str] = ()) -> list[str]:
     """"The answer" on LFW view1: the absolute thresholds against every attacker at once (family x region), then one
     table per region (family x attacker)."""
     tested = tested or {}
-    bound = privacy.get("privacy_auc_upper")
+    bound = privacy.bound
     lines = ["## The answer: how strong, over how large a region, against whom", "",
              f"Each cell is the weakest level at which that attacker is at chance on LFW view1: the bootstrap 95% "
              f"interval of its verification AUC has its upper end ≤ {bound} (`evaluate.privacy_auc_upper`). "
@@ -348,13 +331,13 @@ def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: 
              "are too few to show privacy and the relative table below answers instead. ⚠ **gap** marks a threshold "
              "the tested levels did not reach before the grid ended. The dual-stream models are in the detail below.",
              ""]
-    records = _mine(privacy.get("thresholds"))
+    records = _mine(privacy.thresholds)
     if not records:
         return lines + ["`metrics/privacy.json` holds no LFW view1 thresholds.", ""]
     lines += [seeds_text(records), ""]
 
-    def cell(r: Mapping) -> str:
-        key = (r["recognizer"], r["mode"], r["obfuscation"], float(r.get("region", 1.0)))
+    def cell(r: Threshold) -> str:
+        key = (r.recognizer, r.mode, r.obfuscation, r.region)
         return answer_cell(r, tested.get(key, ()), thumbs)
 
     lines += ["### Against every attacker at once", "",
@@ -369,29 +352,28 @@ def answer_section(privacy: Mapping, trained: Mapping[str, str | None], tested: 
     return lines
 
 
-def relative_answer_section(privacy: Mapping, trained: Mapping[str, str | None],
+def relative_answer_section(privacy: PrivacyFile, trained: Mapping[str, str | None],
                             tested: Tested | None = None) -> list[str]:
     """"No more revealing than a black box over the same region": the relative thresholds, as :func:`answer_section`
     lays out the absolute ones."""
     tested = tested or {}
     lines = ["## The answer, relative: no more revealing than a black box over the same region", ""]
-    records = privacy.get("relative_thresholds")
+    records = privacy.relative_thresholds
     if records is None:
         return lines + ["`metrics/privacy.json` has no relative thresholds (written before they existed): rerun the "
                         "evaluate stage.", ""]
-    margin = privacy.get("relative_margin")
+    margin = privacy.relative_margin
     lines += [f"The weakest level whose paired bootstrap 95% interval of AUC(level) − AUC(black box, same pairs, same "
               f"region) has its upper end below {margin} (`evaluate.relative_margin`), LFW view1. It answers the tool "
               "question where the absolute threshold cannot be met. **never**: even at the family's strongest level "
               "that upper end stays above the margin, so these pairs cannot show the family to hide as much as a "
               "black box over that region; the difference itself may be near zero (it follows each cell).", ""]
-    records = [r for r in _mine(records) if r.get("obfuscation") != "blackbox"]
+    records = [r for r in _mine(records) if r.obfuscation != "blackbox"]
     if not records:
         return lines + ["No LFW view1 relative thresholds.", ""]
 
-    def cell(r: Mapping) -> str:
-        return relative_cell(r, tested.get((r["recognizer"], r["mode"], r["obfuscation"],
-                                            float(r.get("region", 1.0))), ()))
+    def cell(r: RelativeThreshold) -> str:
+        return relative_cell(r, tested.get((r.recognizer, r.mode, r.obfuscation, r.region), ()))
 
     lines += ["### Against every attacker at once", "",
               "As in the absolute answer: per family and region, the strongest of the attackers' relative "
@@ -409,7 +391,7 @@ def trained_matrix(curves: Iterable[Mapping], trained: Mapping[str, str | None])
     sums: dict[str, dict[str, list[float]]] = {}
     for row in curves:
         name, kind = row["recognizer"], row["obfuscation"]
-        auc = _number(row.get("auc"))
+        auc = number(row.get("auc"))
         if (name not in trained or row.get("dataset", DATASET) != DATASET or row.get("protocol") != PROTOCOL
                 or row.get("mode") != "oracle_box" or auc is None
                 or not math.isclose(float(row.get("region", 1.0)), REGION)):
@@ -449,4 +431,4 @@ def matrix_section(curves: Iterable[Mapping], trained: Mapping[str, str | None])
         rows.append([f"`{name}`: {label}", *cells])
     header = ["attacker: trained on", *(f"{families.family(k).name} · {counts[k]} level{'s' * (counts[k] != 1)}"
                                         for k in kinds)]
-    return lines + _table(header, rows)
+    return lines + table(header, rows)

@@ -1,6 +1,6 @@
 """PNG figures of the evaluation for people who will not run ``dvc plots``.
 
-Every function takes the evaluate stage's tables (``curves``, ``roc``: see ``flup.evaluate.evaluation``)
+Every function takes the evaluate stage's tables (``curves``, ``roc``: see ``flup.evaluation.verification``)
 and writes one PNG atomically. A figure with no data to show is still written, with a note
 saying so, so the plot stage's outputs always exist.
 """
@@ -26,8 +26,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from flup.io import atomic_path  # noqa: E402
-from flup.obfuscate import families  # noqa: E402
-from flup.obfuscate import obfuscation as obf  # noqa: E402
+from flup.obfuscation import families  # noqa: E402
+from flup.obfuscation import methods as obf  # noqa: E402
 from flup.report.naming import PROTOCOL_ORDER, dataset_rank, ordered, protocol_rank, region_text  # noqa: E402
 
 MODE_STYLES = {"end_to_end": "-", "oracle_box": "--"}

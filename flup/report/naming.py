@@ -1,4 +1,4 @@
-"""Order and names shared by the figures and the report (obfuscation families: ``flup.obfuscate.families``)."""
+"""Order and names shared by the figures and the report (obfuscation families: ``flup.obfuscation.families``)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,18 @@
 """The scoring engine: every recogniser scores the rendered pairs through this one code path.
 
-A recogniser is two embedders of aligned 112x112 BGR crops (sharp side, obfuscated side). For each obfuscation
-x level x region of the render (a "level" below: the render's unit of work, one store), the obfuscated side is
-aligned two ways (the threat models of :mod:`flup.verify.recognition`): on the sharp image's landmarks
-(oracle box), or on the face the detector re-found in the obfuscated image (end to end; the render stage ran
-that detector once, so every recogniser sees the same detections). Sharp-side embeddings are computed once per
-image.
+A recogniser (:class:`Recognizer`) is two embedders of crops (sharp side, obfuscated side) and the way it cuts a
+crop from an image (:class:`Cropper`): ArcFace and the attackers align a 112x112 BGR crop on five landmarks
+(:data:`ALIGNED`), a dual-stream model crops by its policy around the face box (:mod:`flup.models.embedding`). For
+each obfuscation x level x region of the render (a "level" below: the render's unit of work, one store), the
+obfuscated side is cut two ways (the threat models of :mod:`flup.verify.recognition`): where the sharp image's
+face is (oracle box), or on the face the detector re-found in the obfuscated image (end to end, for recognisers
+that align on landmarks; the render stage ran that detector once, so every recogniser sees the same detections).
+Sharp-side embeddings are computed once per image.
 
 Speed, with identical numbers (benchmarks/render_score.md):
 
-- crops of the next level are decoded and aligned in a background thread while the current level is
-  embedded (OpenCV and ONNX Runtime release the GIL);
+- crops of the next level are decoded and cut in a background thread while the current level is
+  embedded (OpenCV, ONNX Runtime and torch release the GIL);
 - :class:`Deduplicated` embeds each distinct crop once per stage, for embedders whose output depends on
   the crop alone (ONNX ArcFace: same bits in any batch, any thread count). At an identity level
   (sigma 0) the oracle-box crop is the sharp crop of the same image, and re-detection usually finds
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -39,12 +41,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from flup.faces.detection import Detector, landmarks_of
-from flup.io import atomic_path, read_json, read_table, sha256_file
-from flup.obfuscate import render
+from flup.io import atomic_path, read_json, read_npz, read_table, sha256_file
+from flup.obfuscation import render
 from flup.verify import recognition
 from flup.verify.scoring import score_pairs
 
-Embedder = Callable[[Sequence[np.ndarray]], np.ndarray]  # aligned 112x112 BGR crops -> (n, dim) unit rows
+Embedder = Callable[[Sequence[Any]], np.ndarray]  # a recogniser's crops -> (n, dim) unit rows
 SHARP_BLOCK = 8  # batches of sharp crops aligned ahead of the embedder
 DIGEST_SIZE = 20  # bytes of a crop's blake2b digest
 log = logging.getLogger(__name__)
@@ -136,10 +138,36 @@ def model_id(model_path: Path) -> str:
 
 def load_embeddings(path: Path, model: str) -> dict[bytes, np.ndarray]:
     """Embeddings :meth:`Deduplicated.save` wrote for the same ``model`` (``{}`` for another model)."""
-    with np.load(path, allow_pickle=False) as archive:
-        if str(archive["model"]) != model:
-            return {}
-        return {key.tobytes(): vector for key, vector in zip(archive["keys"], archive["vectors"], strict=True)}
+    archive = read_npz(path)
+    if str(archive["model"]) != model:
+        return {}
+    return {key.tobytes(): vector for key, vector in zip(archive["keys"], archive["vectors"], strict=True)}
+
+
+class Pool(Protocol):
+    """Where a recogniser's batches are embedded off this process (:class:`flup.executor.ActorPool`): ``width``
+    items a call, cut into the pieces its workers embed."""
+
+    width: int
+
+    def __call__(self, items, *args) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Cropper:
+    """How a recogniser cuts its input (a crop) from a whole image.
+
+    ``place(face)``: where, from the image's row of the detection table (once per image); ``cut(image, where)``:
+    the crop. ``redetected``: ``where`` may also be the five landmarks the detector re-found in an obfuscated image,
+    so the recogniser is scored end to end too; otherwise in the oracle-box threat model only.
+    """
+
+    place: Callable[[pd.Series], Any]
+    cut: Callable[[np.ndarray, Any], Any]
+    redetected: bool = False
+
+
+ALIGNED = Cropper(landmarks_of, recognition.align, redetected=True)  # ArcFace's 112x112 crop on the five landmarks
 
 
 @dataclass(frozen=True)
@@ -148,6 +176,7 @@ class Recognizer:
     embed_sharp: Embedder
     embed_obfuscated: Embedder
     batch_size: int
+    crop: Cropper = ALIGNED
 
 
 def arcface(model_path: Path, batch_size: int, name: str = "arcface", threads: int | None = None,
@@ -266,20 +295,21 @@ class LevelCrops:
     not_found: list[str]
 
 
-def level_crops(store: render.RenderStore, names: Sequence[str], images: Path, landmarks: dict[str, np.ndarray],
-                modes: Sequence[str]) -> LevelCrops:
-    """The obfuscated images of one level, aligned in each threat model (``landmarks``: the sharp image's)."""
+def level_crops(store: render.RenderStore, names: Sequence[str], images: Path, where: dict[str, Any],
+                modes: Sequence[str], cut: Callable[[np.ndarray, Any], Any] = recognition.align) -> LevelCrops:
+    """The obfuscated images of one level, cut in each threat model: ``cut(image, where[name])`` (the sharp image's
+    face: by default its landmarks, aligned), or end to end ``cut(image, landmarks re-found in the image)``."""
     crops = LevelCrops({}, {}, [])
     for name in names:
         image = store.obfuscated(name, read_image(images, name))
         if "oracle_box" in modes:
-            crops.oracle_box[name] = recognition.align(image, landmarks[name])
+            crops.oracle_box[name] = cut(image, where[name])
         if "end_to_end" in modes:
             found = store.landmarks(name)
             if found is None:
                 crops.not_found.append(name)
             else:
-                crops.end_to_end[name] = recognition.align(image, found)
+                crops.end_to_end[name] = cut(image, found)
     return crops
 
 
@@ -297,6 +327,10 @@ def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognize
     unknown = [mode for mode in modes if mode not in recognition.MODES]
     if unknown:
         raise ValueError(f"unknown threat model(s) {unknown}; expected {', '.join(recognition.MODES)}")
+    cropper = recognizer.crop
+    if "end_to_end" in modes and not cropper.redetected:
+        raise ValueError(f"{recognizer.name} crops around the sharp image's face, not on re-detected landmarks: "
+                         "it is scored in the oracle_box threat model only, not end_to_end")
     pairs = test.pairs
     sharp_side = test.sharp_side
     obfuscated_side = "a" if sharp_side == "b" else "b"
@@ -307,16 +341,16 @@ def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognize
     sharp_names = [n for n in test.sharp_images if n in wanted_sharp]
     levels, rendered = rendered_levels(render_dir)
     names = [n for n in rendered if n in wanted_obf]
-    landmarks = {name: landmarks_of(test.faces.loc[name]) for name in {*sharp_names, *names}}
+    where = {name: cropper.place(test.faces.loc[name]) for name in {*sharp_names, *names}}
 
     # The sharp side in blocks of whole batches (the embedder sees the batches it always saw), the next
-    # block aligned while this one is embedded.
+    # block cut while this one is embedded.
     blocks = chunks(sharp_names, SHARP_BLOCK * batch)
     sharp: dict[str, np.ndarray] = {}
-    def align_sharp(block: list[str]) -> dict[str, np.ndarray]:
-        return {name: recognition.align(read_image(images, name), landmarks[name]) for name in block}
+    def crop_sharp(block: list[str]) -> dict[str, Any]:
+        return {name: cropper.cut(read_image(images, name), where[name]) for name in block}
 
-    for _, crops in tqdm(prefetched(blocks, align_sharp), total=len(blocks), desc="embed sharp side", unit="block",
+    for _, crops in tqdm(prefetched(blocks, crop_sharp), total=len(blocks), desc="embed sharp side", unit="block",
                          mininterval=2.0):
         sharp.update(embed_named(recognizer.embed_sharp, crops, batch))
     caches = [e for e in {id(e): e for e in (recognizer.embed_sharp, recognizer.embed_obfuscated)}.values()
@@ -328,7 +362,7 @@ def score_rendered(test, images: Path, render_dir: Path, dataset: str, recognize
 
     def prepare(level: RenderedLevel) -> LevelCrops:
         store = render.RenderStore(render.store_path(render_dir, *level))
-        return level_crops(store, plan[level][1], images, landmarks, modes)
+        return level_crops(store, plan[level][1], images, where, modes, cropper.cut)
 
     tables = []
     progress = tqdm(total=sum(len(plan[level][1]) for level in levels), desc=f"score {recognizer.name}", unit="img",

@@ -238,19 +238,6 @@ def summarize(
     return out
 
 
-def privacy_threshold(
-    levels: Sequence[float], auc_highs: Sequence[float | None], bound: float = 0.55
-) -> float | None:
-    """Weakest (smallest) obfuscation level whose AUC upper bound is <= ``bound``; None if none is.
-
-    ``auc_highs[i]`` belongs to ``levels[i]``; a None upper bound never qualifies.
-    """
-    if len(levels) != len(auc_highs):
-        raise ValueError(f"levels and auc_highs differ in length: {len(levels)} vs {len(auc_highs)}")
-    reached = [lv for lv, hi in zip(levels, auc_highs, strict=True) if hi is not None and hi <= bound]
-    return min(reached) if reached else None
-
-
 def group_seed(seed: int, key: Sequence) -> int:
     """A bootstrap seed for one group: stable across runs and machines (sha256, not ``hash()``)."""
     parts = [str(int(seed))] + [level_key(v) if isinstance(v, (float, np.floating)) else str(v) for v in key]

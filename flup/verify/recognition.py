@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flup.faces.detection import BOX_COLUMNS, Detector, available_cores, choose_face, session_options
+from flup.cpu import available_cores
+from flup.faces.detection import BOX_COLUMNS, Detector, choose_face, session_options
 
 MODES = ("end_to_end", "oracle_box")
 

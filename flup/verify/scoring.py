@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# The one definition of the score table, read by evaluation.py. ``seen_identities``: the recogniser trained
-# on these pairs' people (the seed split's deliberate leakage, flup.verify.test_set); evaluation keeps
-# such rows apart under a recogniser name marked with SEEN_MARK.
+# The one definition of the score table, read by flup/evaluation/verification.py. ``seen_identities``: the
+# recogniser trained on these pairs' people (the seed split's deliberate leakage, flup.verify.scored_set); evaluation
+# keeps such rows apart under a recogniser name marked with SEEN_MARK.
 GROUP_KEYS = ["dataset", "protocol", "recognizer", "mode", "obfuscation", "region", "level"]
 SCORE_COLUMNS = [*GROUP_KEYS, "pair_id", "fold", "label", "score", "status", "seen_identities"]
 SEEN_MARK = " (seen identities)"

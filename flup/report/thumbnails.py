@@ -1,57 +1,18 @@
-"""The gallery image: one LFW face shown under every obfuscation (plot stage) and at each threshold (report)."""
+"""The thumbnails: the gallery face under one obfuscation level and region, small, for the report's answer
+(written by the plot stage under plots/thumbs/, embedded by the report stage)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from flup.config.params import ParamError
-from flup.config.paths import GALLERY_PAIRS, LFW_FACES, LFW_IMAGES
-from flup.io import atomic_path, read_table
-from flup.obfuscate import families, obfuscation
+from flup.io import atomic_path
+from flup.obfuscation import families, methods
 from flup.report.naming import THUMBS, thumb_file
-
-if TYPE_CHECKING:
-    from flup.config import Study
-
-
-def gallery_image(cfg: Study) -> str:
-    """plot.gallery_image, or by default the obfuscated side (render.obfuscated_side) of view1's first pair."""
-    if cfg.plot.gallery_image is not None:
-        return cfg.plot.gallery_image
-    side = cfg.render.obfuscated_side
-    pairs = read_table(GALLERY_PAIRS)
-    if pairs.empty:
-        raise ValueError(f"{GALLERY_PAIRS}: no pairs; set plot.gallery_image in params.yaml")
-    return str(pairs.iloc[0][f"image_{side}"])
-
-
-def face_box(faces: pd.DataFrame, image: str) -> tuple[float, float, float, float]:
-    rows = faces[faces["image"] == image]
-    if rows.empty:
-        raise ParamError(f"params.yaml: 'plot.gallery_image' {image!r} is not in {LFW_FACES}")
-    row = rows.iloc[0]
-    if row["status"] != "ok":
-        raise ValueError(
-            f"{image}: no face box (detection status {row['status']!r}); choose another plot.gallery_image"
-        )
-    return tuple(float(row[c]) for c in ("x1", "y1", "x2", "y2"))
-
-
-def gallery_face(cfg: Study) -> tuple[str, tuple[float, float, float, float], np.ndarray]:
-    """The gallery image's name, face box and BGR pixels."""
-    name = gallery_image(cfg)
-    box = face_box(read_table(LFW_FACES), name)
-    image = cv2.imread(str(LFW_IMAGES / name), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"{LFW_IMAGES / name}: cannot read the gallery image (plot.gallery_image)")
-    return name, box, image
-
 
 THUMB_SIDE = 96  # px: a thumbnail's width and height
 THUMB_MARGIN = 1.25  # the crop's side over the region-scaled face box's larger side
@@ -74,10 +35,10 @@ def thumb_levels(tasks: Iterable[tuple[str, float, float]], curves: pd.DataFrame
 
 def thumbnail(image: np.ndarray, box, kind: str, level: float, region: float = 1.0,
               blur_border: str = "crop", side: int = THUMB_SIDE) -> bytes:
-    """PNG bytes of ``image`` obfuscated by ``obfuscation.apply`` at (kind, level, region), cropped to a square
+    """PNG bytes of ``image`` obfuscated by ``methods.apply`` at (kind, level, region), cropped to a square
     around the region-scaled face box (``THUMB_MARGIN`` x its larger side, shifted to stay inside the image) and
     resized to ``side`` px. Deterministic: the same inputs give the same bytes."""
-    out = obfuscation.apply(image, box, kind, level, region, blur_border)
+    out = methods.apply(image, box, kind, level, region, blur_border)
     h, w = out.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in box)
     crop = min(max(x2 - x1, y2 - y1) * max(float(region), 1.0) * THUMB_MARGIN, w, h)

@@ -86,6 +86,7 @@ def _fold_frame(replicas: pd.DataFrame, keys: list[str], columns: list[str],
 
 
 SEED_RANGE = {"n_seeds": ("auc", "size"), "auc_seed_min": ("auc", "min"), "auc_seed_max": ("auc", "max")}
+SEED_COLUMNS = list(SEED_RANGE)  # the curves' and threshold records' columns of a recogniser's seeds
 
 
 def fold_curves(curves: pd.DataFrame, keys: Iterable[str], metrics: Iterable[str]) -> pd.DataFrame:

@@ -8,32 +8,32 @@ separately, as the AUC interval does) and uses it for both AUCs, so the interval
 difference, not of two independent AUCs. Unlike the absolute threshold (AUC upper bound <= 0.55), this
 one can be met where a black box itself is not at chance (the end-to-end attacker's detector, say).
 
-Pure: DataFrames in (``evaluation.validate_scores``' table), DataFrames and dicts out.
+The rule (upper end < margin), its bracket and its description are ``flup.evaluation.thresholds``'.
+
+Pure: DataFrames in (``verification.validate_scores``' table), DataFrames and dicts out.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
 
-from flup.evaluate.evaluation import (
+from flup.evaluation.series import (
+    SERIES_KEYS,
     SaturatedKey,
-    bracket,
-    bracket_text,
-    group_seed,
+    missing,
     seed_key,
     series_name,
     series_saturated,
+    series_uniform,
 )
-from flup.obfuscate import families
-from flup.verify.metrics import bootstrap_draws
+from flup.evaluation.thresholds import bracket_text, relative_rule, search
+from flup.obfuscation import families
+from flup.verify.metrics import bootstrap_draws, group_seed
 
 REFERENCE = "blackbox"
-# A series is one attacker on one protocol over one region: its levels are compared with its own black box.
-SERIES_KEYS = ["dataset", "protocol", "recognizer", "mode", "region"]
 RELATIVE_COLUMNS = [
     "dataset", "protocol", "recognizer", "mode", "series", "obfuscation", "region", "margin", "reached", "level",
     "auc_diff", "diff_low", "diff_high", "n_pairs", "holds_above", "max_level_tested", "n_levels",
@@ -87,14 +87,6 @@ def paired_auc_difference(
     return float(point), float(low), float(high)
 
 
-def relative_threshold(levels: Sequence[float], diff_highs: Sequence[float | None], margin: float) -> float | None:
-    """Weakest level whose interval's upper end is < ``margin``; None if none is (a None never qualifies)."""
-    if len(levels) != len(diff_highs):
-        raise ValueError(f"levels and diff_highs differ in length: {len(levels)} vs {len(diff_highs)}")
-    reached = [lv for lv, hi in zip(levels, diff_highs, strict=True) if hi is not None and hi < margin]
-    return min(reached) if reached else None
-
-
 def _kept(group: pd.DataFrame) -> pd.DataFrame:
     """Score and label per pair id of the pairs that count (excluded ones dropped; failures are already -1)."""
     rows = group[group["status"] != "excluded"]
@@ -131,70 +123,63 @@ def level_differences(frame: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFra
 
 
 def _interval(row) -> str:
-    if _missing(row["auc_diff"]):
+    if missing(row["auc_diff"]):
         return "difference n/a"
     return f"AUC − black box {row['auc_diff']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def relative_thresholds(differences: pd.DataFrame, margin: float,
                         face_widths: Mapping[str, float | None] | None = None,
                         saturated: Collection[SaturatedKey] = ()) -> pd.DataFrame:
     """One record per dataset x protocol x recognizer x mode x region x obfuscation of ``differences``
-    (:func:`level_differences`): the relative threshold, or None with the reason. ``status``,
-    ``identifies_level`` and ``uniform_level`` bracket it as ``evaluation.bracket`` says (None without a black
-    box); blur and pixelate levels count as uniform only with ``face_widths`` (dataset -> median face width, px),
-    deface's as saturated only where ``saturated`` says (``face_size.saturated_levels``)."""
+    (:func:`level_differences`): the relative threshold (``thresholds.relative_rule``), or None with the reason.
+    ``status``, ``identifies_level`` and ``uniform_level`` bracket it as ``thresholds.bracket`` says (None without a
+    black box); blur and pixelate levels count as uniform only with ``face_widths`` (dataset -> median face width,
+    px), deface's as saturated only where ``saturated`` says (``face_size.saturated_levels``)."""
     face_widths = dict(face_widths or {})
     records = []
     sharp = {key[:-1]: row for key, row in _sharp_rows(differences).items()}
     for key, frame in differences.groupby([*SERIES_KEYS, "obfuscation"], sort=True):
         frame = frame.sort_values("level")
         levels = frame["level"].astype(float).tolist()
-        highs = [None if _missing(v) else float(v) for v in frame["diff_high"]]
+        highs = [None if missing(v) else float(v) for v in frame["diff_high"]]
         dataset, protocol, recognizer, mode, region, obfuscation = key
         reference_level = frame["reference_level"].iloc[0]
-        no_reference = _missing(reference_level)
-        threshold = None if no_reference else relative_threshold(levels, highs, margin)
-        private = [hi is not None and hi < margin for hi in highs]
-        uniform = [families.uniform(obfuscation, lv, face_widths.get(dataset), region) for lv in levels]
-        found = None if no_reference else bracket(
-            levels, private, uniform, threshold, series_saturated(saturated, dataset, obfuscation, region, levels))
-        if threshold is not None:
-            row = frame[frame["level"] == threshold].iloc[0]
-            holds = all(hi is not None and hi < margin for lv, hi in zip(levels, highs, strict=True) if lv >= threshold)
-        else:
-            row = frame.iloc[-1]
-            holds = False
-        if no_reference:
-            description = "no black box scored on these pairs"
-        else:
-            base = sharp.get((dataset, protocol, recognizer, mode, region))
-            unobfuscated = ("not scored (no blur σ = 0 in this series and region)" if base is None
-                            else f"{_interval(base)} (blur σ = 0, same recognizer, mode and region)")
-            description = bracket_text(found, threshold, levels[-1], _interval(row), unobfuscated)
-            if threshold is not None and not holds:
-                description += "; some stronger level is above the margin again"
+        found = None if missing(reference_level) else search(
+            levels, highs, relative_rule(margin), series_uniform(obfuscation, levels, face_widths.get(dataset), region),
+            series_saturated(saturated, dataset, obfuscation, region, levels))
+        threshold = None if found is None else found.threshold
+        row = frame[frame["level"] == threshold].iloc[0] if threshold is not None else frame.iloc[-1]
         records.append({
             "dataset": dataset, "protocol": protocol, "recognizer": recognizer, "mode": mode,
             "series": series_name(recognizer, mode), "obfuscation": obfuscation, "region": float(region),
             "margin": float(margin),
-            "reached": None if no_reference else threshold is not None,
+            "reached": None if found is None else threshold is not None,
             "level": None if threshold is None else float(threshold),
-            **{c: None if no_reference or _missing(row[c]) else float(row[c])
+            **{c: None if found is None or missing(row[c]) else float(row[c])
                for c in ("auc_diff", "diff_low", "diff_high")},
-            "n_pairs": int(row["n_pairs"]), "holds_above": holds, "max_level_tested": float(levels[-1]),
-            "n_levels": len(levels), "reference_level": None if no_reference else float(reference_level),
-            "status": None if found is None else found.status,
-            "identifies_level": None if found is None else found.identifies_level,
-            "uniform_level": None if found is None else found.uniform_level,
-            "saturated_level": None if found is None else found.saturated_level,
-            "description": description,
+            "n_pairs": int(row["n_pairs"]), "holds_above": found is not None and found.holds_above,
+            "max_level_tested": float(levels[-1]), "n_levels": len(levels),
+            "reference_level": None if found is None else float(reference_level),
+            "status": None if found is None else found.bracket.status,
+            "identifies_level": None if found is None else found.bracket.identifies_level,
+            "uniform_level": None if found is None else found.bracket.uniform_level,
+            "saturated_level": None if found is None else found.bracket.saturated_level,
+            "description": _description(found, row, levels, sharp.get((dataset, protocol, recognizer, mode, region))),
         })
     return pd.DataFrame(records, columns=RELATIVE_COLUMNS)
+
+
+def _description(found, row: pd.Series, levels: list[float], sharp: pd.Series | None) -> str:
+    """A relative record's description: its bracket and interval (``sharp``: the series' blur σ = 0 row)."""
+    if found is None:
+        return "no black box scored on these pairs"
+    unobfuscated = ("not scored (no blur σ = 0 in this series and region)" if sharp is None
+                    else f"{_interval(sharp)} (blur σ = 0, same recognizer, mode and region)")
+    description = bracket_text(found.bracket, found.threshold, levels[-1], _interval(row), unobfuscated)
+    if found.threshold is not None and not found.holds_above:
+        description += "; some stronger level is above the margin again"
+    return description
 
 
 def _sharp_rows(differences: pd.DataFrame) -> dict[tuple, pd.Series]:

@@ -19,18 +19,12 @@ level renders the same images, so a threshold not reached there never will be.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from flup.config.paths import LFW, dataset_paths
-from flup.io import read_table
-from flup.obfuscate import families
-from flup.obfuscate.obfuscation import affected_box
-
-if TYPE_CHECKING:
-    from flup.config import Study
+from flup.obfuscation import families
+from flup.obfuscation.methods import affected_box
 
 PIXEL_LEVELS = ("blur", "pixelate")  # levels in pixels: divided by the face width
 RELATIVE_LEVELS = ("face_gaussian", "face_pixelate")  # levels already per (scaled) face box
@@ -77,8 +71,8 @@ def saturated_levels(faces: Mapping[str, pd.DataFrame], levels: Iterable[tuple[s
                      ) -> set[tuple[str, str, float, float]]:
     """The (dataset, obfuscation, region, level) of ``levels`` at which the family saturates the dataset: its level
     is a region (``Family.region_level``) and it fills the frame of at least ``families.SATURATED_SHARE`` of the
-    dataset's obfuscated faces (``faces``: dataset -> detected faces, as ``study_faces``). Datasets without faces
-    and every other family never saturate."""
+    dataset's obfuscated faces (``faces``: dataset -> the detected faces of its obfuscated images, with their
+    image's ``height`` and ``width``). Datasets without faces and every other family never saturate."""
     saturated = set()
     for dataset, kind, region, level in set(levels):
         if not families.family(kind).region_level or dataset not in faces:
@@ -87,18 +81,3 @@ def saturated_levels(faces: Mapping[str, pd.DataFrame], levels: Iterable[tuple[s
         if share is not None and share >= families.SATURATED_SHARE:
             saturated.add((dataset, kind, float(region), float(level)))
     return saturated
-
-
-def study_faces(cfg: Study) -> dict[str, pd.DataFrame]:
-    """Per dataset of the study (LFW and ``datasets:``): the detected faces (``status == ok``) of its obfuscated
-    images, from its detection table and the ``render.obfuscated_side`` of its pairs files."""
-    faces = {}
-    for name in [LFW, *cfg.datasets]:
-        paths = dataset_paths(cfg, name)
-        images = set()
-        for pairs in paths.protocols.values():
-            images |= set(read_table(pairs)[f"image_{cfg.render.obfuscated_side}"])
-        table = read_table(paths.faces)
-        faces[name] = table[table["image"].isin(images) & (table["status"] == "ok")].reset_index(drop=True)
-    return faces
-

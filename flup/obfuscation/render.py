@@ -1,13 +1,14 @@
 """Rendered obfuscations, stored once so every recogniser scores exactly the same pixels.
 
-Obfuscation only changes pixels inside a box (``obfuscation.affected_box``: the face box, or the larger region
+Obfuscation only changes pixels inside a box (``methods.affected_box``: the face box, or the larger region
 of the ``deface`` preset), so a lossless render is stored as the encoded patch; the full image is the sharp
 image with the patch pasted back. One ``.npz`` per obfuscation x level x region (``render.regions``: the face
 box's scale factor) holds every patch (names, boxes, offsets, encoded bytes) and what the end-to-end
 attacker's face detector finds in the obfuscated image (``landmarks``: five points, NaN where it finds no
-face) — plain arrays, loaded with ``allow_pickle=False``. The detection runs here, once, on the exact pixels a
-scorer decodes, and every recogniser shares it. With JPEG encoding (published redactions are JPEGs) the whole
-image is stored, since compression touches every pixel.
+face) — plain arrays, loaded with ``allow_pickle=False`` (:func:`flup.io.read_npz`: a pickled store is refused,
+naming the file). The detection runs here, once, on the exact pixels a scorer decodes, and every recogniser
+shares it. With JPEG encoding (published redactions are JPEGs) the whole image is stored, since compression
+touches every pixel.
 
 Speed (benchmarks/render_score.md): lossless PNG is written at zlib level 1, not 9 — 20-100x
 faster per patch for about 20% more bytes, and the decoded pixels are the same. Levels are
@@ -25,8 +26,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from flup.faces.detection import available_cores
-from flup.obfuscate import families, obfuscation
+from flup.cpu import available_cores
+from flup.io import read_npz
+from flup.obfuscation import families, methods
 
 ENCODINGS = ("png", "webp", "jpeg")
 # zlib level of the lossless PNG patches: 1 encodes 20-100x faster than 9 for ~20% more bytes (same pixels).
@@ -76,14 +78,14 @@ def render_one(image: np.ndarray, box, kind: str, level: float, region: float, e
                blur_border: str = "crop"):
     """(patch box, encoded bytes) for one obfuscated image. An identity level stores nothing."""
     if encoding.whole_image:
-        obfuscated = obfuscation.apply(image, box, kind, level, region, blur_border)
+        obfuscated = methods.apply(image, box, kind, level, region, blur_border)
         return (0, 0, image.shape[1], image.shape[0]), encoding.encode(obfuscated)
     if is_identity(kind, level):
         return (0, 0, 0, 0), b""
     # The patch must cover every changed pixel; deface reaches beyond the (scaled) face box.
-    patch_box = obfuscation.affected_box(image.shape, box, kind, level, region)
-    obfuscated = obfuscation.apply(image, box, kind, level, region, blur_border)
-    return patch_box, encoding.encode(obfuscation.crop_box(obfuscated, patch_box))
+    patch_box = methods.affected_box(image.shape, box, kind, level, region)
+    obfuscated = methods.apply(image, box, kind, level, region, blur_border)
+    return patch_box, encoding.encode(methods.crop_box(obfuscated, patch_box))
 
 
 def save_store(path: Path, names: list[str], boxes: list, payloads: list[bytes], encoding: Encoding,
@@ -128,13 +130,13 @@ class RenderStore:
     ``store.landmarks(name)``."""
 
     def __init__(self, path: Path):
-        with np.load(path, allow_pickle=False) as archive:
-            self.names = archive["names"].tolist()
-            self.boxes = archive["boxes"]
-            self.offsets = archive["offsets"]
-            self.payload = archive["payload"]
-            self.encoding = str(archive["encoding"])
-            self.found = archive["landmarks"] if "landmarks" in archive.files else None
+        archive = read_npz(path)
+        self.names = archive["names"].tolist()
+        self.boxes = archive["boxes"]
+        self.offsets = archive["offsets"]
+        self.payload = archive["payload"]
+        self.encoding = str(archive["encoding"])
+        self.found = archive.get("landmarks")
         self.index = {name: i for i, name in enumerate(self.names)}
         self.path = path
 

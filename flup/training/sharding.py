@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from flup.config.params import ParamError
-from flup.models.distributed import World
+from flup.training.distributed import World
 
 
 def bounds(n: int, world: World) -> tuple[int, int]:

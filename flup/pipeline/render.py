@@ -1,7 +1,7 @@
 """Rendering a dataset: one side of every test pair obfuscated at every (obfuscation, level, region) of ``render``.
 
 LFW -> data/render/; an evaluation-only dataset -> data/datasets/<name>/render/. The end-to-end
-attacker's detector runs here too, once per obfuscated image (see :func:`flup.obfuscate.render.render_levels`).
+attacker's detector runs here too, once per obfuscated image (see :func:`flup.obfuscation.render.render_levels`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import pandas as pd
 
 from flup.config.paths import LFW, DatasetPaths, dataset_paths
 from flup.executor import map_items
-from flup.faces import weights
 from flup.faces.detection import BOX_COLUMNS
 from flup.io import atomic_path, read_table, write_json, write_table
-from flup.obfuscate import render
+from flup.obfuscation import render
+from flup.pipeline import model_files
 from flup.verify.engine import FaceFinder
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def protocols_at(cfg: Study, paths: DatasetPaths, kind: str, level: float) -> li
 
 @dataclass(frozen=True)
 class ImageRenderer:
-    """The per-image step of render (:func:`flup.obfuscate.render.render_image`) as a worker factory for
+    """The per-image step of render (:func:`flup.obfuscation.render.render_image`) as a worker factory for
     :func:`flup.executor.map_items`: items are (obfuscation, level, region, row), row as :func:`render.render_level`
     takes."""
 
@@ -103,7 +103,7 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
         else:
             keep = set(obfuscated_images(cfg.render.obfuscated_side, paths, protocols)["image"])
             rows_at[task] = [row for row in rows if row[0] in keep]
-    find_face = partial(FaceFinder, weights.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh,
+    find_face = partial(FaceFinder, model_files.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh,
                         render.threads_per_worker(cfg.render.workers))
 
     with atomic_path(paths.render) as staging:
@@ -112,7 +112,7 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
                                                find_face, cfg.render.blur_border)
         else:
             step = ImageRenderer(paths.images.resolve(), cfg.render.blur_border, encoding,
-                                 weights.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh)
+                                 model_files.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh)
             total_bytes = render_each_image(tasks, rows_at, staging, step, cfg.executor)
         write_table(staging / "manifest.csv", manifest[["image", "status"]])
         summary = {

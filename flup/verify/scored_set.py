@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pandas as pd
 
-from flup.config.paths import LFW, DatasetPaths, protocol_files
+from flup.config.paths import LFW, DatasetPaths
 from flup.io import read_table
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ LEAKY_PROTOCOLS = ("seed",)  # split by image: its test people are its training 
 
 
 @dataclass(frozen=True)
-class TestSet:
+class ScoredSet:
     pairs: dict[str, pd.DataFrame]  # protocol -> pairs table
     sharp_side: str  # "a" or "b": the pair column that stays sharp
     faces: pd.DataFrame  # detections of the images with a face, indexed by image
@@ -28,23 +29,24 @@ class TestSet:
     seen: frozenset[str] = frozenset()  # protocols scored although their pairs name the recogniser's training people
 
 
-def load_test_set(paths: DatasetPaths, obfuscated_side: str) -> TestSet:
+def load_test_set(paths: DatasetPaths, obfuscated_side: str) -> ScoredSet:
     """The pairs of every protocol in ``paths`` whose ``obfuscated_side`` (render.obfuscated_side) is rendered."""
     sharp_side = "a" if obfuscated_side == "b" else "b"
     pairs = {protocol: read_table(path) for protocol, path in paths.protocols.items()}
     detections = read_table(paths.faces).set_index("image")
     usable = detections[detections["status"] == "ok"]
     sharp_images = sorted({i for table in pairs.values() for i in table[f"image_{sharp_side}"]} & set(usable.index))
-    return TestSet(pairs, sharp_side, usable, sharp_images)
+    return ScoredSet(pairs, sharp_side, usable, sharp_images)
 
 
-def training_people(protocol: str) -> set[str]:
-    """Every identity of an LFW protocol's training list (validation identities included: held out from the
-    gradient steps, they still chose nothing about the test people, but a recogniser has seen them)."""
-    return set(read_table(protocol_files(protocol)[0])["identity"].astype(str))
+def training_people(train_file: str | Path) -> set[str]:
+    """Every identity of an LFW protocol's training list (``data/protocols/<protocol>/train.csv``; validation
+    identities included: held out from the gradient steps, they still chose nothing about the test people, but a
+    recogniser has seen them)."""
+    return set(read_table(train_file)["identity"].astype(str))
 
 
-def unseen_by(test: TestSet, dataset: str, trained_on: str, people: set[str]) -> TestSet:
+def unseen_by(test: ScoredSet, dataset: str, trained_on: str, people: set[str]) -> ScoredSet:
     """The test set a recogniser trained on ``people`` (protocol ``trained_on``'s training list) may score.
 
     On LFW, pairs naming any of ``people`` are dropped, except in ``trained_on``'s own pairs when it is a

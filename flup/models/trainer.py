@@ -1,12 +1,9 @@
 """Training the dual-stream model with the seed's two triplet losses, resumably.
 
-Checkpoint ``<out_dir>/checkpoint.pt`` (written atomically after every epoch, plain dicts,
-lists, numbers and tensors only, so it loads with ``torch.load(..., weights_only=True)``)::
-
-    {"format": "flup-checkpoint-v1", "epoch": int (1-based, last completed),
-     "model": state_dict, "optimizer": state_dict, "config": {TrainConfig fields},
-     "history": [{"epoch", "loss", "val_auc"}, ...],
-     "rng": {"torch": ByteTensor, "cuda": [ByteTensor, ...], "numpy": {...tensors}, "python": {...}}}
+Its loss on quadruplets (:data:`INPUT_KEYS`), its two feeds (a DataLoader over
+:class:`flup.models.sampling.QuadrupletDataset`, or :class:`flup.models.device_feed.DeviceFeed` on a GPU), and
+:func:`train`, which drives a :class:`Trainer` through the study's one training loop (:func:`flup.training.loop.fit`)
+with a checkpoint after every epoch (:mod:`flup.training.checkpoint`).
 """
 
 from __future__ import annotations
@@ -16,8 +13,7 @@ import logging
 import math
 import os
 import random
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,31 +22,26 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from flup.config.params import ParamError
-from flup.io import atomic_path
-from flup.models import data_parallel, distributed
+from flup.models.device_feed import DeviceFeed
 from flup.models.sampling import EpochSampler, normalise
-from flup.models.sharding import ShardedBatchSampler, global_batches, shard
+from flup.training import distributed
+from flup.training.checkpoint import CHECKPOINT, resume, save_checkpoint
+from flup.training.loop import fit, log_epoch, optimizer_step, resolve_device, train_epoch
+from flup.training.sharding import ShardedBatchSampler, global_batches, shard
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_FORMAT = "flup-checkpoint-v1"
 INPUT_KEYS = ("sharp_a", "blurred_pos_p", "blurred_b", "sharp_pos_q")
 # Changing these invalidates a checkpoint; epochs, workers and device may change on resume.
-_RESUME_KEYS = ("lr", "margin", "batch_size", "seed")
+RESUME_KEYS = ("lr", "margin", "batch_size", "seed")
 WORKER_TIMEOUT_S = 300  # a stuck worker fails the run instead of stalling it forever
 FEEDS = ("auto", "cpu", "device")
 PRECISIONS = ("fp32", "bf16")
 # Learning rate for other batch sizes: square-root scaling from the seed's batch 32 (Adam's rule,
 # Malladi et al. 2022: lr ~ sqrt(batch)); params.yaml's train.lr is used as given, see scaled_lr.
 BASE_BATCH = 32
-# loss_fn(model, batch) -> scalar loss tensor: what the training loop minimises.
-LossFn = Callable[[nn.Module, object], torch.Tensor]
-
-
 def scaled_lr(lr: float, batch_size: int, base_batch: int = BASE_BATCH) -> float:
     """``lr`` (tuned at ``base_batch``) for ``batch_size``: ``lr * sqrt(batch_size / base_batch)``."""
     return float(lr) * math.sqrt(batch_size / base_batch)
@@ -85,16 +76,6 @@ class TrainConfig:
         if missing:
             raise ParamError(f"training parameter(s) missing: {', '.join(missing)}")
         return cls(**{k: v for k, v in params.items() if k in names})
-
-
-def resolve_device(name: str) -> torch.device:
-    """The named device; under torchrun, ``auto`` and ``cuda`` are this rank's GPU (``cuda:LOCAL_RANK``)."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    here = distributed.world()
-    if name == "cuda" and here.size > 1:
-        return torch.device("cuda", here.local_rank)
-    return torch.device(name)
 
 
 def resolve_feed(name: str, device: torch.device) -> str:
@@ -159,206 +140,6 @@ def make_loader(dataset, cfg: TrainConfig, device: torch.device,
     return loader, sampler
 
 
-def _rng_state() -> dict:
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": torch.tensor(pos),
-            "has_gauss": torch.tensor(has_gauss),
-            "cached_gaussian": torch.tensor(cached, dtype=torch.float64),
-        },
-        "python": {
-            "version": torch.tensor(version),
-            "internal": torch.tensor(internal, dtype=torch.int64),
-            "gauss_next": torch.tensor(math.nan if gauss_next is None else gauss_next, dtype=torch.float64),
-        },
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    npy = state["numpy"]
-    np.random.set_state(
-        (
-            "MT19937",
-            npy["keys"].numpy().astype(np.uint32),
-            int(npy["pos"]),
-            int(npy["has_gauss"]),
-            float(npy["cached_gaussian"]),
-        )
-    )
-    py = state["python"]
-    gauss_next = float(py["gauss_next"])
-    random.setstate(
-        (int(py["version"]), tuple(py["internal"].tolist()), None if math.isnan(gauss_next) else gauss_next)
-    )
-
-
-def save_checkpoint(
-    path: Path, model: nn.Module, optimizer, epoch: int, cfg: TrainConfig, history: list
-) -> None:
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "config": dataclasses.asdict(cfg),
-        "history": history,
-        "rng": _rng_state(),
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | os.PathLike, resume_epochs: int | None = None) -> dict | None:
-    """A checkpoint's state (tensors and plain containers only: nothing is unpickled).
-
-    A file that cannot be read raises :class:`flup.models.model.WeightsFileError` naming it. With
-    ``resume_epochs`` (the run's ``train.epochs``) a checkpoint that cannot be resumed instead is moved
-    aside to ``<name>.discarded`` with a warning and None is returned, so training starts over: a
-    truncated or corrupt file, and one trained past ``resume_epochs`` (its weights would be trained
-    longer than asked; raising ``epochs`` still resumes).
-    """
-    from flup.models.model import WeightsFileError, read_torch_file
-
-    path = Path(path)
-    try:
-        state = read_torch_file(path)
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise WeightsFileError(path, f"not a {CHECKPOINT_FORMAT} training checkpoint")
-    except WeightsFileError as error:
-        if resume_epochs is None:
-            raise
-        reason = error.reason
-    else:
-        if resume_epochs is None or int(state["epoch"]) <= resume_epochs:
-            return state
-        reason = (f"checkpoint is at epoch {int(state['epoch'])}, past train.epochs = {resume_epochs}; "
-                  "its weights are trained longer than asked")
-    aside = path.with_name(path.name + ".discarded")
-    os.replace(path, aside)
-    log.warning("%s: %s; moved to %s, training starts over", path, reason, aside.name)
-    return None
-
-
-def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig) -> tuple[int, list]:
-    state = load_checkpoint(path, resume_epochs=cfg.epochs)
-    if state is None:  # unreadable, or trained past cfg.epochs: moved aside, start from scratch
-        return 0, []
-    saved = state["config"]
-    changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(cfg, k)]
-    if changed:
-        raise ValueError(
-            f"{path}: checkpoint was trained with different {', '.join(changed)} "
-            f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); delete it to start over"
-        )
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    _set_rng_state(state["rng"])
-    log.info(
-        "resuming from %s: epoch %d done, continuing at epoch %d", path, state["epoch"], state["epoch"] + 1
-    )
-    return int(state["epoch"]), list(state["history"])
-
-
-def optimizer_step(model: nn.Module, optimizer, loss_fn: LossFn, batch) -> torch.Tensor:
-    """One step: ``loss_fn(model, batch)``, then zero the gradients, backpropagate and step; the detached loss."""
-    loss = loss_fn(model, batch)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
-
-
-def train_epoch(model: nn.Module, optimizer, loss_fn: LossFn, batches: Iterable, *, desc: str = "epoch",
-                total: int | None = None, progress: bool = True,
-                mean: Callable[[list[float]], float] | None = None, ranks: bool = False) -> float:
-    """One pass over ``batches`` in train mode; the epoch's mean step loss.
-
-    The mean is the float64 running sum over the steps divided by their number; on CUDA the sum stays on
-    the device (no per-step sync stalls the queue), elsewhere each loss is read as it comes. ``mean``
-    instead reduces the list of step losses (the adapter keeps numpy's pairwise mean). ``ranks``: the
-    step losses are torchrun ranks' parts, averaged over the ranks once, at the end of the epoch.
-    """
-    model.train()
-    bar = tqdm(batches, desc=desc, unit="batch", leave=False, total=total, disable=not progress)
-    if ranks:
-        parts = [optimizer_step(model, optimizer, loss_fn, batch) for batch in bar]
-        losses = distributed.mean_over_ranks(torch.stack(parts)).tolist() if parts else []
-        return float(mean(losses)) if mean is not None else sum(losses) / max(len(losses), 1)
-    losses: list[float] = []
-    running, total_loss, steps = None, 0.0, 0
-    for batch in bar:
-        loss = optimizer_step(model, optimizer, loss_fn, batch)
-        steps += 1
-        if mean is None and loss.device.type == "cuda":
-            running = loss.double() if running is None else running + loss.double()
-            continue
-        value = loss.item()
-        if mean is not None:
-            losses.append(value)
-        else:
-            total_loss += value
-            bar.set_postfix(loss=f"{total_loss / steps:.4f}")
-    if mean is not None:
-        return float(mean(losses))
-    if running is not None:
-        total_loss = float(running)
-    return total_loss / max(steps, 1)
-
-
-def fit(model: nn.Module, optimizer, loss_fn: LossFn, batches: Callable[[int], Iterable], epochs: int, *,
-        validate: Callable[[nn.Module], Mapping] | None = None, name: str = "train",
-        resumed: tuple[int, list] = (0, []), on_epoch_end: Callable[[int, list], None] | None = None,
-        deadline: float | None = None, steps_per_epoch: int | None = None, progress: bool = True,
-        mean: Callable[[list[float]], float] | None = None) -> list[dict]:
-    """The study's one training loop: epochs ``resumed[0] + 1 .. epochs`` (1-based) of :func:`train_epoch`.
-
-    ``batches(epoch)`` gives the epoch's batches and ``loss_fn(model, batch)`` their loss. After each
-    epoch ``validate(model)`` (eval mode, no gradients) adds its entries to the epoch's record
-    ``{"epoch", "loss", ...}``, then ``on_epoch_end(epoch, history)`` runs (a checkpoint, a dvclive
-    log). ``resumed``: the epochs done and their history, from a checkpoint. ``deadline``
-    (``time.monotonic()`` seconds) stops before an epoch that would end after it, judged by the last
-    epoch's time. Returns the whole history, resumed epochs included.
-
-    Under torchrun (:mod:`flup.models.distributed`) ``batches(epoch)`` yields this rank's parts of the
-    global batches as ``(batch, weight)`` (:func:`flup.models.sharding.shard`); the step runs in
-    DistributedDataParallel (:mod:`flup.models.data_parallel`), the epoch loss is the ranks' mean, every
-    rank validates, and only rank 0 runs ``on_epoch_end`` while the others wait.
-    """
-    done, history = resumed[0], list(resumed[1])
-    last_epoch_s = 0.0
-    ranks = distributed.world().size > 1
-    stepped, step_loss = data_parallel.wrap(model, loss_fn) if ranks else (model, loss_fn)
-    for epoch in range(done + 1, epochs + 1):
-        if deadline is not None and distributed.any_rank(time.monotonic() + last_epoch_s > deadline):
-            log.info("deadline: stopping after epoch %d of %d", epoch - 1, epochs)
-            break
-        started = time.monotonic()
-        record = {"epoch": epoch, "loss": train_epoch(stepped, optimizer, step_loss, batches(epoch),
-                                                      desc=f"{name} {epoch}/{epochs}", total=steps_per_epoch,
-                                                      progress=progress, mean=mean, ranks=ranks)}
-        if validate is not None:
-            model.eval()
-            with torch.no_grad():
-                record.update(validate(model))
-        history.append(record)
-        log.info("%s: epoch %d/%d: %s", name, epoch, epochs,
-                 ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                           for k, v in record.items() if k != "epoch"))
-        if on_epoch_end is not None and distributed.world().is_main:
-            on_epoch_end(epoch, history)
-        distributed.barrier()
-        last_epoch_s = time.monotonic() - started
-    return history
-
-
 class Trainer:
     """One dual-stream model's training state: model and optimiser on the device, the feed, the loss.
 
@@ -397,8 +178,6 @@ class Trainer:
         world = distributed.world()
         if self.feed_kind == "device":
             if self._feed is None:
-                from flup.models.device_feed import DeviceFeed
-
                 self._feed = DeviceFeed(self.dataset, self._store, device=self.device,
                                         workers=max(1, self.cfg.num_workers))
             if world.size > 1:
@@ -428,7 +207,7 @@ class Trainer:
         """Train one epoch; returns (mean loss, samples seen). Syncs with the device once, at the end.
         One process only (the benchmarks' round robin); under torchrun train through :func:`fit`."""
         if distributed.world().size > 1:
-            raise RuntimeError("Trainer.run_epoch trains in one process; under torchrun use training.train / fit")
+            raise RuntimeError("Trainer.run_epoch trains in one process; under torchrun use trainer.train / fit")
         samples = 0
 
         def counted(batches):
@@ -468,7 +247,7 @@ def train(
     cfg = trainer.cfg
     checkpoint = Path(out_dir) / CHECKPOINT
     with distributed.main_first():  # rank 0 may move a bad checkpoint aside; the others then read what is left
-        resumed = _resume(checkpoint, model, trainer.optimizer, cfg) if checkpoint.exists() else (0, [])
+        resumed = resume(checkpoint, model, trainer.optimizer, cfg, RESUME_KEYS) if checkpoint.exists() else (0, [])
     if resumed[0] >= cfg.epochs:
         log.info("checkpoint already at epoch %d of %d: nothing to train", resumed[0], cfg.epochs)
         return resumed[1]
@@ -484,12 +263,3 @@ def train(
     return fit(model, trainer.optimizer, trainer.loss, trainer.batches, cfg.epochs, validate=validate,
                name="dual-stream", resumed=resumed, on_epoch_end=on_epoch_end, deadline=deadline,
                steps_per_epoch=trainer.steps_per_epoch)
-
-
-def log_epoch(live, record: Mapping) -> None:
-    """One epoch's record to a dvclive ``Live`` at step ``epoch - 1``: ``train/loss`` and ``val/auc``."""
-    live.step = record["epoch"] - 1
-    live.log_metric("train/loss", record["loss"])
-    if record.get("val_auc") is not None:
-        live.log_metric("val/auc", record["val_auc"])
-    live.next_step()
