@@ -276,7 +276,6 @@ def test_deterministic(scores, result):
 
 def test_group_seed_is_stable():
     key = ("lfw", "view1", "arcface", "end_to_end", "blur", 8.0)
-    assert metrics.group_seed(0, key) == metrics.group_seed(0, key)
     assert metrics.group_seed(0, key) != metrics.group_seed(1, key)
     assert metrics.group_seed(0, key) != metrics.group_seed(0, (*key[:-1], 4.0))
     assert metrics.group_seed(0, key) == 13_442_505_085_286_615_015  # sha256-based: the same on every machine
