@@ -203,8 +203,9 @@ def test_a_grid_runs_as_queued_experiments_on_two_workers(tiny_study, tmp_path):
     for name in ("boot-1", "boot-2"):
         log = subprocess.run([sys.executable, "-m", "dvc", "queue", "logs", name], cwd=study, env=env,
                              capture_output=True, text=True, check=True).stdout
-        # (and learning_curve, whose AUC intervals use evaluate.n_boot and evaluate.seed: seconds while it is off)
+        # (and learning_curve, whose AUC intervals use evaluate.n_boot and evaluate.seed: seconds while it is off;
+        # and validate, which checks all of params.yaml before any stage removes an output)
         ran = stages_run(log)
-        assert "evaluate" in ran and ran <= {"evaluate", "learning_curve", "plot", "report"}, log
+        assert "evaluate" in ran and ran <= {"validate", "evaluate", "learning_curve", "plot", "report"}, log
     print(f"grid of 2 experiments on 2 workers: {time.monotonic() - start:.1f} s")
     assert re.search(r"2 experiment\(s\) queued", run.stderr)
