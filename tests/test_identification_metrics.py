@@ -1,5 +1,5 @@
 """Identification with an exact chance level (flup/evaluation/identification.py), its identity-cluster bootstrap
-(cluster_bootstrap.py), on simulated attackers whose answer is known:
+(cluster_bootstrap.py) and the monotone threshold rule (verdicts.py), on simulated attackers whose answer is known:
 one that learns nothing, one that reads only the gallery, one with a planted signal, and a hand-worked ranking."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from scipy import integrate
 from scipy.stats import norm
 
 from flup.evaluation import identification as ident
-from flup.evaluation.cluster_bootstrap import cluster_bootstrap, paired_cluster_bootstrap
+from flup.evaluation import verdicts
+from flup.evaluation.cluster_bootstrap import Interval, cluster_bootstrap, paired_cluster_bootstrap
 
 # --- a hand-worked ranking ---------------------------------------------------------------------------------------
 # Gallery columns: A, B, C (targets, T = 3) and D (a distractor, G = 4). Probes 0-1 are A, 2 is B, 3-4 are C.
@@ -262,3 +263,54 @@ def test_the_paired_bootstrap_follows_the_difference():
     assert paired.low <= 0.02 <= paired.high and paired.low > 0
     apart = [cluster_bootstrap(x, ids, n_boot=300) for x in (shifted, reference)]
     assert paired.half_width < 0.1 * min(a.half_width for a in apart)  # unpaired could not tell them apart
+
+
+# --- the threshold rule ------------------------------------------------------------------------------------------
+def interval(estimate: float, low: float, high: float, se: float = 0.01, n: int = 100) -> Interval:
+    return Interval(estimate, low, high, se, n)
+
+
+LEVELS = [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_private_from_the_weakest_level_of_the_passing_run():
+    highs = [0.70, 0.54, 0.60, 0.53, 0.52]  # level 2 passes, 3 fails again: only 4 onwards counts
+    found = verdicts.absolute_verdict(LEVELS, [interval(h - 0.03, h - 0.06, h) for h in highs], 0.55)
+    assert (found.status, found.level, found.failed_below, found.n_needed) == (verdicts.PRIVATE, 4.0, 3.0, None)
+    everywhere = verdicts.absolute_verdict(LEVELS, [interval(0.5, 0.47, 0.55)] * 5, 0.55)  # the bound is inclusive
+    assert (everywhere.status, everywhere.level, everywhere.failed_below) == (verdicts.PRIVATE, 1.0, None)
+
+
+def test_a_pass_followed_by_a_fail_is_not_private():
+    found = verdicts.absolute_verdict([1.0, 2.0], [interval(0.52, 0.50, 0.54), interval(0.53, 0.51, 0.56)], 0.55)
+    assert found.status == verdicts.UNDECIDED and found.level is None and found.deciding_level == 2.0
+
+
+def test_leaks_when_even_the_strongest_level_is_above_the_bound():
+    found = verdicts.absolute_verdict([1.0, 2.0], [interval(0.9, 0.88, 0.92), interval(0.6, 0.56, 0.64)], 0.55)
+    assert (found.status, found.level, found.n_needed) == (verdicts.LEAKS, None, None)
+
+
+def test_undecided_says_how_many_identities_would_decide_it():
+    # Below the bound: the upper end 0.03 above 0.53 has to come within 0.02: 100 * (0.03 / 0.02)^2 = 225.
+    below = verdicts.absolute_verdict([1.0], [interval(0.53, 0.50, 0.56)], 0.55)
+    assert (below.status, below.n_needed) == (verdicts.UNDECIDED, 225)
+    # Above it: the lower end 0.03 below 0.57 has to stay above 0.55, again 225; 0.04 of 0.02 takes 4x, 400.
+    assert verdicts.absolute_verdict([1.0], [interval(0.57, 0.54, 0.60)], 0.55).n_needed == 225
+    assert verdicts.absolute_verdict([1.0], [interval(0.57, 0.53, 0.60, n=100)], 0.55).n_needed == 400
+    on_the_bound = verdicts.absolute_verdict([1.0], [interval(0.55, 0.52, 0.58)], 0.55)
+    assert (on_the_bound.status, on_the_bound.n_needed) == (verdicts.UNDECIDED, None)
+
+
+def test_the_relative_margin_has_80_percent_power_at_no_difference():
+    margin = verdicts.power_margin(0.01)
+    assert margin == pytest.approx((1.959964 + 0.841621) * 0.01, abs=1e-7)
+    # A true difference of 0 with this standard error: the upper end 0 + 1.96 se + Z se is below m 80% of the time.
+    assert norm.cdf(margin / 0.01 - norm.ppf(0.975)) == pytest.approx(0.80, abs=1e-12)
+    diffs = [interval(0.05, 0.02, 0.08, se=0.015), interval(0.0, -0.04, 0.04, se=0.02),
+             interval(0.001, -0.03, 0.0560, se=0.018)]
+    found = verdicts.relative_verdict([1.0, 2.0, 3.0], diffs)
+    assert found.limit == pytest.approx(verdicts.power_margin(0.02))  # the largest standard error's: 0.0560
+    assert (found.status, found.level, found.failed_below) == (verdicts.PRIVATE, 2.0, 1.0)
+    strict = verdicts.relative_verdict([1.0], [interval(0.0, -0.03, 0.03)], margin=0.03)
+    assert strict.status == verdicts.UNDECIDED  # the upper end must be strictly below the margin
