@@ -2,9 +2,11 @@
 
 - ``plots/report.html``: every image decoded and not blank.
 - The page ``dvc plots diff`` writes with this repo's DVC config (``.dvc/config`` -> the offline template
-  ``.dvc/plots/offline.html``), for two revisions of a tiny synthetic DVC repo: every vega figure drew
-  (non-blank canvas), and both revisions are in its legend.
+  ``.dvc/plots/offline.html``), for the committed study's plots/data beside an experiment derived from it: every
+  vega figure drew (non-blank canvas), both revisions are in its legend.
 - ``dvc plots show`` of this project's own plots (dvc.yaml over plots/data/*.csv), as a clone has them.
+- On both pages, each facet cell's data read back from the vega view's scenegraph sits under its own heading
+  (protocol, region, family, ROC level), no panel is empty and every panel of the data is drawn once (issue 29).
 - No page makes a request other than to ``file:``/``data:`` URLs (every request the page issues is
   seen through the DevTools protocol's Network domain; name resolution is blocked as well), and no
   script error is raised.

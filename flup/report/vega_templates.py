@@ -114,7 +114,7 @@ def _colour_and_dash() -> dict:
     return {
         "color": {"field": "series", "type": "nominal", "title": "recognizer/mode", "legend": {"orient": "top"}},
         "strokeDash": {"field": "rev", "type": "nominal", "title": "revision", "sort": [],
-                       "legend": {"orient": "top", "symbolStrokeWidth": 2}},
+                       "legend": {"orient": "top", "symbolType": "stroke", "symbolStrokeWidth": 2}},
         "detail": {"field": "dataset", "type": "nominal"},
     }
 
