@@ -2,9 +2,11 @@
 
 - ``plots/report.html``: every image decoded and not blank.
 - The page ``dvc plots diff`` writes with this repo's DVC config (``.dvc/config`` -> the offline template
-  ``.dvc/plots/offline.html``), for two revisions of a tiny synthetic DVC repo: every vega figure drew
-  (non-blank canvas), and both revisions are in its legend.
+  ``.dvc/plots/offline.html``), for the committed study's plots/data beside an experiment derived from it: every
+  vega figure drew (non-blank canvas), both revisions are in its legend.
 - ``dvc plots show`` of this project's own plots (dvc.yaml over plots/data/*.csv), as a clone has them.
+- On both pages, each facet cell's data read back from the vega view's scenegraph sits under its own heading
+  (protocol, region, family, ROC level), no panel is empty and every panel of the data is drawn once (issue 29).
 - No page makes a request other than to ``file:``/``data:`` URLs (every request the page issues is
   seen through the DevTools protocol's Network domain; name resolution is blocked as well), and no
   script error is raised.
@@ -31,7 +33,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -77,6 +79,56 @@ INSPECT_PAGE = """
     const n = d.length / 4;
     return {ink: n ? inked / n : 0, std: n ? Math.sqrt(Math.max(0, sum2 / n - (sum / n) ** 2)) : 0};
   };
+  // A group item's title text (vega draws a group title as a child mark of role "title"); multi-line joined by " | ".
+  const titleOf = (item) => {
+    const lines = [];
+    for (const mark of item.items || []) {
+      if (mark.role !== "title") continue;
+      for (const group of mark.items || []) {
+        for (const text of group.items || []) {
+          if (text.role !== "title-text") continue;
+          for (const t of text.items || []) lines.push(...[].concat(t.text ?? []).map(String));
+        }
+      }
+    }
+    return lines.join(" | ");
+  };
+  // What each facet cell draws, read from the view's scenegraph: the cell's own title (a wrapped facet), the row and
+  // column headers at its position (a crossed facet), and the distinct data keys of its data marks.
+  const KEYS = ["dataset", "protocol", "recognizer_kind", "series", "obfuscation", "region", "level", "rev"];
+  const facetCells = (view) => {
+    const cells = [], rows = [], columns = [];
+    const walk = (mark, x0, y0) => {
+      for (const item of mark.items || []) {
+        const x = x0 + (item.x || 0), y = y0 + (item.y || 0);
+        if (mark.role === "row-header") rows.push({y: Math.round(y), text: titleOf(item)});
+        else if (mark.role === "column-header") columns.push({x: Math.round(x), text: titleOf(item)});
+        else if (mark.name === "cell") {
+          const keys = new Map();
+          const collect = (m) => {
+            if (["axis", "legend", "title", "frame"].includes(m.role)) return;
+            for (const it of m.items || []) {
+              if (m.marktype === "group") { for (const child of it.items || []) collect(child); continue; }
+              const d = it.datum;
+              if (!d || !("obfuscation" in d)) continue;
+              const key = KEYS.map(k => d[k] === undefined || d[k] === null ? "" : String(d[k])).join("\u001f");
+              keys.set(key, (keys.get(key) || 0) + 1);
+            }
+          };
+          for (const child of item.items || []) collect(child);
+          cells.push({x: Math.round(x), y: Math.round(y), title: titleOf(item), keys: [...keys.keys()]});
+          continue;
+        }
+        if (mark.marktype === "group") for (const child of item.items || []) walk(child, x, y);
+      }
+    };
+    walk(view.scenegraph().root, 0, 0);
+    for (const cell of cells) {
+      cell.headers = [cell.title, ...rows.filter(r => r.y === cell.y).map(r => r.text),
+                      ...columns.filter(c => c.x === cell.x).map(c => c.text)].filter(Boolean);
+    }
+    return cells;
+  };
   const out = {figures: [], images: [], embedErrors: [], embedCalls: 0};
   const embeds = await Promise.allSettled(window.__flupEmbeds || []);
   out.embedCalls = embeds.length;
@@ -94,6 +146,7 @@ INSPECT_PAGE = """
     const svg = new DOMParser().parseFromString(await view.toSVG(), "image/svg+xml");
     figure.texts = [...svg.querySelectorAll("text")].map(t => t.textContent);
     figure.marks = svg.querySelectorAll("path, line, rect, circle").length;
+    figure.cells = facetCells(view);
     out.figures.push(figure);
   }
   for (const img of document.images) {
@@ -299,44 +352,7 @@ def test_report_html_draws_offline(chromium, tmp_path):
         assert image["std"] > 2 and image["ink"] > 0.001, f"blank image: {image['alt']} {image}"
 
 
-# --- dvc plots diff ------------------------------------------------------------------------------
-
-# The project's two plot templates (.dvc/plots/flup_series.json, flup_roc.json), as dvc.yaml uses them.
-DVC_YAML = """\
-plots:
-  - auc_vs_level:
-      template: flup_series
-      x: level
-      y:
-        curves.csv: auc
-      title: AUC vs level
-  - roc:
-      template: flup_roc
-      x: fpr
-      y:
-        roc.csv: tpr
-      title: ROC curves
-"""
-SERIES = ("arcface/end_to_end", "arcface/oracle_box")
-
-
-def _curves(shift: float) -> str:
-    rows = ["dataset,protocol,series,obfuscation,level,auc"]
-    for k, series in enumerate(SERIES):
-        for obfuscation, levels in (("blur", (0, 4, 8, 12)), ("pixelate", (4, 8, 16))):
-            for i, level in enumerate(levels):
-                auc = max(0.5, 1.0 - (0.12 + shift) * i - 0.03 * k)
-                rows.append(f"lfw,view1,{series},{obfuscation},{level},{auc:.4f}")
-    return "\n".join(rows) + "\n"
-
-
-def _roc(shift: float) -> str:
-    rows = ["dataset,protocol,series,obfuscation,level,fpr,tpr"]
-    for k, series in enumerate(SERIES):
-        for level in (0, 8):
-            power = 0.1 + 0.3 * level / 8 + shift + 0.05 * k
-            rows += [f"lfw,view1,{series},blur,{level},{f:.2f},{f ** power:.4f}" for f in np.linspace(0, 1, 11)]
-    return "\n".join(rows) + "\n"
+# --- this project's dvc plots: each panel's data under its own heading ---------------------------
 
 
 def _run(args: list[str], cwd: Path) -> str:
@@ -348,54 +364,10 @@ def _run(args: list[str], cwd: Path) -> str:
     return result.stdout
 
 
-@pytest.fixture
-def plots_diff_page(tmp_path) -> tuple[Path, tuple[str, str]]:
-    """``dvc plots diff`` of two tagged revisions of a tiny repo that uses this repo's DVC config and templates."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _run(["git", "init", "-q"], repo)
-    _run([sys.executable, "-m", "dvc", "init", "-q"], repo)
-    shutil.copy2(REPO / ".dvc" / "config", repo / ".dvc" / "config")
-    shutil.copytree(REPO / ".dvc" / "plots", repo / ".dvc" / "plots", dirs_exist_ok=True)
-    (repo / "dvc.yaml").write_text(DVC_YAML)
-    revisions = ("weak-blur", "strong-blur")
-    for shift, tag in zip((0.0, 0.1), revisions, strict=True):
-        (repo / "curves.csv").write_text(_curves(shift))
-        (repo / "roc.csv").write_text(_roc(shift))
-        _run(["git", "add", "-A"], repo)
-        _run(["git", "commit", "-q", "-m", tag], repo)
-        _run(["git", "tag", tag], repo)
-    out = tmp_path / "diff"
-    _run([sys.executable, "-m", "dvc", "plots", "diff", *revisions, "--out", str(out)], repo)
-    return out / "index.html", revisions
-
-
-def test_dvc_plots_diff_draws_offline(chromium, plots_diff_page, tmp_path):
-    index, revisions = plots_diff_page
-    html = index.read_text(encoding="utf-8")
-    assert "cdn.jsdelivr.net" not in html and 'data-package="vega@' in html  # the offline template was used
-    page = open_page(index, tmp_path / "profile", screenshots(("plots_diff.png", None)))
-    assert_offline(page)
-    assert not page["embedErrors"], page["embedErrors"]
-    # vega-embed replaces each plot's <div> content (its <script> included), so count the calls in the file.
-    assert len(re.findall(r"vegaEmbed\('#", html)) == 2 and page["embedCalls"] == 2 and len(page["figures"]) == 2
-    for figure in page["figures"]:
-        assert figure["canvas"] and figure["width"] > 100 and figure["height"] > 100, figure
-        assert figure["ink"] > 0.005 and figure["std"] > 5, f"figure {figure['id']} is blank: {figure}"
-        assert figure["marks"] > 10, figure
-        for revision in revisions:
-            assert revision in figure["texts"], f"revision {revision} missing from figure {figure['id']}"
-
-
-# --- this project's own plots page ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def project_plots_page(tmp_path_factory) -> Path:
-    """``dvc plots show`` of this project as a fresh clone has it (dvc.yaml, params.yaml, plots/data/, the models'
-    committed training curves under dvclive/, the DVC config and templates), in a copy, so no lock of the working
-    checkout is taken."""
-    repo = tmp_path_factory.mktemp("project")
+def _project_repo(repo: Path) -> None:
+    """A git + DVC repo holding what ``dvc plots`` reads of this project, as a clone has it (dvc.yaml, params.yaml,
+    plots/data/, the models' committed training curves under dvclive/, the DVC config and templates); a copy, so
+    no lock of the working checkout is taken."""
     _run(["git", "init", "-q"], repo)
     _run([sys.executable, "-m", "dvc", "init", "-q"], repo)
     for name in ("dvc.yaml", "params.yaml", "plots/data", "dvclive", ".dvc/plots", ".dvc/config"):
@@ -405,6 +377,91 @@ def project_plots_page(tmp_path_factory) -> Path:
             shutil.copytree(source, target, dirs_exist_ok=True)
         else:
             shutil.copy2(source, target)
+
+
+def study_figures() -> dict[str, dict]:
+    """dvc.yaml's plots drawn with this project's templates (flup_*), by name: {"kind", "roc", "file"}."""
+    import yaml
+
+    figures = {}
+    for entry in yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]:
+        (name, spec), = entry.items()
+        template = spec.get("template", "")
+        if template.startswith("flup_"):
+            (file, _), = spec["y"].items()
+            figures[name] = {"kind": template.rsplit("_", 1)[1], "roc": template.startswith("flup_roc_"),
+                             "file": file}
+    return figures
+
+
+def _heading_parts(cell: dict) -> set[str]:
+    return {part for header in cell["headers"] for line in header.split(" | ") for part in line.split(" · ")}
+
+
+def check_facets(figure: dict, kind: str, roc: bool, tables: dict[str, pd.DataFrame]) -> None:
+    """Every facet cell of ``figure`` draws data, only data of the protocol, region, family (and, for ROC, level)
+    its heading names; together the cells draw every panel of ``kind``'s rows of ``tables`` (by revision), each
+    once. Fails on crossed row x column facets that vega-lite 5.2 lays out against their headers (issue 29)."""
+    from flup.obfuscation import families
+
+    cells = figure["cells"]
+    assert cells, f"{figure['id']}: no facet cells found in the scenegraph"
+    drawn: dict[tuple, str] = {}
+    for cell in cells:
+        assert cell["headers"], f"{figure['id']}: a cell without a heading at ({cell['x']}, {cell['y']})"
+        assert cell["keys"], f"{figure['id']}: the panel headed {cell['headers']} is empty"
+        parts = _heading_parts(cell)
+        panels = set()
+        for key in cell["keys"]:
+            dataset, protocol, recognizer_kind, _, obfuscation, region, level, rev = key.split("\u001f")
+            family = families.family(obfuscation)
+            wanted = {protocol, f"{float(region):g}× face box"}
+            if roc:
+                wanted |= {family.title, families.level_text(obfuscation, float(level))}
+            where = f"{figure['id']}: {rev} {protocol} {obfuscation} level {level} region {region}"
+            assert recognizer_kind == kind, f"{where} is a {recognizer_kind} series"
+            assert wanted <= parts, f"{where} drawn under {cell['headers']}"
+            if not roc:
+                assert any(p == family.title or p.startswith(f"{family.title}, ") for p in parts), (
+                    f"{where} drawn under {cell['headers']}")
+            panels.add((dataset, protocol, obfuscation, float(region), float(level) if roc else None))
+        assert len(panels) == 1, f"{figure['id']}: one panel {cell['headers']} mixes {sorted(panels)}"
+        panel = panels.pop()
+        assert panel not in drawn, f"{figure['id']}: {panel} drawn twice ({drawn.get(panel)}, {cell['headers']})"
+        drawn[panel] = cell["headers"]
+    expected = set()
+    for table in tables.values():
+        rows = table[table["recognizer_kind"] == kind]
+        for dataset, protocol, obfuscation, region, level in zip(
+                rows["dataset"], rows["protocol"], rows["obfuscation"], rows["region"], rows["level"], strict=True):
+            expected.add((dataset, protocol, obfuscation, float(region), float(level) if roc else None))
+    assert set(drawn) == expected, (f"{figure['id']}: panels missing {sorted(expected - set(drawn))}, "
+                                    f"not in the data {sorted(set(drawn) - expected)}")
+
+
+def check_revisions(figure: dict, revisions: dict[str, pd.DataFrame], kind: str, roc: bool) -> None:
+    """Each panel draws the rows of every revision that has them, labelled with that revision."""
+    keys = ["dataset", "protocol", "obfuscation", "region"] + (["level"] if roc else [])
+    for cell in figure["cells"]:
+        fields = cell["keys"][0].split("\u001f")
+        panel = dict(zip(["dataset", "protocol", "obfuscation", "region", "level"],
+                         [fields[0], fields[1], fields[4], float(fields[5]), float(fields[6])], strict=True))
+        drawn = {key.split("\u001f")[7] for key in cell["keys"]}
+        having = set()
+        for rev, table in revisions.items():
+            rows = table[table["recognizer_kind"] == kind]
+            for column in keys:
+                rows = rows[rows[column].astype(float if column in ("region", "level") else str) == panel[column]]
+            if len(rows):
+                having.add(rev)
+        assert drawn == having, f"{figure['id']} {cell['headers']}: revisions drawn {drawn}, with data {having}"
+
+
+@pytest.fixture(scope="module")
+def project_plots_page(tmp_path_factory) -> Path:
+    """``dvc plots show`` of this project as a fresh clone has it."""
+    repo = tmp_path_factory.mktemp("project")
+    _project_repo(repo)
     out = repo / "page"
     subprocess.run([sys.executable, "-m", "dvc", "plots", "show", "--out", str(out)], cwd=repo, capture_output=True,
                    check=False, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
@@ -415,7 +472,8 @@ def project_plots_page(tmp_path_factory) -> Path:
 def project_page(project_plots_page, tmp_path_factory) -> dict:
     if BROWSER is None:
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    return open_page(project_plots_page, tmp_path_factory.mktemp("profile") / "p")
+    return open_page(project_plots_page, tmp_path_factory.mktemp("profile") / "p",
+                     screenshots(("plots_show.png", None)))
 
 
 def test_project_plots_draw_offline(chromium, project_page):
@@ -423,10 +481,96 @@ def test_project_plots_draw_offline(chromium, project_page):
     assert_offline(project_page)
     assert not project_page["embedErrors"], project_page["embedErrors"]
     drawn = {f["id"]: f for f in project_page["figures"]}
-    for name in ("auc_vs_level", "mean_cosine_same_vs_level", "detection_rate_vs_level", "roc"):
+    for name in study_figures():
         assert drawn[name]["ink"] > 0.005 and drawn[name]["marks"] > 10, f"{name} is blank: {drawn[name]}"
 
 
 def test_every_project_plot_draws(chromium, project_page):
     blank = [f["id"] for f in project_page["figures"] if not f["canvas"] or f["ink"] <= 0.005]
     assert blank == []
+
+
+def test_project_plots_draw_each_panel_under_its_heading(chromium, project_page):
+    """The committed study's plots/data, read back from each vega view: every panel holds only the data its heading
+    names, and every panel of the data is drawn once (issue 29: crossed facets drew view1's data under view2)."""
+    drawn = {f["id"]: f for f in project_page["figures"]}
+    for name, figure in study_figures().items():
+        table = pd.read_csv(REPO / figure["file"])
+        check_facets(drawn[name], figure["kind"], figure["roc"], {"workspace": table})
+
+
+# --- dvc plots diff: the committed study beside an experiment --------------------------------------
+
+EXPERIMENT = "experiment"
+STUDY = "study"
+
+
+def experiment_tables() -> dict[str, pd.DataFrame]:
+    """The committed study's tables as an experiment beside it would change them: render.regions [1.3] only (a
+    panel set of its own), blur's levels above 32 px dropped, every AUC and cosine 0.05 lower."""
+    tables = {}
+    for name in ("curves.csv", "roc.csv"):
+        table = pd.read_csv(REPO / "plots" / "data" / name)
+        table = table[(table["region"] == 1.3) & ~((table["obfuscation"] == "blur") & (table["level"] > 32))].copy()
+        for column in ("auc", "mean_cos_same"):
+            if column in table:
+                table[column] = (table[column] - 0.05).round(6)
+        tables[name] = table
+    return tables
+
+
+@pytest.fixture(scope="module")
+def plots_diff_page(tmp_path_factory) -> tuple[Path, dict[str, dict[str, pd.DataFrame]]]:
+    """``dvc plots diff`` of two revisions of this project's plots: the committed study and an experiment beside it
+    (:func:`experiment_tables`), with this repo's dvc.yaml, DVC config and templates."""
+    repo = tmp_path_factory.mktemp("diff")
+    _project_repo(repo)
+    revisions = {STUDY: {n: pd.read_csv(REPO / "plots" / "data" / n) for n in ("curves.csv", "roc.csv")},
+                 EXPERIMENT: experiment_tables()}
+    for tag, tables in revisions.items():
+        for name, table in tables.items():
+            table.to_csv(repo / "plots" / "data" / name, index=False)
+        _run(["git", "add", "-A"], repo)
+        _run(["git", "commit", "-q", "-m", tag], repo)
+        _run(["git", "tag", tag], repo)
+    out = repo / "page"
+    _run([sys.executable, "-m", "dvc", "plots", "diff", *revisions, "--out", str(out)], repo)
+    return out / "index.html", revisions
+
+
+@pytest.fixture(scope="module")
+def diff_page(plots_diff_page, tmp_path_factory) -> dict:
+    if BROWSER is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    profile = tmp_path_factory.mktemp("profile") / "p"
+    return open_page(plots_diff_page[0], profile, screenshots(("plots_diff.png", None)))
+
+
+def test_dvc_plots_diff_draws_offline(chromium, plots_diff_page, diff_page):
+    index, revisions = plots_diff_page
+    html = index.read_text(encoding="utf-8")
+    assert "cdn.jsdelivr.net" not in html and 'data-package="vega@' in html  # the offline template was used
+    assert_offline(diff_page)
+    assert not diff_page["embedErrors"], diff_page["embedErrors"]
+    figures = study_figures()
+    # vega-embed replaces each plot's <div> content (its <script> included), so count the calls in the file.
+    assert len(re.findall(r"vegaEmbed\('#", html)) == diff_page["embedCalls"]
+    drawn = {f["id"]: f for f in diff_page["figures"]}
+    assert set(figures) <= set(drawn)
+    for figure in (drawn[name] for name in figures):
+        assert figure["canvas"] and figure["width"] > 100 and figure["height"] > 100, figure
+        assert figure["ink"] > 0.005 and figure["std"] > 5, f"figure {figure['id']} is blank: {figure}"
+        assert figure["marks"] > 10, figure
+        for revision in revisions:
+            assert revision in figure["texts"], f"revision {revision} missing from figure {figure['id']}"
+
+
+def test_dvc_plots_diff_draws_each_panel_under_its_heading(chromium, plots_diff_page, diff_page):
+    """Both revisions' panels (the experiment has region 1.3 only), each under its heading, each revision drawn
+    where it has data."""
+    _, revisions = plots_diff_page
+    drawn = {f["id"]: f for f in diff_page["figures"]}
+    for name, figure in study_figures().items():
+        tables = {rev: tables[Path(figure["file"]).name] for rev, tables in revisions.items()}
+        check_facets(drawn[name], figure["kind"], figure["roc"], tables)
+        check_revisions(drawn[name], tables, figure["kind"], figure["roc"])

@@ -379,12 +379,16 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch, caplog):
     assert relative_pixelate == {"region=1": "grid ends (max 8)"}
     curves = pd.read_csv(tmp_path / "plots/data/curves.csv")
     roc = pd.read_csv(tmp_path / "plots/data/roc.csv")
-    assert list(curves.columns) == ev.CURVE_COLUMNS and list(roc.columns) == ev.ROC_COLUMNS
+    with_kind = [*ev.CURVE_COLUMNS[:5], "recognizer_kind", *ev.CURVE_COLUMNS[5:]]  # the stage adds what scored
+    assert list(curves.columns) == with_kind and set(curves["recognizer_kind"]) <= {"arcface", "attacker", "model"}
+    assert list(roc.columns) == ["dataset", "protocol", "series", "recognizer_kind", "obfuscation", "region", "level",
+                                 "level_per_face", "fpr", "tpr"]
     assert not [p for p in tmp_path.rglob(".*") if p.is_dir()]  # no temporaries left behind
 
     plot_stage.main()
     pngs = {p.name for p in (tmp_path / "plots").glob("*.png")}
-    assert pngs == {"auc_vs_level.png", "mean_cosine_vs_level.png", "detection_rate_vs_level.png", "blackbox.png",
+    assert pngs == {"auc_vs_level_arcface.png", "auc_vs_level_attacker.png", "auc_vs_level_model.png",
+                    "mean_cosine_vs_level.png", "detection_rate_vs_level.png", "blackbox.png",
                     "gallery.png", "roc_view1.png", "roc_view2.png", "roc_seed.png", "learning_curve.png"}
     for name in pngs:
         picture = cv2.imread(str(tmp_path / "plots" / name), cv2.IMREAD_COLOR)

@@ -72,12 +72,16 @@ def test_order_puts_registered_kinds_first():
         "blur", "face_pixelate", "aaa", "mosaic"]
 
 
-def test_dvc_plot_templates_order_columns_as_the_registry():
-    series = json.loads((REPO / ".dvc/plots/flup_series.json").read_text())
-    assert tuple(series["encoding"]["column"]["sort"]) == families.ORDER
-    roc = json.loads((REPO / ".dvc/plots/flup_roc.json").read_text())
-    order = next(t["calculate"] for t in roc["transform"] if t.get("as") == "panel_order")
-    assert order.startswith(f"(indexof({list(families.ORDER)!r}, datum.obfuscation)")
+def test_dvc_plot_templates_order_panels_and_name_families_as_the_registry():
+    from flup.report import vega_templates
+
+    assert vega_templates.stale() == []  # .dvc/plots/flup_*.json as generated (python -m flup.report.vega_templates)
+    series = json.loads((REPO / ".dvc/plots/flup_series_attacker.json").read_text())
+    ranks = {t.get("as"): t.get("calculate") for t in series["transform"]}
+    assert ranks["family_rank"].startswith(f"indexof({json.dumps(list(families.ORDER))}, datum.obfuscation)")
+    for family in families.FAMILIES.values():
+        assert json.dumps(family.title + (f", {family.axis_label}" if family.axis_label else "")) in ranks[
+            "family_title"]
 
 
 GOOD = [("blur", 0, 0.0), ("blur", 128, 128.0), ("pixelate", 8.0, 8), ("pixelate", np.int64(256), 256),

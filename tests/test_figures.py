@@ -132,11 +132,23 @@ def test_single_level_gets_one_labelled_tick(drawn):
     assert list(mean_cosine)[0].startswith("lfw · view1")
 
 
-def test_untested_family_says_so(drawn):
-    """The extra dataset was not tested with pixelation: its panel says so instead of an empty 0-1 axis."""
+def test_untested_family_gets_no_panel(drawn):
+    """The extra dataset was not tested with pixelation: no panel for it (issue 29: no empty "not tested" panels);
+    its tested families share lines with nothing else's and every other panel is drawn."""
     drawn, _ = drawn
-    panel = drawn["detection_rate_vs_level.png"]["axes"]["celeba · pairs · pixelation"]
-    assert panel["ticks"] == [] and panel["xlabel"] == ""
+    panels = drawn["detection_rate_vs_level.png"]["axes"]
+    assert "celeba · pairs · pixelation" not in panels
+    expected = {f"lfw · view1 · {figures.families.family(k).title}" for k in LFW_GRID}
+    expected |= {f"celeba · pairs · {figures.families.family(k).title}" for k in EXTRA_GRID}
+    assert set(panels) == expected
+
+
+def test_panel_lines_pack_short_rows_together():
+    six = ["blur", "pixelate", "blackbox", "deface", "face_gaussian", "face_pixelate"]
+    lines = figures.panel_lines([("view1 1.0", six), ("view1 1.3", six), ("view2 1.0", ["blur"]),
+                                 ("view2 1.3", ["blur"])], 6)
+    assert [len(line) for line in lines] == [6, 6, 2]
+    assert lines[2] == [("view2 1.0", "blur"), ("view2 1.3", "blur")]
 
 
 @pytest.mark.slow  # seconds: trains, renders or draws

@@ -88,7 +88,7 @@ def test_dual_stream_models_trained_and_scored(tiny_study):
 
 
 def test_plots_written(tiny_study):
-    for name in ("auc_vs_level", "mean_cosine_vs_level", "gallery", "blackbox"):
+    for name in ("auc_vs_level_arcface", "auc_vs_level_model", "mean_cosine_vs_level", "gallery", "blackbox"):
         assert (tiny_study / "plots" / f"{name}.png").stat().st_size > 5000
 
 

@@ -54,9 +54,28 @@ def _progress(groups, total):
     return tqdm(groups, total=total, desc="evaluate", unit="group")
 
 
+def recognizer_kind(cfg: Study, recognizer: str) -> str:
+    """What scored a series: ``attacker`` (params.yaml ``attackers``), ``arcface`` (plain ArcFace), else ``model``
+    (``variants``, or a score table no longer in params.yaml). Their titles: ``flup.report.naming.RECOGNIZER_KINDS``."""
+    if recognizer in cfg.attackers:
+        return "attacker"
+    return "arcface" if recognizer == "arcface" else "model"
+
+
+def with_recognizer_kind(cfg: Study, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the column ``recognizer_kind`` after ``series`` (:func:`recognizer_kind` of the series'
+    recognizer): the figures show one kind at a time."""
+    recognizers = table["series"].astype(str).str.split("/", n=1).str[0]
+    kinds = recognizers.map(lambda name: recognizer_kind(cfg, name)) if len(table) else recognizers
+    result = table.copy()
+    result.insert(result.columns.get_loc("series") + 1, "recognizer_kind", kinds.astype(object))
+    return result
+
+
 def evaluate_study(cfg: Study, folder: Path = SCORES) -> StudyEvaluation:
     """Every score table of the study (``verification.read_scores``) evaluated with params.yaml ``evaluate``, levels
-    also per face width of each dataset's obfuscated images (``flup.evaluation.face_size``)."""
+    also per face width of each dataset's obfuscated images (``flup.evaluation.face_size``), and what scored each
+    series (``recognizer_kind``)."""
     settings = cfg.evaluate
     scores, files = read_scores(folder, list(cfg.datasets))
     faces = study_faces(cfg)
@@ -74,6 +93,9 @@ def evaluate_study(cfg: Study, folder: Path = SCORES) -> StudyEvaluation:
     relative_thresholds = with_level_per_face(relative_thresholds, widths, "max_level_tested", "max_level_per_face")
     privacy = privacy_report(thresholds, settings.privacy_auc_upper, relative_thresholds, settings.relative_margin,
                              widths)
+    roc = with_level_per_face(roc, widths)
+    roc.insert(roc.columns.get_loc("level") + 1, "level_per_face", roc.pop("level_per_face"))
+    curves, roc = with_recognizer_kind(cfg, curves), with_recognizer_kind(cfg, roc)
     counts = scores["status"].value_counts()
     roc_keys = ["dataset", "protocol", "series", "obfuscation", "region", "level"]
     roc_curves = roc.groupby(roc_keys).ngroups if len(roc) else 0

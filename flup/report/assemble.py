@@ -25,7 +25,7 @@ from flup.report import document
 from flup.report.findings import findings
 from flup.report.markdown import to_html
 from flup.report.metrics_files import MetricsFiles
-from flup.report.naming import PROTOCOL_ORDER, THUMBS, ordered
+from flup.report.naming import PROTOCOL_ORDER, RECOGNIZER_KINDS, THUMBS, ordered
 
 MARKDOWN = "report.md"  # the report's files, in the plots folder
 HTML = "report.html"
@@ -33,7 +33,8 @@ GALLERY = "report_gallery"  # its gallery images (document.gallery_file)
 LEARNING_CURVE_FIGURE = "learning_curve.png"  # the plot stage's figure of metrics/learning_curve.json
 # (caption, file under plots/) of the plot stage's figures shown in the report; {protocol} expands per protocol.
 FIGURES = [
-    ("Verification AUC vs level (band: bootstrap 95% interval; red: the privacy bound)", "auc_vs_level.png"),
+    *[(f"Verification AUC vs level, {title} (band: bootstrap 95% interval; red: the privacy bound)",
+       f"auc_vs_level_{kind}.png") for kind, title in RECOGNIZER_KINDS.items()],
     ("Face re-detected in the obfuscated image", "detection_rate_vs_level.png"),
     ("ROC curves, {protocol}", "roc_{protocol}.png"),
     ("Black box vs sharp", "blackbox.png"),

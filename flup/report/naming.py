@@ -7,6 +7,13 @@ from collections.abc import Iterable, Sequence
 PROTOCOL_ORDER = ["view1", "view2", "seed"]
 DATASET_ORDER = ["lfw"]  # the study's own dataset first, evaluation-only datasets after it (alphabetically)
 MODE_NAMES = {"end_to_end": "end-to-end", "oracle_box": "oracle box"}
+# The evaluate stage's ``recognizer_kind`` of a series (``flup.pipeline.evaluate.recognizer_kind``): its figures
+# show one kind at a time, so a panel holds a few series.
+RECOGNIZER_KINDS = {
+    "arcface": "plain ArcFace",
+    "attacker": "obfuscation-aware ArcFace attackers",
+    "model": "dual-stream models",
+}
 
 
 def ordered(values: Iterable[str], preferred: Sequence[str]) -> list[str]:
