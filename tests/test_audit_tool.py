@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flup.audit.run import RECORD, ToolRunError, _reusable, run_tool, summarize
+from flup.audit.run import RECORD, ToolRunError, _reusable, _tool_environment, run_tool, summarize
 from flup.audit.tool import CommandTool, PythonTool, TemplateError, ToolNotFoundError
 from flup.audit.validate import CHANGE_TOLERANCE, Status
 from tests.conftest import LFW
@@ -287,6 +287,22 @@ def test_a_run_with_failures_leaves_no_partial_output(tmp_path, fake, photos):
     assert not list(Path(tempfile.gettempdir()).glob("flup-tool-*/photo-*"))
 
 
+def test_an_unreadable_photo_is_reported_and_not_run(tmp_path, fake, photos):
+    photos[1].write_bytes(b"\xff\xd8 not really a JPEG")
+    table = run(command(fake, "black"), photos, tmp_path / "out")
+    assert list(table["status"]) == ["ok", "unreadable_input", "ok"]
+    assert str(photos[1]) in table["detail"][1] and table["detail"][1].endswith("; not run")
+    assert runs(tmp_path) == 2
+
+
+def test_each_tool_process_gets_its_share_of_the_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    monkeypatch.setattr("flup.audit.run.available_cores", lambda: 8)
+    environment = _tool_environment(None, workers=4)
+    assert environment["OMP_NUM_THREADS"] == "2" and environment["MKL_NUM_THREADS"] == "3"
+
+
 def test_a_folder_that_flup_did_not_make_is_refused(tmp_path, fake, photos):
     dest = tmp_path / "mine"
     dest.mkdir()
@@ -335,8 +351,8 @@ def test_only_a_changed_photo_or_a_tampered_output_is_rerun(tmp_path, fake, phot
 def test_a_dropped_photo_loses_its_output(tmp_path, fake, photos):
     dest = tmp_path / "out"
     first = run(command(fake, "black"), photos, dest)
-    run(command(fake, "black"), photos[1:], dest)
-    assert not (dest / first["output"][0]).exists() and (dest / first["output"][1]).exists()
+    run(command(fake, "black"), photos[2:], dest)
+    assert dest_files(dest) == sorted([RECORD, first["output"][2], str(Path(first["output"][2]).parent)])
 
 
 def test_failures_are_cached_unless_retried(tmp_path, fake, photos):

@@ -174,8 +174,18 @@ def _reusable(row: dict | None, key: str, dest: Path, timeout_s: float, max_outp
 
 
 def _remove_output(dest: Path, row: dict) -> None:
-    if row.get("output"):
-        (dest / row["output"]).unlink(missing_ok=True)
+    """Remove a recorded output, and the folders it leaves empty (up to ``dest``)."""
+    if not row.get("output"):
+        return
+    output = dest / row["output"]
+    output.unlink(missing_ok=True)
+    for folder in output.parents:
+        if folder == dest or not folder.is_relative_to(dest):
+            break
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone)
+            break
 
 
 def _tool_environment(env: Mapping[str, str] | None, workers: int) -> dict[str, str]:
@@ -390,7 +400,8 @@ def run_tool(tool: Tool | str | Redact, images: Sequence[str | os.PathLike], des
         if name not in rows:
             _remove_output(dest, row)
     dest.mkdir(parents=True, exist_ok=True)
-    header = {"format": FORMAT, "tool": tool.name, "tool_key": tool_key}
+    identity = tool.identity(version_output) if isinstance(tool, CommandTool) else tool.identity()
+    header = {"format": FORMAT, "tool": tool.name, "identity": identity, "tool_key": tool_key}
 
     def record() -> None:  # "cached" says what this run did, not what the record holds
         kept = [{c: rows[job.name][c] for c in COLUMNS if c != "cached"} for job in jobs if job.name in rows]
