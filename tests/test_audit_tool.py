@@ -19,6 +19,8 @@ from flup.audit.tool import CommandTool, PythonTool, TemplateError, ToolNotFound
 from flup.audit.validate import CHANGE_TOLERANCE, Status
 from tests.conftest import LFW
 
+pytestmark = pytest.mark.slow  # every test starts the fake tools as processes (the fast tier starts none)
+
 # One fake tool, its behaviour picked by its first argument: fake.py MODE INPUT OUTPUT [anything]. Every run
 # appends a line to $FAKE_COUNTER (when set), so a test can count how often the tool really ran.
 FAKE_TOOL = r'''
