@@ -389,7 +389,8 @@ def test_evaluate_and_plot_stages(tmp_path, monkeypatch, caplog):
     pngs = {p.name for p in (tmp_path / "plots").glob("*.png")}
     assert pngs == {"auc_vs_level_arcface.png", "auc_vs_level_attacker.png", "auc_vs_level_model.png",
                     "mean_cosine_vs_level.png", "detection_rate_vs_level.png", "blackbox.png",
-                    "gallery.png", "roc_view1.png", "roc_view2.png", "roc_seed.png", "learning_curve.png"}
+                    "gallery.png", "learning_curve.png",
+                    *[f"roc_{p}_{k}.png" for p in ("view1", "view2", "seed") for k in ("arcface", "attacker", "model")]}
     for name in pngs:
         picture = cv2.imread(str(tmp_path / "plots" / name), cv2.IMREAD_COLOR)
         assert picture is not None, name

