@@ -76,13 +76,13 @@ def _check_sigma(sigma: float) -> float:
     return float(sigma)
 
 
-def gaussian_kernel(sigma: float) -> np.ndarray:
+def gaussian_kernel(sigma: float, fixed_point: bool = True) -> np.ndarray:
     """The 1-D kernel flup blurs with at ``sigma``: OpenCV's size rule (:func:`methods.opencv_ksize`) and, from
     ``methods.MATRIX_MIN_KERNEL`` taps up (sigma above about 1.4), the exact 8-bit fixed-point taps of its uint8 blur
     (:func:`methods.opencv_fixed_kernel`), whose rounding leaves up to ~1% of the high frequencies that a true Gaussian
-    removes; below that, the floating-point Gaussian taps."""
+    removes; below that, or without ``fixed_point`` (the ideal Gaussian), the floating-point Gaussian taps."""
     ksize = methods.opencv_ksize(sigma)
-    if ksize >= methods.MATRIX_MIN_KERNEL:
+    if fixed_point and ksize >= methods.MATRIX_MIN_KERNEL:
         return methods.opencv_fixed_kernel(ksize, sigma) / 256.0
     return cv2.getGaussianKernel(ksize, sigma, cv2.CV_64F).ravel()
 
@@ -102,9 +102,10 @@ def mirror_tile(crop: np.ndarray) -> np.ndarray:
     return np.pad(crop, pad, mode="reflect")
 
 
-def gaussian_psf(sigma: float, shape: tuple[int, int]) -> np.ndarray:
-    """The 2-D PSF of flup's blur at ``sigma`` over a periodic tile of ``shape`` (centred at ``shape // 2``)."""
-    kernel = gaussian_kernel(sigma)
+def gaussian_psf(sigma: float, shape: tuple[int, int], fixed_point: bool = True) -> np.ndarray:
+    """The 2-D PSF of flup's blur at ``sigma`` over a periodic tile of ``shape`` (centred at ``shape // 2``);
+    ``fixed_point``: see :func:`gaussian_kernel`."""
+    kernel = gaussian_kernel(sigma, fixed_point)
     return np.outer(periodic_kernel(kernel, shape[0]), periodic_kernel(kernel, shape[1]))
 
 
@@ -124,12 +125,13 @@ def _replace_box(image: np.ndarray, box: methods.IntBox, restored: np.ndarray) -
 
 
 def wiener_deblur(image: np.ndarray, box: Box, sigma: float, region: float = 1.0,
-                  balance: float = WIENER_BALANCE) -> np.ndarray:
+                  balance: float = WIENER_BALANCE, fixed_point: bool = True) -> np.ndarray:
     """Undo flup's crop blur at ``sigma`` inside ``box`` (scaled by ``region``) by Wiener-Hunt deconvolution.
 
     The box is deconvolved as its mirrored tile (:func:`mirror_tile`), where the blur is an exact circular
     convolution, with ``skimage.restoration.wiener`` and its Laplacian regulariser weighted by ``balance``; pixels
-    outside the box are returned unchanged.
+    outside the box are returned unchanged. ``fixed_point=False`` deconvolves with the ideal Gaussian instead of
+    OpenCV's 8-bit taps (an ablation: what an attacker who ignores how the blur was computed gets).
     """
     _check_image(image)
     sigma = _check_sigma(sigma)
@@ -138,7 +140,7 @@ def wiener_deblur(image: np.ndarray, box: Box, sigma: float, region: float = 1.0
     int_box = methods.scale_box(box, region, image.shape)
     crop = methods.crop_box(image, int_box)
     tile = _to_unit(mirror_tile(crop))
-    psf = gaussian_psf(sigma, tile.shape[:2])
+    psf = gaussian_psf(sigma, tile.shape[:2], fixed_point)
     restored = np.stack([restoration.wiener(tile[..., c], psf, balance, clip=False) for c in range(tile.shape[2])],
                         axis=-1)
     return _replace_box(image, int_box, _to_uint8(restored[: crop.shape[0], : crop.shape[1]]))
