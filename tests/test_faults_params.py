@@ -273,7 +273,8 @@ def test_an_empty_params_file_is_named_empty(tmp_path, text):
         load_config(tmp_path / "params.yaml")
     assert raised.value.problems == [
         f"{tmp_path / 'params.yaml'}: empty: no parameters (expected the sections data, models, detector, protocols, "
-        f"render, arcface, evaluate, plot, train, variants, score_model, attack, attackers); `git checkout -- "
+        f"render, arcface, evaluate, identification, plot, train, variants, score_model, attack, attackers); "
+        f"`git checkout -- "
         f"{tmp_path / 'params.yaml'}` restores the committed one"]
 
 

@@ -206,6 +206,48 @@ def test_trained_recognizers_score_no_pair_naming_a_person_they_trained_on(tiny_
         assert 0 < view2["pair_id"].nunique() < all_view2, name
 
 
+def test_identification_ranks_every_probe_against_its_fold_by_recognisers_that_never_saw_it(tiny_study):
+    protocol = json.loads((tiny_study / "metrics/identification_protocol.json").read_text())
+    folds = pd.read_csv(tiny_study / "data/identification/protocol/folds.csv")
+    gallery = pd.read_csv(tiny_study / "data/identification/protocol/gallery.csv")
+    probes = pd.read_csv(tiny_study / "data/identification/protocol/probes.csv")
+    assert protocol["folds"] == 3 and sorted(set(folds["fold"])) == [0, 1, 2]
+    assert protocol["targets"] == int(gallery["target"].sum()) >= 30 and protocol["probes"] == len(probes)
+    assert (probes.groupby("identity").size() <= 2).all() and not set(probes["image"]) & set(gallery["image"])
+    fold_of = folds.set_index("identity")["fold"]
+    for name in attackers(tiny_study):
+        table = pd.read_parquet(tiny_study / f"data/identification/scores/{name}.parquet")
+        meta = json.loads((tiny_study / f"data/identification/attackers/{name}/meta.json").read_text())
+        if name == "finetune_fixed":  # not cross-fitted: no rows, and the metrics say so
+            assert table.empty and meta["scored"] is False
+            continue
+        assert set(table["train_seed"]) == {0, 1} and set(table["probe_id"]) == set(probes["probe_id"])
+        for seed in (0, 1):
+            # each fold's adapter trained on the people of the attacker's training images outside that fold
+            trained = set(pd.read_csv(tiny_study / f"data/attackers/{name}/seed{seed}/identities.csv")
+                          .query("split == 'train'")["identity"])
+            for fold in range(3):
+                record = json.loads((tiny_study / f"data/identification/attackers/{name}/seed{seed}/fold{fold}.json")
+                                    .read_text())
+                assert record["train_identities"] == sum(fold_of.get(p, -1) not in (fold, -1) for p in trained)
+    metrics = json.loads((tiny_study / "metrics/identification.json").read_text())
+    assert metrics["not_cross_fitted"] == ["finetune_fixed"]
+    cells = {(c["recognizer"], c["mode"], c["obfuscation"], c["region"]): c for c in metrics["cells"]}
+    sharp = cells[("arcface", "oracle_box", "blur", 1.0)]["levels"][0]
+    assert sharp["level"] == 0 and sharp["metrics"]["auc"]["estimate"] > 0.95
+    assert sharp["metrics"]["auc"]["chance"] == 0.5 and sharp["n_probes"] == len(probes)
+    for (_, mode, kind, _), cell in cells.items():
+        assert cell["absolute"]["status"] in ("private", "leaks", "undecided"), cell
+        assert (cell["relative"] is None) == (kind == "blackbox"), cell
+        detected = [entry["metrics"]["detected"]["estimate"] for entry in cell["levels"]]
+        assert all(d == 1.0 for d in detected) if mode == "oracle_box" else min(detected) < 1.0, cell
+    # end to end, a missed face is a random guess: it ties with every other target, never a worst score
+    arcface = pd.read_parquet(tiny_study / "data/identification/scores/arcface.parquet")
+    missed = arcface[arcface["missed"]]
+    assert len(missed) > 0 and (missed["mode"] == "end_to_end").all()
+    assert (missed["targets_above"] == 0).all() and (missed["targets_tied"] == missed["n_targets"] - 1).all()
+
+
 def test_the_run_leaves_a_lock_that_records_the_tree(tiny_study):
     """The lock checker (tests/test_lock.py) on the real pipeline: after `dvc repro` nothing is stale."""
     names, stale = lockcheck.check(tiny_study)

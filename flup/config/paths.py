@@ -37,6 +37,13 @@ LEARNING_CURVE = Path("metrics/learning_curve.json")  # stage learning_curve (fl
 LEARNING_CURVE_TABLE = Path("plots/data/learning_curve.csv")  # its rows, drawn by the plot stage as:
 LEARNING_CURVE_FIGURE = Path("plots/learning_curve.png")
 PLOTS = Path("plots")
+IDENTIFICATION = Path("data/identification")  # the identification protocol and its scores (docs/design.md)
+IDENTIFICATION_PROTOCOL = IDENTIFICATION / "protocol"  # folds.csv, gallery.csv, probes.csv, summary.csv
+IDENTIFICATION_EMBEDDINGS = IDENTIFICATION / "arcface.npz"  # gallery and probes under every condition (ArcFace)
+IDENTIFICATION_SCORES = IDENTIFICATION / "scores"  # <recogniser>.parquet: per probe x condition rank counts
+IDENTIFICATION_ATTACKERS = IDENTIFICATION / "attackers"  # <attacker>/seed<k>/fold<f>.safetensors (cross-fitted)
+IDENTIFICATION_METRICS = Path("metrics/identification.json")
+IDENTIFICATION_TABLE = Path("plots/data/identification.csv")
 # The default gallery image: the obfuscated side (render.obfuscated_side) of this protocol's first test pair.
 GALLERY_PAIRS = PROTOCOLS / "view1" / "pairs.csv"
 

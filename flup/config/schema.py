@@ -347,6 +347,42 @@ class Dataset(Section):
                                                  "different-person pairs than this can be drawn")
 
 
+class Identification(Section):
+    """The primary task (docs/design.md "Identification"): every person in identity folds, each obfuscated probe
+    ranked against its fold's sharp gallery, chance exact by construction."""
+
+    folds: integer("an integer in [2, 100] (identity folds)", ge=2, le=100) = Field(
+        description="people (never images) split into this many folds; each trained attacker scores a fold after "
+                    "training on the others' people")
+    probes_per_identity: integer("an integer >= 1 (probe photos per person)", ge=1) = Field(
+        description="cap on probe photos per person with two or more photos (identity weights sum to 1 each)")
+    random_seed: Seed
+    obfuscations: Levels = Field(description="levels the probes are obfuscated at (a coarse grid)")
+    regions: list[Region] = Field(min_length=1, description="face-box scale factors, as render.regions")
+    modes: list[Mode] = Field(min_length=1, description="threat models the probes are scored in")
+    batch_size: BatchSize
+    n_boot: integer("an integer in [1, 100000] (bootstrap replicates)", ge=1, le=100_000)
+    privacy_auc_upper: number("an identification AUC in (0.5, 1]", gt=0.5, le=1) = Field(
+        description="absolute rule: private from the weakest level from which every stronger level's upper end "
+                    "is at most this")
+    power: number("a probability in (0.5, 1)", gt=0.5, lt=1) = Field(
+        description="relative rule: its margin is met by a true difference of 0 with this probability")
+    candidates: integer("an integer >= 2 (gallery candidates)", ge=2) = Field(
+        description="the report's reader unit: the right person among this many candidates (chance 1 / this)")
+
+    @model_validator(mode="after")
+    def _grid(self) -> Identification:
+        if not self.obfuscations.pairs():
+            raise problem("expected at least one level", at="obfuscations")
+        if self.regions != sorted(set(self.regions)):
+            raise problem("expected increasing factors, each once", at="regions", value=self.regions)
+        _once(self.modes, "modes")
+        return self
+
+    def levels(self) -> list[tuple[str, float]]:
+        return self.obfuscations.pairs()
+
+
 class Evaluate(Section):
     n_boot: integer("an integer in [1, 100000] (bootstrap replicates)", ge=1, le=100_000)
     seed: Seed
@@ -692,6 +728,7 @@ class Study(Section):
     arcface: ArcFaceSettings
     datasets: dict[str, Dataset] = Field({}, description="evaluation-only datasets scored beside LFW")
     evaluate: Evaluate
+    identification: Identification
     plot: Plot
     train: Train
     variants: dict[str, Variant] = Field(description="the model table")

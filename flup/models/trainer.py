@@ -154,6 +154,10 @@ class Trainer:
         self.cfg = cfg
         self.device = device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
+        # The checkpoint stores Python's and NumPy's global generators for resumption: seeded here, a rerun
+        # writes the same checkpoint bytes (unseeded, they differed on every run though the weights did not).
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
         if device.type == "cpu":
             torch.use_deterministic_algorithms(True, warn_only=True)
         else:

@@ -89,7 +89,8 @@ def write_report(params: Mapping, metrics: MetricsFiles, lock: Mapping | None, c
     ``source``); return the markdown. ``params`` is params.yaml as written (``Study.document()``), compared with the
     params ``lock`` (dvc.lock's data) recorded; ``current_md5``: each metrics file's md5 under the path dvc.lock
     names it by; ``blur_border`` is render's (each gallery image's region is that of its threshold). The learning
-    curve gets its section when ``metrics`` has one with rows."""
+    curve gets its section when ``metrics`` has one with rows; the identification metrics, where ``metrics`` has
+    them, lead the report (their thumbnails: those in ``plots``/thumbs/)."""
     privacy = metrics.privacy
     levels = document.gallery_levels(findings(metrics.verification, float(privacy.bound)))
     gallery = render_gallery(image, box, levels, plots / GALLERY, blur_border)
@@ -98,7 +99,7 @@ def write_report(params: Mapping, metrics: MetricsFiles, lock: Mapping | None, c
     curve_figure = LEARNING_CURVE_FIGURE if (plots / LEARNING_CURVE_FIGURE).is_file() else None
     curve_lines = document.learning_curve_section(metrics.learning_curve, curve_figure)
     markdown = document.build_markdown(metrics.verification, privacy, params, lock, current_md5, figures, source,
-                                       thumbs, curve_lines)
+                                       thumbs, curve_lines, metrics.identification)
     images = thumbs | gallery | {file: (plots / file).read_bytes() for _, file in figures}
     if curve_lines and curve_figure:
         images[curve_figure] = (plots / curve_figure).read_bytes()

@@ -1,4 +1,6 @@
-"""The privacy report as markdown: the answer first (``flup.report.answer``), then the detail, section by section.
+"""The privacy report as markdown: which setting hides a face in identification (``flup.report.identification``,
+where ``metrics/identification.json`` exists), the answer (``flup.report.answer``), then the detail, section by
+section.
 
 Every number in the report is read from the evaluate stage's files through ``flup.report.metrics_files``:
 ``metrics/verification.json`` (AUC and interval per dataset x protocol x recognizer x mode x obfuscation x region x
@@ -18,7 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from flup.obfuscation import families
-from flup.report import answer
+from flup.report import answer, identification
 from flup.report.findings import (
     Finding,
     attacker,
@@ -129,8 +131,10 @@ def region_note(regions: Sequence[float]) -> str:
 # --- sections ------------------------------------------------------------------------------------
 
 
-def answer_sections(detail: Detail, params: Mapping, thumbs: Collection[str], problems: Sequence[str]) -> list[str]:
-    """The title and the answer (flup/report/answer.py): absolute, relative, trained on x tested on."""
+def answer_sections(detail: Detail, params: Mapping, thumbs: Collection[str], problems: Sequence[str],
+                    lead: Sequence[str] = ()) -> list[str]:
+    """The title, ``lead`` (the identification section) and the answer (flup/report/answer.py): absolute,
+    relative, trained on x tested on."""
     items = detail.items
     trained = answer.attacker_families(params)
     tested = {(f.recognizer, f.mode, f.obfuscation, f.region): f.levels for f in items
@@ -138,7 +142,7 @@ def answer_sections(detail: Detail, params: Mapping, thumbs: Collection[str], pr
     curves = [{"dataset": f.dataset, "protocol": f.protocol, "recognizer": f.recognizer, "mode": f.mode,
                "obfuscation": f.obfuscation, "region": f.region, "level": lv, "auc": f.metric(lv).auc}
               for f in items for lv in f.levels]
-    lines = ["# Does the obfuscation hide identity? — privacy report", ""]
+    lines = ["# Does the obfuscation hide identity? — privacy report", "", *lead]
     if problems:
         lines += ["**Warning: privacy.json and verification.json disagree** (the answer below reads privacy.json, the "
                   "detail verification.json; see the detail's list).", ""]
@@ -327,8 +331,11 @@ def build_markdown(
     gallery_source: str,
     thumbs: Collection[str] = (),
     learning_curve: Sequence[str] = (),
+    identified: Mapping | None = None,
 ) -> str:
-    """The report as markdown: the answer first (flup/report/answer.py), then the detail. ``figures``: (caption,
+    """The report as markdown: which setting hides a face first (flup/report/identification.py, from
+    ``identified``, metrics/identification.json's data; None: no such section), then the answer
+    (flup/report/answer.py), then the detail. ``figures``: (caption,
     path relative to the report) to show; ``gallery_source``: the image the gallery was rendered from. Gallery
     paths follow ``gallery_file``; ``thumbs``: the thumbnails the plot stage wrote (``naming.thumb_file`` paths),
     shown in the answer where present; ``learning_curve``: its section's lines (:func:`learning_curve_section`),
@@ -340,7 +347,8 @@ def build_markdown(
         raise ValueError("verification.json holds no results")
     detail = Detail(items, privacy, privacy.bound, len({f.dataset for f in items}) > 1, regions_of(items))
     problems = check_privacy_file(items, privacy)
-    lines = answer_sections(detail, params, thumbs, problems) + detail_intro(detail, problems)
+    lead = identification.identification_section(identified, thumbs)
+    lines = answer_sections(detail, params, thumbs, problems, lead) + detail_intro(detail, problems)
     lines += attackers_section(detail) + glance_section(detail)
     lines += relative_section(privacy, detail.several, detail.many)
     shown = gallery_levels(items)

@@ -6,7 +6,10 @@
   reads as the detected box, region 1.0;
 - ``metrics/privacy.json`` -> :class:`PrivacyFile`: the bound, the absolute :class:`Threshold` records, the relative
   margin and :class:`RelativeThreshold` records (None: written before they existed), the face widths;
-- ``metrics/learning_curve.json`` -> :class:`LearningCurve` (None: no such file).
+- ``metrics/learning_curve.json`` -> :class:`LearningCurve` (None: no such file);
+- ``metrics/identification.json`` (stage evaluate_identification) -> its dict as written, checked for its keys
+  (:func:`parse_identification`; None: no such file, a study from before it): ``flup.report.identification``
+  reads the cells as they are.
 
 Numbers come as floats, None where the file has null (or NaN); a record's ``region`` defaults to 1.0, its
 ``n_seeds`` to 1. A threshold record written before ``status`` existed keeps ``status`` None, and
@@ -225,6 +228,25 @@ def parse_learning_curve(data: Mapping) -> LearningCurve:
                          rows)
 
 
+# --- identification.json -------------------------------------------------------------------------
+
+IDENTIFICATION_KEYS = ("protocol", "rule", "cells")
+
+
+def parse_identification(data: Mapping) -> Mapping:
+    """metrics/identification.json as the report reads it: the file's dict, with ``not_cross_fitted`` defaulting
+    to none; ValueError when it lacks a key the report reads or a cell lacks its verdicts' keys."""
+    missing = [key for key in IDENTIFICATION_KEYS if key not in data]
+    if missing:
+        raise ValueError(f"identification.json lacks {', '.join(missing)}")
+    for cell in data["cells"]:
+        absent = [k for k in ("recognizer", "mode", "obfuscation", "region", "levels", "absolute", "relative")
+                  if k not in cell]
+        if absent:
+            raise ValueError(f"identification.json: a cell lacks {', '.join(absent)}")
+    return {**data, "not_cross_fitted": list(data.get("not_cross_fitted") or [])}
+
+
 # --- the files -----------------------------------------------------------------------------------
 
 
@@ -233,10 +255,14 @@ class MetricsFiles:
     verification: Verification
     privacy: PrivacyFile
     learning_curve: LearningCurve | None  # None: no learning curve file
+    identification: Mapping | None = None  # None: no identification file (the report then has no such section)
 
 
-def read_metrics(verification: Path, privacy: Path, learning_curve: Path | None = None) -> MetricsFiles:
-    """The three metrics files; the learning curve where ``learning_curve`` is a file."""
+def read_metrics(verification: Path, privacy: Path, learning_curve: Path | None = None,
+                 identification: Path | None = None) -> MetricsFiles:
+    """The metrics files; the learning curve and the identification metrics where their paths are files."""
     curve = parse_learning_curve(read_json(learning_curve)) if learning_curve and Path(learning_curve).is_file() \
         else None
-    return MetricsFiles(parse_verification(read_json(verification)), parse_privacy(read_json(privacy)), curve)
+    found = parse_identification(read_json(identification)) if identification and Path(identification).is_file() \
+        else None
+    return MetricsFiles(parse_verification(read_json(verification)), parse_privacy(read_json(privacy)), curve, found)
