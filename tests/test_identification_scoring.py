@@ -104,6 +104,35 @@ def test_probes_are_embedded_once_per_distinct_crop_under_every_condition(photos
     np.testing.assert_array_equal(scored.probes[0, 2, 0], scored.probes[0, 2, 1])
 
 
+def test_a_restorer_sees_each_obfuscated_photo_before_it_is_cut(photos):
+    images, faces = photos
+    gallery = pd.DataFrame({"fold": [0, 0], "identity": ["ann", "bob"], "image": ["ann/ann_0.png", "bob/bob_0.png"],
+                            "target": [True, True], "usable_images": [2, 2]})
+    probes = pd.DataFrame({"probe_id": [0], "fold": [0], "identity": ["ann"], "image": ["ann/ann_1.png"],
+                           "gallery_image": ["ann/ann_0.png"], "weight": [1.0]})
+    wanted = [Condition("blur", 0.0, 1.0), Condition("blackbox", 1.0, 1.0)]
+    calls = []
+
+    def undo_black_box(image, face, condition):  # a perfect restorer: the sharp photo back
+        calls.append((face["image"], condition))
+        return cv2.imread(str(images / face["image"]))
+
+    given = unit(np.arange(2 * DIM, dtype=np.float64).reshape(2, DIM) + 1)
+    embed = MeanColour()
+    restored = embed_identification(gallery, probes, faces, images, embed, wanted, ["oracle_box"], "crop", 4,
+                                    restore=undo_black_box, gallery_vectors=given)
+    assert calls == [("ann/ann_1.png", Condition("blackbox", 1.0, 1.0))]  # never at the unobfuscated level
+    np.testing.assert_array_equal(restored.probes[0, 1], restored.probes[0, 0])  # restored = sharp
+    np.testing.assert_array_equal(restored.gallery, given)
+    assert embed.seen == 1  # the gallery was given; one distinct probe crop
+    with pytest.raises(ValueError, match="oracle_box threat model only"):
+        embed_identification(gallery, probes, faces, images, embed, wanted, ["oracle_box", "end_to_end"], "crop", 4,
+                             finder=lambda image, face: None, restore=undo_black_box)
+    with pytest.raises(ValueError, match="gallery_vectors"):
+        embed_identification(gallery, probes, faces, images, embed, wanted, ["oracle_box"], "crop", 4,
+                             gallery_vectors=given[:1])
+
+
 def test_end_to_end_needs_a_finder_and_modes_are_checked(photos):
     images, faces = photos
     gallery = pd.DataFrame({"fold": [0], "identity": ["ann"], "image": ["ann/ann_0.png"], "target": [True],
@@ -278,6 +307,15 @@ def test_a_leak_at_the_strongest_level_and_the_worst_replica_decides():
     assert cell["replicas"] == [0, 1]
     assert [entry["train_seed"] for entry in cell["levels"]] == [1, 1]
     assert cell["absolute"]["status"] == "leaks"
+
+
+def test_arcface_without_replicas_beside_an_attacker_with_them():
+    rng = np.random.default_rng(2)
+    arcface = simulated_table(rng, 30, {("blur", 8.0): 1.0})
+    attacker = simulated_table(rng, 30, {("blur", 8.0): 2.0}, recognizer="adapter", train_seed=0)
+    cells = identification_cells(pd.concat([arcface, attacker], ignore_index=True), 100, 0, 0.55, 0.8)
+    assert [(c["recognizer"], c["replicas"]) for c in cells] == [("arcface", []), ("adapter", [0])]
+    assert cells[1]["levels"][0]["metrics"]["auc"]["estimate"] > cells[0]["levels"][0]["metrics"]["auc"]["estimate"]
 
 
 def test_undecided_names_the_identities_that_would_decide_it():

@@ -160,8 +160,9 @@ def identification_cells(table: pd.DataFrame, n_boot: int, seed: int, bound: flo
                          candidates: Sequence[int] = ()) -> list[dict]:
     """Every cell of an outcome table (columns OUTCOME_COLUMNS plus ``recognizer``, optionally ``train_seed``):
     its levels' metrics and its two verdicts."""
-    if "train_seed" not in table.columns:
-        table = table.assign(train_seed=-1)
+    # plain ArcFace has no training replicas: its rows (NaN where concatenated with an attacker's) are replica -1
+    seeds = table["train_seed"] if "train_seed" in table.columns else pd.Series(-1, index=table.index)
+    table = table.assign(train_seed=seeds.fillna(-1).astype(np.int64))
     cells = []
     for key, rows in table.groupby(CELL_KEYS, sort=False):
         recognizer, mode, kind, region = key

@@ -17,17 +17,19 @@ if TYPE_CHECKING:
     from flup.config import Study
 
 ARCFACE = "arcface"
+RESTORED = "arcface_restored"  # flup.pipeline.identify_restored.NAME (not imported: it would pull in the restorer)
 
 
 def recognizer_kind(cfg: Study, name: str) -> str:
-    return "arcface" if name == ARCFACE else "attacker"
+    """plain ArcFace, the restoring attacker (reverse, then ArcFace) or a trained attacker."""
+    return {ARCFACE: "arcface", RESTORED: "restoration"}.get(name, "attacker")
 
 
 def outcome_tables(cfg: Study, folder: Path = IDENTIFICATION_SCORES) -> pd.DataFrame:
-    """Plain ArcFace's and every attacker's outcome table, one frame with a ``recognizer`` column (an attacker
-    that is not cross-fitted has no rows)."""
+    """Plain ArcFace's, the restoring attacker's and every trained attacker's outcome table, one frame with a
+    ``recognizer`` column (an attacker that is not cross-fitted has no rows)."""
     tables = []
-    for name in [ARCFACE, *cfg.attackers]:
+    for name in [ARCFACE, RESTORED, *cfg.attackers]:
         table = read_table(folder / f"{name}.parquet")
         if not table.empty:
             tables.append(table.assign(recognizer=name))

@@ -191,7 +191,7 @@ def cell_text(cells: Sequence[Mapping], candidates: int, thumbs: Collection[str]
             text = f"**undecided**{at}"
             if joined.n_needed is not None:
                 tested = "" if joined.n_tested is None else f" ({joined.n_tested} tested)"
-                text += f": about {joined.n_needed} identities would decide it{tested}"
+                text += f": about {joined.n_needed:,} identities would decide it{tested}"
     risk = risk_text(cells, shown, candidates)
     return _thumb(kind, shown, region, thumbs) + text + (f" · {risk}" if risk else "")
 
@@ -209,7 +209,7 @@ def relative_text(cells: Sequence[Mapping]) -> str:
         return f"{at} ({margin})"
     if joined.status == LEAKS:
         return f"no, more revealing for {_listed([recognizer_name(n) for n in joined.who])} ({margin})"
-    need = "" if joined.n_needed is None else f", about {joined.n_needed} identities would decide it"
+    need = "" if joined.n_needed is None else f", about {joined.n_needed:,} identities would decide it"
     return f"undecided{need} ({margin})"
 
 
@@ -232,7 +232,8 @@ def protocol_text(data: Mapping) -> str:
                                          "only ever in a gallery")
     return (
         f"{protocol.get('targets', '?')} people in {protocol.get('folds', '?')} identity folds: {photos} of each "
-        f"({protocol.get('probes', '?')} in all) is obfuscated and ranked against the sharp gallery of its fold "
+        f"({protocol.get('probes', '?')} in all) {'is' if per == 1 else 'are'} obfuscated and ranked against the sharp "
+        f"gallery of its fold "
         f"(one photo per person{padded}). Every trained attacker is scored only on people it never trained on. "
         f"The risk is how often the attacker, shown the obfuscated photo and {candidates} candidates (the right "
         f"person and {candidates - 1} others of the fold), picks the right one; chance is exactly 1 in {candidates}. "

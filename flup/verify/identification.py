@@ -14,7 +14,7 @@ The ranking of these embeddings against the gallery is :mod:`flup.evaluation.pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,20 +90,29 @@ class ProbeEmbeddings:
                    archive["probes"], archive["missed"])
 
 
+Restore = Callable[[np.ndarray, pd.Series, Condition], np.ndarray]  # (obfuscated photo, its face, how) -> photo
+
+
 def embed_identification(gallery: pd.DataFrame, probes: pd.DataFrame, faces: pd.DataFrame, images: Path,
                          embed: Embedder, wanted: Sequence[Condition], modes: Sequence[str], blur_border: str,
-                         batch_size: int, finder: FaceFinder | None = None) -> ProbeEmbeddings:
+                         batch_size: int, finder: FaceFinder | None = None, restore: Restore | None = None,
+                         gallery_vectors: np.ndarray | None = None) -> ProbeEmbeddings:
     """The sharp gallery photos and every probe photo under every condition of ``wanted``, embedded by ``embed``
     (each distinct crop once: :class:`flup.verify.engine.Deduplicated`).
 
     ``faces``: the detection table indexed by image (box, landmarks, face rule); ``finder`` re-detects the face in
-    an obfuscated probe, needed for the ``end_to_end`` threat model.
+    an obfuscated probe, needed for the ``end_to_end`` threat model. ``restore``: a reverse-then-recognise
+    attacker's first step, applied to each obfuscated photo before it is cut (oracle box only: it is told the
+    box and the setting). ``gallery_vectors``: the gallery's embeddings by this same ``embed``, computed before
+    (e.g. by plain ArcFace's identify stage), in ``gallery`` order.
     """
     unknown = [m for m in modes if m not in recognition.MODES]
     if unknown:
         raise ValueError(f"unknown threat model(s) {unknown}; expected {', '.join(recognition.MODES)}")
     if "end_to_end" in modes and finder is None:
         raise ValueError("the end_to_end threat model needs a face finder (the detector)")
+    if restore is not None and list(modes) != ["oracle_box"]:
+        raise ValueError(f"a restoring attacker is scored in the oracle_box threat model only, not {list(modes)}")
     embed = Deduplicated(embed)
     gallery_images = list(gallery["image"])
     probe_images = list(probes["image"])
@@ -111,11 +120,15 @@ def embed_identification(gallery: pd.DataFrame, probes: pd.DataFrame, faces: pd.
     def sharp_crops(block: Sequence[str]) -> list[np.ndarray]:
         return [recognition.align(read_image(images, name), landmarks_of(faces.loc[name])) for name in block]
 
-    gallery_vectors = np.concatenate(
-        [in_batches(embed, crops, batch_size) for _, crops in
-         tqdm(prefetched(chunks(gallery_images, 8 * batch_size), sharp_crops),
-              total=-(-len(gallery_images) // (8 * batch_size)), desc="embed gallery", unit="block", mininterval=2.0)]
-        or [np.zeros((0, 512), dtype=np.float32)])
+    if gallery_vectors is None:
+        gallery_vectors = np.concatenate(
+            [in_batches(embed, crops, batch_size) for _, crops in
+             tqdm(prefetched(chunks(gallery_images, 8 * batch_size), sharp_crops),
+                  total=-(-len(gallery_images) // (8 * batch_size)), desc="embed gallery", unit="block",
+                  mininterval=2.0)]
+            or [np.zeros((0, 512), dtype=np.float32)])
+    elif gallery_vectors.shape != (len(gallery_images), 512):
+        raise ValueError(f"gallery_vectors: expected ({len(gallery_images)}, 512), got {gallery_vectors.shape}")
 
     n_modes, n_conditions = len(modes), len(wanted)
     vectors = np.zeros((n_modes, n_conditions, len(probe_images), 512), dtype=np.float32)
@@ -131,6 +144,8 @@ def embed_identification(gallery: pd.DataFrame, probes: pd.DataFrame, faces: pd.
             points = landmarks_of(face)
             for c, condition in enumerate(wanted):
                 image = obfuscated(photo, face, condition, blur_border)
+                if restore is not None and image is not photo:
+                    image = restore(image, face, condition)
                 for m, mode in enumerate(modes):
                     where = points if mode == "oracle_box" else finder(image, face)
                     if where is None:
