@@ -318,6 +318,25 @@ def test_arcface_without_replicas_beside_an_attacker_with_them():
     assert cells[1]["levels"][0]["metrics"]["auc"]["estimate"] > cells[0]["levels"][0]["metrics"]["auc"]["estimate"]
 
 
+def test_a_recogniser_without_a_black_box_is_paired_with_another_ones():
+    rng = np.random.default_rng(4)
+    arcface = simulated_table(rng, 40, {("blur", 8.0): 1.0, ("blackbox", 1.0): 0.0})
+    restored = simulated_table(rng, 40, {("blur", 8.0): 3.0}, recognizer="restored")
+    table = pd.concat([arcface, restored], ignore_index=True)
+
+    def cells(**kwargs):
+        return {(c["recognizer"], c["obfuscation"]): c for c in identification_cells(table, 100, 0, 0.55, 0.8,
+                                                                                      **kwargs)}
+
+    assert cells()[("restored", "blur")]["relative"] is None
+    paired = cells(blackbox_from={"restored": "arcface"})
+    level = paired[("restored", "blur")]["levels"][0]
+    reference = paired[("arcface", "blackbox")]["levels"][0]["metrics"]["auc"]["estimate"]
+    assert level["vs_blackbox"]["estimate"] == pytest.approx(level["metrics"]["auc"]["estimate"] - reference,
+                                                             abs=1e-6)
+    assert paired[("restored", "blur")]["relative"]["status"] == "leaks"
+
+
 def test_undecided_names_the_identities_that_would_decide_it():
     rng = np.random.default_rng(11)
     table = simulated_table(rng, 25, {("blur", 16.0): 0.12})

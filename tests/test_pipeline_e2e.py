@@ -238,9 +238,14 @@ def test_identification_ranks_every_probe_against_its_fold_by_recognisers_that_n
     assert sharp["metrics"]["auc"]["chance"] == 0.5 and sharp["n_probes"] == len(probes)
     for (_, mode, kind, _), cell in cells.items():
         assert cell["absolute"]["status"] in ("private", "leaks", "undecided"), cell
-        assert (cell["relative"] is None) == (kind == "blackbox"), cell
+        assert (cell["relative"] is None) == (kind == "blackbox"), cell  # the restorer's: ArcFace's black box
         detected = [entry["metrics"]["detected"]["estimate"] for entry in cell["levels"]]
         assert all(d == 1.0 for d in detected) if mode == "oracle_box" else min(detected) < 1.0, cell
+    # reverse, then recognise: the restoring attacker has the obfuscated blur and pixelation levels, oracle box only
+    restored = {key: cell for key, cell in cells.items() if key[0] == "arcface_restored"}
+    assert set(restored) == {("arcface_restored", "oracle_box", kind, 1.0) for kind in ("blur", "pixelate")}
+    assert all(c["recognizer_kind"] == "restoration" for c in restored.values())
+    assert [e["level"] for e in restored[("arcface_restored", "oracle_box", "blur", 1.0)]["levels"]] == [8.0, 24.0]
     # end to end, a missed face is a random guess: it ties with every other target, never a worst score
     arcface = pd.read_parquet(tiny_study / "data/identification/scores/arcface.parquet")
     missed = arcface[arcface["missed"]]

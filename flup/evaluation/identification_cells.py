@@ -18,7 +18,7 @@ Pure: tables in, plain dicts (JSON-ready) out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 
 import numpy as np
@@ -157,9 +157,11 @@ def judge(levels: list[dict], bound: float, power: float) -> tuple[dict | None, 
 
 
 def identification_cells(table: pd.DataFrame, n_boot: int, seed: int, bound: float, power: float,
-                         candidates: Sequence[int] = ()) -> list[dict]:
+                         candidates: Sequence[int] = (), blackbox_from: Mapping[str, str] | None = None) -> list[dict]:
     """Every cell of an outcome table (columns OUTCOME_COLUMNS plus ``recognizer``, optionally ``train_seed``):
-    its levels' metrics and its two verdicts."""
+    its levels' metrics and its two verdicts. ``blackbox_from``: the recogniser whose black-box rows stand as the
+    reference of one that has none (a restoring attacker has nothing to restore in a black box: it is plain
+    ArcFace there)."""
     # plain ArcFace has no training replicas: its rows (NaN where concatenated with an attacker's) are replica -1
     seeds = table["train_seed"] if "train_seed" in table.columns else pd.Series(-1, index=table.index)
     table = table.assign(train_seed=seeds.fillna(-1).astype(np.int64))
@@ -170,7 +172,8 @@ def identification_cells(table: pd.DataFrame, n_boot: int, seed: int, bound: flo
         for train_seed, replica_rows in rows.groupby("train_seed", sort=True):
             blackbox = None
             if kind != BLACKBOX:
-                same = table[(table["recognizer"] == recognizer) & (table["mode"] == mode)
+                reference = (blackbox_from or {}).get(recognizer, recognizer)
+                same = table[(table["recognizer"] == reference) & (table["mode"] == mode)
                              & (table["obfuscation"] == BLACKBOX) & (table["region"] == region)
                              & (table["train_seed"] == train_seed)]
                 blackbox = same if not same.empty else None

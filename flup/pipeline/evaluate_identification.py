@@ -41,7 +41,8 @@ def evaluate_identification(cfg: Study, folder: Path = IDENTIFICATION_SCORES,
     """metrics/identification.json's content and plots/data/identification.csv's rows."""
     settings = cfg.identification
     cells = identification_cells(outcome_tables(cfg, folder), settings.n_boot, settings.random_seed,
-                                 settings.privacy_auc_upper, settings.power, [settings.candidates])
+                                 settings.privacy_auc_upper, settings.power, [settings.candidates],
+                                 blackbox_from={RESTORED: ARCFACE})
     for cell in cells:
         cell["recognizer_kind"] = recognizer_kind(cfg, cell["recognizer"])
     not_scored = [name for name in cfg.attackers
