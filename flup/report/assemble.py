@@ -33,6 +33,9 @@ GALLERY = "report_gallery"  # its gallery images (document.gallery_file)
 LEARNING_CURVE_FIGURE = "learning_curve.png"  # the plot stage's figure of metrics/learning_curve.json
 # (caption, file under plots/) of the plot stage's figures shown in the report; {protocol} expands per protocol.
 FIGURES = [
+    ("Identification AUC vs level per family and region (dotted: chance 0.5; dashed red: the privacy bound, "
+     "identification.privacy_auc_upper)", "identification_auc.png"),
+    ("Right person among 10 candidates vs level (chance 10%)", "identification_rank1.png"),
     *[(f"Verification AUC vs level, {title} (band: bootstrap 95% interval; red: the privacy bound)",
        f"auc_vs_level_{kind}.png") for kind, title in RECOGNIZER_KINDS.items()],
     ("Face re-detected in the obfuscated image", "detection_rate_vs_level.png"),
@@ -52,12 +55,20 @@ def read_lock(path: Path) -> Mapping | None:
     return yaml.safe_load(Path(path).read_text()) if Path(path).exists() else None
 
 
+# Figures the plot stage draws only where plots/data/identification.csv exists (a study, or a plots folder, from
+# before the identification stages): shown where present, as metrics/identification.json's section.
+OPTIONAL_FIGURES = frozenset({"identification_auc.png", "identification_rank1.png"})
+
+
 def figure_list(protocols: Sequence[str], plots: Path) -> list[tuple[str, str]]:
-    """(caption, file under ``plots``) of every figure the report shows; a missing one raises FileNotFoundError."""
+    """(caption, file under ``plots``) of every figure the report shows; a missing one raises FileNotFoundError
+    (one of ``OPTIONAL_FIGURES`` is left out instead)."""
     shown = []
     for caption, name in FIGURES:
         for protocol in ordered(protocols, PROTOCOL_ORDER) if "{protocol}" in name else [None]:
             file = name.format(protocol=protocol)
+            if file in OPTIONAL_FIGURES and not (plots / file).is_file():
+                continue
             if not (plots / file).is_file():
                 raise FileNotFoundError(f"{plots / file}: figure missing; run the plot stage first (dvc repro plot)")
             shown.append((caption.format(protocol=protocol), file))
