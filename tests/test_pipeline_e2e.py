@@ -19,7 +19,7 @@ import yaml
 from flup import lockcheck
 from tests.conftest import copy_study, dvc, write_params
 
-VARIANTS = ("random_blur", "random_crop", "random_crop_blur", "tight_crop_blur")
+VARIANTS = ("random_blur", "tight_crop_blur")  # the tiny profile keeps two of the four models
 
 pytestmark = pytest.mark.e2e
 
@@ -381,7 +381,7 @@ def test_killed_training_stage_resumes_from_its_checkpoint(tiny_study, tmp_path)
 
 
 def test_training_again_from_scratch_gives_the_same_model(tiny_study, tmp_path):
-    """Same params, a fresh process, no checkpoint: the weights equal `dvc repro`'s, bit for bit."""
+    """Same params, a fresh process, no checkpoint: the weights and the checkpoint equal `dvc repro`'s, bit for bit."""
     project = copy_study(tiny_study, tmp_path / "study", cache=False)  # runs a stage's module, not dvc
     shutil.rmtree(project / "data/checkpoints/random_blur")
     (project / "data/models/random_blur/seed0/model.safetensors").unlink()
@@ -391,3 +391,6 @@ def test_training_again_from_scratch_gives_the_same_model(tiny_study, tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     weights = "data/models/random_blur/seed0/model.safetensors"
     assert (project / weights).read_bytes() == (tiny_study / weights).read_bytes()
+    # the checkpoint too, random generators' states included (seeded by the trainer): a rerun changes no output
+    checkpoint = "data/checkpoints/random_blur/seed0/checkpoint.pt"
+    assert (project / checkpoint).read_bytes() == (tiny_study / checkpoint).read_bytes()
