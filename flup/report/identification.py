@@ -62,6 +62,11 @@ def percent(value: float) -> str:
     return percents(value)[0]
 
 
+def count(value: object) -> str:
+    """A count with thousands separators ("1,680"); "?" when absent."""
+    return "?" if value is None else f"{int(value):,}"
+
+
 def recognizer_name(name: str) -> str:
     return "ArcFace" if name == ARCFACE else f"`{name}`"
 
@@ -190,7 +195,7 @@ def cell_text(cells: Sequence[Mapping], candidates: int, thumbs: Collection[str]
         else:
             text = f"**undecided**{at}"
             if joined.n_needed is not None:
-                tested = "" if joined.n_tested is None else f" ({joined.n_tested} tested)"
+                tested = "" if joined.n_tested is None else f" ({joined.n_tested:,} tested)"
                 text += f": about {joined.n_needed:,} identities would decide it{tested}"
     risk = risk_text(cells, shown, candidates)
     return _thumb(kind, shown, region, thumbs) + text + (f" · {risk}" if risk else "")
@@ -228,12 +233,12 @@ def protocol_text(data: Mapping) -> str:
     per = int(protocol.get("probes_per_identity", 1))
     photos = "one probe photo" if per == 1 else f"up to {per} probe photos"
     distractors = protocol.get("distractors")
-    padded = "" if not distractors else (f", among {distractors} more people who have a single photo and so are "
+    padded = "" if not distractors else (f", among {count(distractors)} more people who have a single photo and so are "
                                          "only ever in a gallery")
     return (
-        f"{protocol.get('targets', '?')} people in {protocol.get('folds', '?')} identity folds: {photos} of each "
-        f"({protocol.get('probes', '?')} in all) {'is' if per == 1 else 'are'} obfuscated and ranked against the sharp "
-        f"gallery of its fold "
+        f"{count(protocol.get('targets'))} people in {protocol.get('folds', '?')} identity folds: {photos} of each "
+        f"({count(protocol.get('probes'))} in all) {'is' if per == 1 else 'are'} obfuscated and ranked against "
+        f"the sharp gallery of its fold "
         f"(one photo per person{padded}). Every trained attacker is scored only on people it never trained on. "
         f"The risk is how often the attacker, shown the obfuscated photo and {candidates} candidates (the right "
         f"person and {candidates - 1} others of the fold), picks the right one; chance is exactly 1 in {candidates}. "
