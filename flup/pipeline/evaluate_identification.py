@@ -20,7 +20,7 @@ ARCFACE = "arcface"
 RESTORED = "arcface_restored"  # flup.pipeline.identify_restored.NAME (not imported: it would pull in the restorer)
 
 
-def recognizer_kind(cfg: Study, name: str) -> str:
+def recognizer_kind(name: str) -> str:
     """plain ArcFace, the restoring attacker (reverse, then ArcFace) or a trained attacker."""
     return {ARCFACE: "arcface", RESTORED: "restoration"}.get(name, "attacker")
 
@@ -44,7 +44,7 @@ def evaluate_identification(cfg: Study, folder: Path = IDENTIFICATION_SCORES,
                                  settings.privacy_auc_upper, settings.power, [settings.candidates],
                                  blackbox_from={RESTORED: ARCFACE})
     for cell in cells:
-        cell["recognizer_kind"] = recognizer_kind(cfg, cell["recognizer"])
+        cell["recognizer_kind"] = recognizer_kind(cell["recognizer"])
     not_scored = [name for name in cfg.attackers
                   if not read_json(IDENTIFICATION_ATTACKERS / name / "meta.json").get("scored", True)]
     summary = read_table(protocol / "summary.csv")
@@ -58,5 +58,5 @@ def evaluate_identification(cfg: Study, folder: Path = IDENTIFICATION_SCORES,
         "cells": cells,
     }
     table = cell_rows(cells)
-    table.insert(1, "recognizer_kind", table["recognizer"].map(lambda n: recognizer_kind(cfg, n)))
+    table.insert(1, "recognizer_kind", table["recognizer"].map(recognizer_kind))
     return metrics, table
