@@ -77,7 +77,8 @@ def test_pushed_run_cache_lets_a_fresh_clone_repro_without_running_a_stage(tiny_
     assert any(key.startswith("flup/files/md5/") for key in keys)
     pushed = {path.relative_to(study): path.read_bytes() for path in sorted((study / "metrics").glob("*.json"))}
     assert {str(p) for p in pushed} == {"metrics/protocols.json", "metrics/verification.json", "metrics/privacy.json",
-                                        "metrics/learning_curve.json"}
+                                        "metrics/learning_curve.json", "metrics/identification.json",
+                                        "metrics/identification_protocol.json"}
 
     # The colleague's clone: what git holds (code, params, dvc.lock, and the uncached metrics/, plots/ and
     # dvclive/ that this project commits), no DVC cache, no data: the outputs DVC caches are git-ignored.
