@@ -105,15 +105,22 @@ def _as_interval(metric: dict) -> Interval:
                     metric.get("confidence", 0.95))
 
 
-def replica_cell(rows: pd.DataFrame, blackbox: pd.DataFrame | None, n_boot: int, seed: int, key: tuple,
+def blackbox_ranks(table: pd.DataFrame) -> dict[tuple, pd.Series]:
+    """Per (recognizer, mode, region, train_seed): the black box's normalised rank of each probe (by probe_id),
+    computed once for every family it is paired with."""
+    ranks = {}
+    for key, rows in table[table["obfuscation"] == BLACKBOX].groupby(
+            ["recognizer", "mode", "region", "train_seed"], sort=False):
+        rows = rows.reset_index(drop=True)
+        values, _ = probe_values(rows)
+        ranks[key] = pd.Series(values["auc"], index=rows["probe_id"].to_numpy())
+    return ranks
+
+
+def replica_cell(rows: pd.DataFrame, reference: pd.Series | None, n_boot: int, seed: int, key: tuple,
                  candidates: Sequence[int] = ()) -> list[dict]:
-    """Every level of one replica's cell, ascending: its metrics and, given the black box's rows over the same
-    region, the paired difference of the normalised rank."""
-    reference = None
-    if blackbox is not None and not blackbox.empty:
-        reference_rows = blackbox.set_index("probe_id")
-        reference, _ = probe_values(reference_rows.reset_index())
-        reference = pd.Series(reference["auc"], index=reference_rows.index)
+    """Every level of one replica's cell, ascending: its metrics and, given the black box's normalised rank per
+    probe over the same region (:func:`blackbox_ranks`), the paired difference."""
     levels = []
     for level, level_rows in rows.groupby("level", sort=True):
         level_rows = level_rows.reset_index(drop=True)
@@ -165,19 +172,17 @@ def identification_cells(table: pd.DataFrame, n_boot: int, seed: int, bound: flo
     # plain ArcFace has no training replicas: its rows (NaN where concatenated with an attacker's) are replica -1
     seeds = table["train_seed"] if "train_seed" in table.columns else pd.Series(-1, index=table.index)
     table = table.assign(train_seed=seeds.fillna(-1).astype(np.int64))
+    references = blackbox_ranks(table)
     cells = []
     for key, rows in table.groupby(CELL_KEYS, sort=False):
         recognizer, mode, kind, region = key
         replicas = {}
         for train_seed, replica_rows in rows.groupby("train_seed", sort=True):
-            blackbox = None
+            reference = None
             if kind != BLACKBOX:
-                reference = (blackbox_from or {}).get(recognizer, recognizer)
-                same = table[(table["recognizer"] == reference) & (table["mode"] == mode)
-                             & (table["obfuscation"] == BLACKBOX) & (table["region"] == region)
-                             & (table["train_seed"] == train_seed)]
-                blackbox = same if not same.empty else None
-            levels = replica_cell(replica_rows, blackbox, n_boot, seed, (*key, int(train_seed)), candidates)
+                paired_with = (blackbox_from or {}).get(recognizer, recognizer)
+                reference = references.get((paired_with, mode, region, train_seed))
+            levels = replica_cell(replica_rows, reference, n_boot, seed, (*key, int(train_seed)), candidates)
             for entry in levels:
                 entry["obfuscation"] = kind
             replicas[int(train_seed)] = levels
