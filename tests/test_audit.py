@@ -180,6 +180,7 @@ def test_a_copying_tool_reads_as_fully_identifiable(here):
     assert page.count("data:image/png;base64,") == len(shown)
     assert 'src="missed_faces' not in page and 'src="http' not in page and "href=" not in page
     assert "Leaks" in page and len(list((out / "missed_faces").glob("*.png"))) == len(shown)
+    assert read_table(out / "missed_faces" / "list.csv")["image"].tolist() == probes["image"].tolist()
 
     # a rerun with nothing changed runs the tool on nothing (the per-photo cache)
     again = redact_probes(here, "copying", AUDITS_DATA / "copying", progress=False)

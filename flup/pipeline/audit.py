@@ -36,7 +36,7 @@ from flup.config.paths import (
     replica,
 )
 from flup.evaluation.probe_outcomes import Transform
-from flup.io import atomic_path, read_json, read_table, write_json
+from flup.io import atomic_path, read_json, read_table, write_json, write_table
 from flup.pipeline import model_files
 from flup.pipeline.identify_attacker import adapted
 from flup.pipeline.identities import protocol_tables
@@ -163,6 +163,9 @@ def write_audit(summary: dict, thumbnails: dict[str, np.ndarray], out: Path) -> 
         images[path] = data
         with atomic_path(out / path) as staging:
             staging.write_bytes(data)
+    listed = pd.DataFrame(summary["coverage"]["missed_faces"], columns=["probe_id", "image", "failed", "difference",
+                                                                        "thumbnail"])
+    write_table(folder / "list.csv", listed)  # every missed face (the folder is never empty: git keeps it)
     write_json(out / "audit.json", summary)
     with atomic_path(out / "audit.html") as staging:
         staging.write_text(audit_html(summary, images))
