@@ -1,6 +1,6 @@
 """flup: does face obfuscation really hide who someone is? A reproducible study.
 
-Besides the DVC pipeline, four functions let a notebook user try the study's pieces on their own photos::
+Besides the DVC pipeline, five functions let a notebook user try the study's pieces on their own photos::
 
     import cv2, flup
 
@@ -10,6 +10,7 @@ Besides the DVC pipeline, four functions let a notebook user try the study's pie
     sharp = flup.embed(image, face)                    # ArcFace, 512-d, unit norm
     float(sharp @ flup.embed(blurred, face))           # cosine similarity, oracle-box threat model
     flup.evaluate(scores, labels)                      # AUC [95% interval], accuracy, TAR@FAR, EER, ...
+    flup.audit(lambda image: my_redaction(image))      # a redaction function audited against the study's attackers
 
 They use the study's defaults: the embedded SCRFD-500M detector and ArcFace ``w600k_mbf`` recogniser (sha256
 checked; InsightFace's pretrained models are for non-commercial research only), created on first use and kept.
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from flup.faces.detection import Face
 
 __version__ = "0.1.0"
-__all__ = ["Face", "detect", "embed", "evaluate", "obfuscate"]
+__all__ = ["Face", "audit", "audit_function", "detect", "embed", "evaluate", "obfuscate"]
 
 # The defaults of params.yaml's ``detector`` section.
 DET_SIZE = 320
@@ -43,6 +44,10 @@ def __getattr__(name: str) -> Any:
         from flup.faces.detection import Face
 
         return Face
+    if name == "audit":  # the package flup.audit, callable: flup.audit(redact) is audit_function(redact)
+        import importlib
+
+        return importlib.import_module("flup.audit")
     raise AttributeError(f"module 'flup' has no attribute {name!r}")
 
 
@@ -196,3 +201,29 @@ def evaluate(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.nd
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     return summarize(scores, labels, folds, n_boot=n_boot, seed=seed)
 
+
+
+def audit_function(redact, name: str = "python", max_probes: int | None = None, keep_going: bool = False,
+                   out: str | os.PathLike | None = None, params: str | os.PathLike = "params.yaml",
+                   end_to_end: bool = True) -> dict:
+    """Audit ``redact(image) -> image`` (BGR uint8 in, the same size out) against the study's attackers, in this
+    process: the function runs on the identification probes' photos (every one, or ``max_probes`` of them, a
+    seeded subset of whole people) and its output is scored as ``python -m flup audit`` scores a command-line tool
+    (docs/audit.md). Also reachable as ``flup.audit(redact, ...)``.
+
+    Run it from the repository root of a study that has run its identification stages (``dvc repro
+    evaluate_identification``): it reads their files and ``params`` (nothing is written, no DVC), and returns the
+    summary that ``audit.json`` holds: ``verdict`` (``status`` private / leaks / undecided and ``text``),
+    ``risk`` (the right person picked out of ``identification.candidates``), ``coverage`` (faces the function
+    left unchanged), ``vs_blackbox``, ``cells`` and, where it is not private, ``suggestion``. ``out``: a folder
+    that receives audit.json, audit.html and the missed faces' thumbnails. A photo the function fails on (it
+    raises, or returns another size or type) stops the audit naming it, unless ``keep_going`` (then it counts as
+    a face the tool missed). ``end_to_end=False`` skips the threat model that re-detects faces (faster).
+    """
+    from flup.config import load_config
+    from flup.pipeline.audit import audit_function as run
+
+    if not callable(redact):
+        raise TypeError(f"redact must be a function redact(image) -> image, got {redact!r}")
+    return run(load_config(params), redact, name, max_probes, keep_going, None if out is None else os.fspath(out),
+               with_detector=end_to_end)

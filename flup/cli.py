@@ -3,6 +3,7 @@
     flup profile NAME [--write]   # a profile as dvc exp run flags (flup.config.profiles)
     flup grid NAME [--dry-run]    # queue a parameter grid as experiments (flup.config.grid)
     flup lockcheck                # do the committed results match the tree? (flup.lockcheck)
+    flup audit --name N --command "tool {input} -o {output}"   # audit a redaction tool (flup.audit.command)
     flup stage-deps [--write]     # dvc.yaml's code dependencies against the imports (flup.stage_deps)
 
 Each subcommand takes its module's own options (``flup profile --help``). Run them from the repository root:
@@ -19,6 +20,7 @@ COMMANDS = {
     "grid": "flup.config.grid",
     "lockcheck": "flup.lockcheck",
     "stage-deps": "flup.stage_deps",
+    "audit": "flup.audit.command",
 }
 
 

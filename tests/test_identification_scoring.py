@@ -388,3 +388,32 @@ def test_a_probe_person_in_the_training_cache_is_refused(tmp_path, monkeypatch):
                                                                batch_size=8, lr=1e-3, weight_decay=0.0))
     with pytest.raises(IdentityLeakError, match=f"held-out fold 0: person '{leaked}'"):
         driver.fold_adapters(cache, folds, sets.gallery, sets.probes, settings, tmp_path)
+def test_an_obfuscate_hook_replaces_the_studys_obfuscation_and_the_default_is_unchanged(photos):
+    # an audited tool's photos enter through the hook (flup/audit/score.py); without it nothing changes
+    images, faces = photos
+    gallery = pd.DataFrame({"fold": [0, 0], "identity": ["ann", "bob"], "image": ["ann/ann_0.png", "bob/bob_0.png"],
+                            "target": [True, True], "usable_images": [2, 2]})
+    probes = pd.DataFrame({"probe_id": [0, 1], "fold": [0, 0], "identity": ["ann", "bob"],
+                           "image": ["ann/ann_1.png", "bob/bob_1.png"], "gallery_image": gallery["image"],
+                           "weight": [1.0, 1.0]})
+    wanted = [Condition("blur", 0.0, 1.0), Condition("blackbox", 1.0, 1.0)]
+    plain = embed_identification(gallery, probes, faces, images, MeanColour(), wanted, ["oracle_box"], "crop", 2)
+    calls = []
+
+    def swap(name, photo, face, condition):  # each probe shows the other person's photo
+        calls.append((name, condition))
+        other = "bob/bob_1.png" if name.startswith("ann") else "ann/ann_1.png"
+        return cv2.imread(str(images / other))
+
+    swapped = embed_identification(gallery, probes, faces, images, MeanColour(), wanted, ["oracle_box"], "crop", 2,
+                                   obfuscate=swap)
+    assert calls == [(name, c) for name in probes["image"] for c in wanted]
+    np.testing.assert_array_equal(swapped.gallery, plain.gallery)
+    # whatever the condition, each probe now embeds as the other person's sharp probe did
+    for c in range(2):
+        np.testing.assert_allclose(swapped.probes[0, c, 0], plain.probes[0, 0, 1], atol=1e-6)
+        np.testing.assert_allclose(swapped.probes[0, c, 1], plain.probes[0, 0, 0], atol=1e-6)
+    # the default obfuscated: the black box differs from the sharp probe
+    assert not np.allclose(plain.probes[0, 1, 0], plain.probes[0, 0, 0])
+    outcomes = outcome_table(swapped, gallery, probes)
+    assert (outcomes["targets_above"] == 1).all()  # the wrong person ranks first: the hook's photos were scored

@@ -107,7 +107,7 @@ def _build(node: Any, path: Path_, yaml: YAML, name: str, where: Where) -> Any:
 
 
 # The named tables of params.yaml: an overlay (a profile) removes an entry by naming it with null (``name: null``).
-TABLES = ("datasets", "variants", "attackers", "grids")
+TABLES = ("datasets", "variants", "attackers", "grids", "audits")
 
 
 def merge(base: Mapping, overlay: Mapping, _top: bool = True) -> dict:

@@ -44,6 +44,8 @@ IDENTIFICATION_SCORES = IDENTIFICATION / "scores"  # <recogniser>.parquet: per p
 IDENTIFICATION_ATTACKERS = IDENTIFICATION / "attackers"  # <attacker>/seed<k>/fold<f>.safetensors (cross-fitted)
 IDENTIFICATION_METRICS = Path("metrics/identification.json")
 IDENTIFICATION_TABLE = Path("plots/data/identification.csv")
+AUDITS_DATA = Path("data/audits")  # <audit>/redacted/ (the tool's photos, cached per photo), <audit>/manifest.csv
+AUDITS = Path("audits")  # <audit>/audit.json, audit.html, missed_faces/ (docs/audit.md)
 # The default gallery image: the obfuscated side (render.obfuscated_side) of this protocol's first test pair.
 GALLERY_PAIRS = PROTOCOLS / "view1" / "pairs.csv"
 

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
+from flup.audit.tool import CommandTool, TemplateError
 from flup.config.params import PARAMS_FILE, ConfigError, Path_, location
 from flup.obfuscation import families
 
@@ -345,6 +346,35 @@ class Dataset(Section):
     min_pairs_per_label: MinPairs = Field(
         DEFAULT_MIN_PAIRS_PER_LABEL, description="the dataset is refused when fewer same-person or fewer "
                                                  "different-person pairs than this can be drawn")
+
+
+class Audit(Section):
+    """An entry of the audit table (issue 27, docs/audit.md): a redaction tool's command line, run on the
+    identification probes' photos (stage ``redact@<name>``) and scored against the study's attackers
+    (``audit@<name>``). The template is checked when params.yaml is read, before anything runs."""
+
+    command: Text = Field(description="the tool's command line, with {input} (the photo) and {output} (the file "
+                                      "to write) or {output_dir}; split like a shell, never run by one")
+    version_command: Text | None = Field(None, description="a command printing the tool's version: a new version "
+                                                           "reruns every photo")
+    timeout_s: number("a number of seconds > 0", gt=0) = Field(120.0, description="limit per photo")
+    workers: Workers = Field(1, description="photos redacted at once")
+    keep_going: bool = Field(False, description="record photos the tool fails on as faces it missed (scored "
+                                                "unredacted) instead of stopping")
+    max_probes: PositiveInt | None = Field(None, description="null = every probe; n = a seeded subset of n probes "
+                                                             "(whole people)")
+
+    @model_validator(mode="after")
+    def _template(self) -> Audit:
+        try:
+            CommandTool(self.command, version_command=self.version_command)
+        except TemplateError as error:
+            at = "version_command" if str(error).startswith("version command") else "command"
+            raise problem(f"expected a command template: {error}", at=at) from None
+        return self
+
+    def tool(self, name: str) -> CommandTool:
+        return CommandTool(self.command, name=name, version_command=self.version_command)
 
 
 class Identification(Section):
@@ -739,19 +769,24 @@ class Study(Section):
     learning_curve: LearningCurve = Field(default_factory=LearningCurve,
                                           description="an adapter attacker's AUC vs its number of training images")
     grids: dict[str, Grid] = Field({}, description="named experiment grids: python -m flup.config.grid NAME")
+    audits: dict[str, Audit] = Field({}, description="redaction tools audited against the attackers (docs/audit.md)")
     _source: str = PrivateAttr(default=PARAMS_FILE)
     _where: dict = PrivateAttr(default_factory=dict)
     _document: dict = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _tables(self) -> Study:
-        for table in ("datasets", "variants", "attackers", "grids"):
+        for table in ("datasets", "variants", "attackers", "grids", "audits"):
             for name in getattr(self, table):
                 if not NAME.fullmatch(name):
                     raise problem("expected a name of letters, digits, '_' and '-' (it names stages and folders)",
                                   at=(table, name))
         if "lfw" in self.datasets:
             raise problem("expected another name: lfw is the study's own dataset", at=("datasets", "lfw"))
+        for name in self.audits:  # an audit is scored as a pseudo-family of its name, beside the real ones
+            if name in families.FAMILIES:
+                raise problem("expected a name no obfuscation family uses (the audit is scored as a family of "
+                              "its name)", at=("audits", name))
         for name in self.attackers:  # both write data/scores/<name>.parquet
             if name in self.variants or name == "arcface":
                 raise problem("expected a name no variant (nor arcface) uses: both write "
@@ -834,6 +869,9 @@ class Study(Section):
 
     def grid(self, name: str) -> Grid:
         return self._entry("grids", name)
+
+    def audit(self, name: str) -> Audit:
+        return self._entry("audits", name)
 
     def attacker(self, name: str) -> AttackerSettings:
         """The attacker entry with ``attack:`` merged under its overrides (sub-tables merge key by key)."""

@@ -152,7 +152,8 @@ def worst_replica(replicas: dict[int, list[dict]]) -> list[dict]:
 
 def judge(levels: list[dict], bound: float, power: float) -> tuple[dict | None, dict | None]:
     """The absolute and relative verdicts of a cell's levels (the unobfuscated level left out)."""
-    judged = [entry for entry in levels if not families.is_identity(entry["obfuscation"], entry["level"])]
+    judged = [entry for entry in levels if not (entry["obfuscation"] in families.FAMILIES  # an audit: a pseudo-family
+                                                and families.is_identity(entry["obfuscation"], entry["level"]))]
     if not judged:
         return None, None
     steps = [entry["level"] for entry in judged]

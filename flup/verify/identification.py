@@ -91,12 +91,15 @@ class ProbeEmbeddings:
 
 
 Restore = Callable[[np.ndarray, pd.Series, Condition], np.ndarray]  # (obfuscated photo, its face, how) -> photo
+# (probe image name, sharp photo, its face, condition) -> the photo the attacker sees; default: :func:`obfuscated`
+Obfuscate = Callable[[str, np.ndarray, pd.Series, Condition], np.ndarray]
 
 
 def embed_identification(gallery: pd.DataFrame, probes: pd.DataFrame, faces: pd.DataFrame, images: Path,
                          embed: Embedder, wanted: Sequence[Condition], modes: Sequence[str], blur_border: str,
                          batch_size: int, finder: FaceFinder | None = None, restore: Restore | None = None,
-                         gallery_vectors: np.ndarray | None = None) -> ProbeEmbeddings:
+                         gallery_vectors: np.ndarray | None = None,
+                         obfuscate: Obfuscate | None = None) -> ProbeEmbeddings:
     """The sharp gallery photos and every probe photo under every condition of ``wanted``, embedded by ``embed``
     (each distinct crop once: :class:`flup.verify.engine.Deduplicated`).
 
@@ -104,7 +107,10 @@ def embed_identification(gallery: pd.DataFrame, probes: pd.DataFrame, faces: pd.
     an obfuscated probe, needed for the ``end_to_end`` threat model. ``restore``: a reverse-then-recognise
     attacker's first step, applied to each obfuscated photo before it is cut (oracle box only: it is told the
     box and the setting). ``gallery_vectors``: the gallery's embeddings by this same ``embed``, computed before
-    (e.g. by plain ArcFace's identify stage), in ``gallery`` order.
+    (e.g. by plain ArcFace's identify stage), in ``gallery`` order. ``obfuscate``: what replaces the study's own
+    obfuscation of a probe photo under a condition (an audited tool's output for that probe: :mod:`flup.audit.score`),
+    called with the probe's image name, its sharp photo, its face row and the condition; None obfuscates as the
+    render stage does (:func:`obfuscated`).
     """
     unknown = [m for m in modes if m not in recognition.MODES]
     if unknown:
@@ -143,7 +149,10 @@ def embed_identification(gallery: pd.DataFrame, probes: pd.DataFrame, faces: pd.
             photo = read_image(images, name)
             points = landmarks_of(face)
             for c, condition in enumerate(wanted):
-                image = obfuscated(photo, face, condition, blur_border)
+                if obfuscate is None:
+                    image = obfuscated(photo, face, condition, blur_border)
+                else:
+                    image = obfuscate(name, photo, face, condition)
                 if restore is not None and image is not photo:
                     image = restore(image, face, condition)
                 for m, mode in enumerate(modes):
