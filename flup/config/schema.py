@@ -409,9 +409,6 @@ class Identification(Section):
         _once(self.modes, "modes")
         return self
 
-    def levels(self) -> list[tuple[str, float]]:
-        return self.obfuscations.pairs()
-
 
 class Evaluate(Section):
     n_boot: integer("an integer in [1, 100000] (bootstrap replicates)", ge=1, le=100_000)
