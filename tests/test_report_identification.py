@@ -16,6 +16,7 @@ from flup.report.identification import (
     relative_text,
     risk_text,
     thumbs_in,
+    verification_section,
 )
 from flup.report.metrics_files import parse_identification, parse_privacy, parse_verification, read_metrics
 
@@ -220,3 +221,26 @@ def test_the_reader_refuses_a_file_without_its_cells():
     with pytest.raises(ValueError, match="lacks cells"):
         parse_identification({"protocol": PROTOCOL, "rule": RULE})
     assert parse_identification({"protocol": PROTOCOL, "rule": RULE, "cells": []})["not_cross_fitted"] == []
+
+
+def test_the_balanced_verification_table_shows_the_best_recogniser_per_level_and_region():
+    def with_verification(levels, values):
+        return [{**entry, "metrics": {**entry["metrics"], "verification_auc": interval(*v, chance=0.5)}}
+                for entry, v in zip(levels, values, strict=True)]
+
+    arcface = with_verification(blur_levels(), [(0.99, 0.98, 1.0), (0.8, 0.77, 0.83), (0.6, 0.57, 0.63),
+                                                (0.51, 0.48, 0.54)])
+    adapter = with_verification(blur_levels(), [(0.99, 0.98, 1.0), (0.85, 0.82, 0.88), (0.58, 0.55, 0.61),
+                                                (0.53, 0.50, 0.56)])
+    cells = [cell("arcface", "blur", arcface, verdict("private", 32.0)),
+             cell("adapter_blur", "blur", adapter, verdict("private", 32.0)),
+             cell("arcface", "blur", arcface, verdict("private", 32.0), mode="end_to_end")]
+    lines = verification_section(cells)
+    text = "\n".join(lines)
+    assert "scores 0.5 exactly" in text
+    rows = [line for line in lines if line.startswith("| Gaussian blur")]
+    assert len(rows) == 4
+    assert "0.850 [0.820, 0.880] `adapter_blur`" in rows[1]  # the adapter does best at sigma 8
+    assert "0.600 [0.570, 0.630] ArcFace" in rows[2]  # ArcFace at sigma 16
+    # no table without the metric
+    assert verification_section([cell("arcface", "blur", blur_levels(), verdict("private", 32.0))]) == []

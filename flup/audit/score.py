@@ -113,13 +113,13 @@ def embed_redacted(name: str, redacted: Redacted, gallery: pd.DataFrame, probes:
 
 
 def audit_outcomes(scored: ProbeEmbeddings, gallery: pd.DataFrame, probes: pd.DataFrame,
-                   attackers: Mapping[str, Mapping[int, Transform]]) -> pd.DataFrame:
+                   attackers: Mapping[str, Mapping[int, Transform]], pair_seed: int = 0) -> pd.DataFrame:
     """Plain ArcFace's outcome rows and every attacker's (per training replica ``train_seed``: its fold transform,
     e.g. the cross-fitted adapters), one table with a ``recognizer`` column."""
-    tables = [outcome_table(scored, gallery, probes).assign(recognizer=ARCFACE)]
+    tables = [outcome_table(scored, gallery, probes, pair_seed=pair_seed).assign(recognizer=ARCFACE)]
     for attacker, replicas in attackers.items():
         for seed, transform in sorted(replicas.items()):
-            table = outcome_table(scored, gallery, probes, transform)
+            table = outcome_table(scored, gallery, probes, transform, pair_seed)
             table.insert(0, "train_seed", int(seed))
             tables.append(table.assign(recognizer=attacker))
     return pd.concat(tables, ignore_index=True)
@@ -388,7 +388,7 @@ def audit_redactions(name: str, redacted: Redacted, probes: pd.DataFrame, study:
     scored, coverage, thumbs = embed_redacted(name, redacted, study.gallery, probes, study.faces, study.images,
                                               study.embed, study.gallery_vectors, study.batch_size, study.finder,
                                               modes, threshold)
-    outcomes = audit_outcomes(scored, study.gallery, probes, study.attackers)
+    outcomes = audit_outcomes(scored, study.gallery, probes, study.attackers, rule.seed)
     references = reference_rows(study.references, probes["probe_id"])
     references = references[references["mode"].isin(modes)] if len(references) else references
     cells, blackbox, sharp = audit_cells(name, outcomes, references, rule.n_boot, rule.seed, rule.bound, rule.power,

@@ -19,12 +19,13 @@ Pure: tables in, plain dicts (JSON-ready) out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
 
 from flup.data.identification import seeded_key
+from flup.evaluation.balanced_verification import influence_values
 from flup.evaluation.cluster_bootstrap import Interval, cluster_bootstrap_columns, paired_cluster_bootstrap
 from flup.evaluation.probe_outcomes import outcomes_of
 from flup.evaluation.verdicts import Verdict, absolute_verdict, relative_verdict
@@ -81,15 +82,27 @@ def interval_dict(interval: Interval | None) -> dict | None:
 
 
 def level_summary(rows: pd.DataFrame, n_boot: int, seed: int, candidates: Sequence[int] = ()) -> tuple[dict, dict]:
-    """One level's metrics (name -> interval and chance) and its per-probe values (for the paired differences)."""
+    """One level's metrics (name -> interval and chance) and its per-probe values (for the paired differences).
+    Rows with pair scores (``matched``, ``mismatched``) add ``verification_auc``: the balanced verification view
+    (:mod:`flup.evaluation.balanced_verification`), every pair weighing the same, from the same resampled people."""
     values, chances = probe_values(rows, candidates)
     names = list(values)
-    intervals = cluster_bootstrap_columns(np.stack([values[n] for n in names], axis=1),
-                                          rows["identity"].to_numpy(dtype=str),
+    identities = rows["identity"].to_numpy(dtype=str)
+    intervals = cluster_bootstrap_columns(np.stack([values[n] for n in names], axis=1), identities,
                                           rows["weight"].to_numpy(dtype=np.float64), n_boot, seed)
     metrics = {name: {**interval_dict(interval), "chance": chances.get(name)}
                for name, interval in zip(names, intervals, strict=True)}
+    if {"matched", "mismatched"} <= set(rows.columns):
+        influence = influence_values(rows["matched"].to_numpy(dtype=np.float64),
+                                     rows["mismatched"].to_numpy(dtype=np.float64))
+        (interval,) = cluster_bootstrap_columns(influence[:, None], identities, None, n_boot, seed)
+        metrics["verification_auc"] = {**interval_dict(_clipped(interval)), "chance": 0.5}
     return metrics, values
+
+
+def _clipped(interval: Interval) -> Interval:
+    """An AUC's interval held to [0, 1] (the influence values' mean is exact, their bootstrap ends need not be)."""
+    return replace(interval, low=min(max(interval.low, 0.0), 1.0), high=min(max(interval.high, 0.0), 1.0))
 
 
 def verdict_dict(verdict: Verdict | None) -> dict | None:

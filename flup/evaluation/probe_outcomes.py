@@ -14,11 +14,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from flup.evaluation.balanced_verification import pair_partners, pair_scores
 from flup.evaluation.identification import IdentificationOutcomes, outcomes_from_embeddings
 from flup.verify.identification import ProbeEmbeddings
 
 OUTCOME_COLUMNS = ["mode", "obfuscation", "level", "region", "fold", "probe_id", "identity", "weight", "missed",
-                   "targets_above", "targets_tied", "gallery_above", "gallery_tied", "n_targets", "n_gallery"]
+                   "targets_above", "targets_tied", "gallery_above", "gallery_tied", "n_targets", "n_gallery",
+                   "matched", "mismatched"]
 CONDITION_COLUMNS = ["mode", "obfuscation", "level", "region"]
 
 Transform = Callable[[int, np.ndarray], np.ndarray]  # (fold, ArcFace embeddings of obfuscated probes) -> attacker's
@@ -30,9 +32,11 @@ def unchanged(fold: int, embeddings: np.ndarray) -> np.ndarray:
 
 
 def outcome_table(scored: ProbeEmbeddings, gallery: pd.DataFrame, probes: pd.DataFrame,
-                  transform: Transform = unchanged) -> pd.DataFrame:
+                  transform: Transform = unchanged, pair_seed: int = 0) -> pd.DataFrame:
     """One row per probe x condition x threat model (OUTCOME_COLUMNS): the probe ranked against its fold's gallery
-    after ``transform(fold, probe embeddings)`` (the gallery stays plain ArcFace: it is sharp)."""
+    after ``transform(fold, probe embeddings)`` (the gallery stays plain ArcFace: it is sharp), and the scores of
+    its balanced verification pairs (:mod:`flup.evaluation.balanced_verification`, ``matched`` and ``mismatched``,
+    the derangement seeded by ``pair_seed``; NaN for a missed face)."""
     gallery_row = {image: i for i, image in enumerate(scored.gallery_images)}
     probe_row = {image: i for i, image in enumerate(scored.probe_images)}
     tables = []
@@ -46,11 +50,14 @@ def outcome_table(scored: ProbeEmbeddings, gallery: pd.DataFrame, probes: pd.Dat
         is_target = entries["target"].to_numpy(dtype=bool)
         fold_gallery = scored.gallery[[gallery_row[image] for image in entries["image"]]]
         rows = np.array([probe_row[image] for image in held["image"]], dtype=np.int64)
+        partner = pair_partners(held["identity"].to_numpy(dtype=str), pair_seed, int(fold))
+        own_gallery = fold_gallery[true_column]
         for m, mode in enumerate(scored.modes):
             for c, condition in enumerate(scored.conditions):
                 found = scored.missed[m, c, rows]
                 vectors = transform(int(fold), scored.probes[m, c, rows])
                 outcome = outcomes_from_embeddings(vectors, fold_gallery, true_column, is_target, found)
+                matched, mismatched = pair_scores(vectors, own_gallery, partner, found)
                 tables.append(pd.DataFrame({
                     "mode": mode, "obfuscation": condition.obfuscation, "level": condition.level,
                     "region": condition.region, "fold": int(fold), "probe_id": held["probe_id"].to_numpy(),
@@ -58,7 +65,7 @@ def outcome_table(scored: ProbeEmbeddings, gallery: pd.DataFrame, probes: pd.Dat
                     "missed": outcome.missed, "targets_above": outcome.targets_above,
                     "targets_tied": outcome.targets_tied, "gallery_above": outcome.gallery_above,
                     "gallery_tied": outcome.gallery_tied, "n_targets": outcome.n_targets,
-                    "n_gallery": outcome.n_gallery,
+                    "n_gallery": outcome.n_gallery, "matched": matched, "mismatched": mismatched,
                 }))
     if not tables:
         return pd.DataFrame(columns=OUTCOME_COLUMNS)

@@ -35,4 +35,4 @@ def identify_arcface(cfg: Study, embeddings_out: Path) -> pd.DataFrame:
     scored = embed_identification(gallery, probes, faces, LFW_IMAGES, model.embed, wanted, settings.modes,
                                   cfg.render.blur_border, settings.batch_size, finder)
     scored.save(embeddings_out)
-    return outcome_table(scored, gallery, probes)
+    return outcome_table(scored, gallery, probes, pair_seed=settings.random_seed)

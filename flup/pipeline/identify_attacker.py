@@ -76,7 +76,7 @@ def identify_attacker(cfg: Study, name: str, embeddings: Path, out: Path) -> pd.
         cache = read_npz(replica(ATTACKERS / name, seed) / "embeddings.npz")
         adapters = fold_adapters(cache, folds, gallery, probes, settings, replica(out, seed))
 
-        table = outcome_table(scored, gallery, probes, partial(adapted, adapters))
+        table = outcome_table(scored, gallery, probes, partial(adapted, adapters), cfg.identification.random_seed)
         table.insert(0, "train_seed", int(seed))
         tables.append(table)
     trained = read_json(replica(ATTACKERS / name, attacker.attack.seeds[0]) / "meta.json")

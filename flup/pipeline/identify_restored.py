@@ -55,4 +55,4 @@ def identify_restored(cfg: Study, arcface_embeddings: Path) -> pd.DataFrame:
     scored = embed_identification(gallery, probes, faces, LFW_IMAGES, model.embed, wanted, ["oracle_box"],
                                   cfg.render.blur_border, cfg.identification.batch_size, restore=restore,
                                   gallery_vectors=gallery_vectors)
-    return outcome_table(scored, gallery, probes)
+    return outcome_table(scored, gallery, probes, pair_seed=cfg.identification.random_seed)

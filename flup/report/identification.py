@@ -14,6 +14,8 @@ who picks a setting:
   the recommended level, or at the strongest tested level where there is none, with the thumbnail of that setting
   where the plot stage drew it;
 - below each table, one line on the relative rule per family and region, with its margin;
+- the same probes as balanced verification pairs (``verification_auc``), per family, level and region: the AUC of
+  the recogniser that tells matched from mismatched pairs best, chance 0.5 exactly;
 - a note on the attackers without identification results (``not_cross_fitted``).
 
 Pure: the file's dict in, markdown lines out (``thumbs``: the thumbnails present, as paths relative to plots/).
@@ -280,6 +282,48 @@ def mode_section(mode: str, cells: Sequence[Mapping], candidates: int, thumbs: C
     return lines
 
 
+def _best_verification(cells: Sequence[Mapping], level: float) -> tuple[str, Mapping] | None:
+    """(recogniser, metric) of the cell whose balanced verification AUC at ``level`` is highest."""
+    found = []
+    for cell in cells:
+        entry = _entry(cell, level)
+        metric = None if entry is None else entry["metrics"].get("verification_auc")
+        if metric is not None:
+            found.append((cell["recognizer"], metric))
+    return max(found, key=lambda pair: pair[1]["estimate"], default=None)
+
+
+def verification_section(cells: Sequence[Mapping]) -> list[str]:
+    """The balanced verification view of the oracle-box cells: per family and level (rows) and region (columns),
+    the recogniser that tells matched from mismatched pairs best; none where no cell carries ``verification_auc``."""
+    cells = [c for c in cells if c["mode"] == "oracle_box"]
+    regions = sorted({float(c["region"]) for c in cells})
+    rows = []
+    for kind in families.ordered(c["obfuscation"] for c in cells):
+        of_kind = [c for c in cells if c["obfuscation"] == kind]
+        levels = sorted({float(e["level"]) for c in of_kind for e in c["levels"]})
+        for level in levels:
+            row = []
+            for region in regions:
+                best = _best_verification([c for c in of_kind if math.isclose(float(c["region"]), region)], level)
+                row.append("—" if best is None else
+                           f"{best[1]['estimate']:.3f} [{best[1]['low']:.3f}, {best[1]['high']:.3f}] "
+                           f"{recognizer_name(best[0])}")
+            if any(text != "—" for text in row):
+                rows.append([families.family(kind).name, level_words(kind, level), *row])
+    if not rows:
+        return []
+    return [
+        "### The same probes as verification pairs (balanced)", "",
+        "Each probe is paired once with its own person's sharp gallery photo (matched) and that gallery photo once "
+        "with another person's probe (mismatched, a derangement over people), so both labels hold the same photos "
+        "on each side and an attacker that reads one side only scores 0.5 exactly (LFW's own pairs do not: see "
+        "the verification view below). Verification AUC of the recogniser that does best, oracle box; [a, b]: "
+        "95% interval over people.", "",
+        *table(["obfuscation", "level", *(f"over {region_text(r)}" for r in regions)], rows),
+    ]
+
+
 def identification_section(data: Mapping | None, thumbs: Collection[str] = ()) -> list[str]:
     """The section's markdown lines; none without the metrics (``data`` None: no metrics/identification.json)."""
     if data is None:
@@ -291,6 +335,7 @@ def identification_section(data: Mapping | None, thumbs: Collection[str] = ()) -
         lines += ["`metrics/identification.json` holds no cells.", ""]
     for mode in ordered((c["mode"] for c in cells), MODE_ORDER):
         lines += mode_section(mode, [c for c in cells if c["mode"] == mode], candidates, thumbs)
+    lines += verification_section(cells)
     missing = list(data.get("not_cross_fitted") or [])
     if missing:
         names = _listed([f"`{n}`" for n in missing])
