@@ -40,12 +40,16 @@ against 0.860: benchmarks/deconvolution.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import fft as sp_fft
+from scipy import ndimage
 from skimage import restoration, transform
+from skimage.restoration import uft
 
 from flup.obfuscation import families, methods
 
@@ -128,19 +132,79 @@ def _replace_box(image: np.ndarray, box: methods.IntBox, restored: np.ndarray) -
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _transfer_function_1d(period: int, sigma: float, fixed_point: bool, is_real: bool) -> np.ndarray:
+    """skimage's ``ir2tf`` of flup's kernel wrapped on ``period`` samples (full spectrum unless ``is_real``)."""
+    return uft.ir2tf(periodic_kernel(gaussian_kernel(sigma, fixed_point), period), (period,), is_real=is_real)
+
+
+@functools.lru_cache(maxsize=64)
+def _wiener_filter(shape: tuple[int, int], sigma: float, balance: float, fixed_point: bool) -> np.ndarray:
+    """``skimage.restoration.wiener``'s filter conj(H) / (|H|^2 + balance |D|^2) for :func:`gaussian_psf` over a
+    periodic tile of ``shape`` (2(n - 1), 2(m - 1)) and the default Laplacian regulariser D, at the tile's first n x m
+    frequencies (all an even tile needs), real (the PSF and the Laplacian are symmetric, so H and D are real up to
+    rounding) and times the inverse transform's 1 / (2(n - 1) 2(m - 1)). Read-only, cached.
+
+    Both are built with skimage's own ``ir2tf`` / ``laplacian``, one axis at a time: the PSF is the outer product of
+    two 1-D kernels, so its transfer function is the outer product of theirs, and the 2-D Laplacian [[0, -1, 0],
+    [-1, 4, -1], [0, -1, 0]] is the sum of the 1-D [-1, 2, -1] along each axis, so its transfer function is their sum.
+    Equal to what skimage builds from the 2-D arrays up to floating-point rounding (tests/test_restoration.py), for a
+    fraction of the cost. skimage's unitary FFT pair (norm "ortho") has the same overall scale as this
+    forward/inverse pair, so the filter is the same multiplier.
+    """
+    rows, cols = shape
+    n, m = rows // 2 + 1, cols // 2 + 1  # the crop's side, also the rfft's last-axis length
+    psf = (_transfer_function_1d(rows, sigma, fixed_point, False)[:n, None]
+           * _transfer_function_1d(cols, sigma, fixed_point, True)[None, :m])
+    reg = (uft.laplacian(1, (rows,), is_real=False)[0][:n, None] + uft.laplacian(1, (cols,), is_real=True)[0][None, :m])
+    wiener = np.conj(psf) / (np.abs(psf) ** 2 + balance * np.abs(reg.real) ** 2)
+    scale = (2.0 * (n - 1) if n > 1 else 1.0) * (2.0 * (m - 1) if m > 1 else 1.0)
+    result = np.ascontiguousarray(wiener.real / scale)
+    result.flags.writeable = False
+    return result
+
+
 def wiener_deblur(image: np.ndarray, box: Box, sigma: float, region: float = 1.0,
                   balance: float = WIENER_BALANCE, fixed_point: bool = True) -> np.ndarray:
     """Undo flup's crop blur at ``sigma`` inside ``box`` (scaled by ``region``) by Wiener-Hunt deconvolution.
 
     The box is deconvolved as its mirrored tile (:func:`mirror_tile`), where the blur is an exact circular
-    convolution, with ``skimage.restoration.wiener`` and its Laplacian regulariser weighted by ``balance``; pixels
-    outside the box are returned unchanged. ``fixed_point=False`` deconvolves with the ideal Gaussian instead of
-    OpenCV's 8-bit taps (an ablation: what an attacker who ignores how the blur was computed gets).
+    convolution, with ``skimage.restoration.wiener``'s filter and its Laplacian regulariser weighted by ``balance``;
+    pixels outside the box are returned unchanged. ``fixed_point=False`` deconvolves with the ideal Gaussian instead
+    of OpenCV's 8-bit taps (an ablation: what an attacker who ignores how the blur was computed gets).
+
+    The result is :func:`_wiener_deblur_reference`'s (skimage's ``wiener`` per channel on the float64 mirrored tile)
+    up to floating-point rounding, computed faster: the filter is built once per tile shape and setting
+    (:func:`_wiener_filter`, from 1-D transforms), and as the mirrored tile is even (and the filter real and even)
+    its DFT is the DCT-I of the crop itself, a quarter of the samples, all three channels in one call of scipy's
+    pocketfft (the FFT skimage's ``wiener`` ran on; single-threaded, where a BLAS matrix-product form, faster on an
+    idle machine, was up to 50x slower when OpenBLAS's threads competed with another process, as the probe
+    prefetcher's restoring thread competes with the embedder in identify_restored). Float64 throughout: float32
+    moved up to 0.6% of a face's pixels by a grey level.
     """
     _check_image(image)
     sigma = _check_sigma(sigma)
     if not balance > 0:
         raise ValueError(f"Wiener balance must be > 0, got {balance}")
+    int_box = methods.scale_box(box, region, image.shape)
+    crop = methods.crop_box(image, int_box)
+    n, m = crop.shape[:2]
+    wiener = _wiener_filter((max(1, 2 * (n - 1)), max(1, 2 * (m - 1))), sigma, float(balance), bool(fixed_point))
+    # The DCT-I of a side of n > 1 samples is the DFT of its mirrored period of 2(n - 1); of one sample, itself.
+    # Applied twice it is 2(n - 1) times the identity, a scale the filter already holds.
+    axes = [axis for axis in (0, 1) if crop.shape[axis] > 1]
+    spectrum = sp_fft.dctn(_to_unit(crop), type=1, axes=axes) if axes else _to_unit(crop)
+    spectrum *= wiener[..., None]
+    restored = sp_fft.dctn(spectrum, type=1, axes=axes, overwrite_x=True) if axes else spectrum
+    return _replace_box(image, int_box, _to_uint8(restored))
+
+
+def _wiener_deblur_reference(image: np.ndarray, box: Box, sigma: float, region: float = 1.0,
+                             balance: float = WIENER_BALANCE, fixed_point: bool = True) -> np.ndarray:
+    """:func:`wiener_deblur` as first written (``skimage.restoration.wiener`` on each channel of the mirrored
+    tile): the reference the fast path is tested and benchmarked against (benchmarks/restoration_speed.py)."""
+    _check_image(image)
+    sigma = _check_sigma(sigma)
     int_box = methods.scale_box(box, region, image.shape)
     crop = methods.crop_box(image, int_box)
     tile = _to_unit(mirror_tile(crop))
@@ -211,6 +275,61 @@ def _spline_through(grid: np.ndarray, coordinates: np.ndarray) -> np.ndarray:
                      for c in range(grid.shape[2])], axis=-1)
 
 
+# scipy.ndimage.map_coordinates (under skimage's warp) pads the grid by this many edge values on every side before
+# its spline prefilter in mode "nearest" (scipy.ndimage._interpolation._prepad_for_spline_filter).
+_SPLINE_PAD = 12
+
+
+@functools.lru_cache(maxsize=256)
+def _spline_taps(length: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which and how much each pixel of a side of ``length`` reads of the cubic B-spline coefficients of that
+    side's padded cell grid, at :func:`_grid_coordinates`: (indices (length, 4), weights (length, 4)) of the 4
+    coefficients each cubic B-spline reaches. The weights are scipy's own: ``map_coordinates`` without prefilter
+    (the evaluation step of warp's ``map_coordinates``, which adds the pad to each coordinate) on each unit vector
+    of the padded coefficient side. Read-only, cached."""
+    coordinates = _grid_coordinates(length, block) + _SPLINE_PAD
+    padded = len(range(0, length, block)) + 2 * _SPLINE_PAD
+    dense = np.stack([ndimage.map_coordinates(unit, coordinates[None, :], order=3, mode="nearest", prefilter=False)
+                      for unit in np.eye(padded)], axis=1)
+    # Odd order: the taps floor(x) - 1 ... floor(x) + 2.
+    indices = np.floor(coordinates).astype(np.intp)[:, None] + np.arange(-1, 3)
+    weights = np.take_along_axis(dense, indices, axis=1)
+    indices.flags.writeable = weights.flags.writeable = False
+    return indices, weights
+
+
+def _spline_through_separable(grid: np.ndarray, rows: tuple[np.ndarray, np.ndarray],
+                              cols: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """:func:`_spline_through` at separable coordinates, whose :func:`_spline_taps` are ``rows`` and ``cols``, on a
+    channel-first ``grid`` (C, cells_y, cells_x), returning (C, h, w): warp's ``map_coordinates`` (order 3, mode
+    "nearest") step by step, all channels at once: the grid padded by its edge values, scipy's spline prefilter
+    along each axis, then each pixel the weighted sum of its 4 x 4 coefficients, taken one axis at a time as the
+    cubic B-spline is a product of one per axis; last, per channel, warp's clipping (``clip=True``) to the grid's
+    range. Plain array arithmetic and np.einsum without ``optimize``, no BLAS: its speed does not depend on other
+    processes competing for OpenBLAS's threads (a matrix-product form was up to 20x slower then), nor its rounding
+    on the kernel OpenBLAS picks for the CPU."""
+    pad = _SPLINE_PAD
+    edge_rows, edge_cols = (np.clip(np.arange(-pad, cells + pad), 0, cells - 1) for cells in grid.shape[1:])
+    coefficients = grid[:, edge_rows][:, :, edge_cols]  # np.pad(mode="edge") on the two grid axes, faster
+    for axis in (1, 2):
+        ndimage.spline_filter1d(coefficients, 3, axis, output=coefficients, mode="nearest")
+    (row_taps, row_weights), (col_taps, col_weights) = rows, cols
+    # Each gathers its 4 taps at once and sums them with np.einsum's own loops (not BLAS's).
+    across = np.einsum("cywt,wt->cyw", coefficients[:, :, col_taps], col_weights)
+    spline = np.einsum("chtw,ht->chw", across[:, row_taps], row_weights)
+    np.minimum(spline, grid.max(axis=(1, 2))[:, None, None], out=spline)
+    return np.maximum(spline, grid.min(axis=(1, 2))[:, None, None], out=spline)
+
+
+def _cell_means_first(channels: np.ndarray, block: int) -> np.ndarray:
+    """:func:`_cell_means` of a channel-first (C, h, w) array, channel-first."""
+    rows, cols = np.arange(0, channels.shape[1], block), np.arange(0, channels.shape[2], block)
+    sums = np.add.reduceat(np.add.reduceat(channels, rows, axis=1), cols, axis=2)
+    heights = np.diff(np.append(rows, channels.shape[1]))
+    widths = np.diff(np.append(cols, channels.shape[2]))
+    return sums / np.outer(heights, widths)
+
+
 def upsample_pixelation(image: np.ndarray, box: Box, block: int, region: float = 1.0,
                         corrections: int = PIXELATION_CORRECTIONS) -> np.ndarray:
     """Replace flup's pixelation cells inside ``box`` (scaled by ``region``) by a smooth surface through their means.
@@ -220,21 +339,47 @@ def upsample_pixelation(image: np.ndarray, box: Box, block: int, region: float =
     (``skimage.transform.warp``, order 3) through the cells' centres gives a smooth image, and ``corrections``
     back-projection steps (add the spline of what each cell's mean still misses) make its cell means agree with
     the redaction's, so pixelating the result again gives back the redaction to within rounding.
+
+    The coordinates are separable, so each spline is computed one axis at a time from each side's 4-tap B-spline
+    weights (:func:`_spline_taps`, built once per side length and block), all channels at once
+    (:func:`_spline_through_separable`): :func:`_upsample_pixelation_reference` (``warp`` per channel over the
+    full coordinate grid) up to floating-point rounding.
     """
+    block, corrections = _check_pixelation(image, block, corrections)
+    int_box = methods.scale_box(box, region, image.shape)
+    crop = methods.crop_box(image, int_box)
+    h, w = crop.shape[:2]
+    means = np.moveaxis(crop[::block, ::block], -1, 0).astype(np.float64)  # each cell is flat: its first pixel
+    rows, cols = _spline_taps(h, block), _spline_taps(w, block)
+    restored = _spline_through_separable(means, rows, cols)
+    for _ in range(corrections):
+        restored += _spline_through_separable(means - _cell_means_first(restored, block), rows, cols)
+    return _replace_box(image, int_box, np.moveaxis(np.clip(np.rint(restored), 0, 255).astype(np.uint8), 0, -1))
+
+
+def _check_pixelation(image: np.ndarray, block: int, corrections: int) -> tuple[int, int]:
     _check_image(image)
     block = families.check_level("pixelate", block)
     if block == 1:
         raise ValueError("pixelate block must be > 1 to upsample (block 1 is the sharp image)")
     if int(corrections) != corrections or corrections < 0:
         raise ValueError(f"pixelation corrections must be an integer >= 0, got {corrections}")
+    return int(block), int(corrections)
+
+
+def _upsample_pixelation_reference(image: np.ndarray, box: Box, block: int, region: float = 1.0,
+                                   corrections: int = PIXELATION_CORRECTIONS) -> np.ndarray:
+    """:func:`upsample_pixelation` as first written (``skimage.transform.warp`` per channel at the full coordinate
+    grid): the reference the fast path is tested and benchmarked against (benchmarks/restoration_speed.py)."""
+    block, corrections = _check_pixelation(image, block, corrections)
     int_box = methods.scale_box(box, region, image.shape)
     crop = methods.crop_box(image, int_box).astype(np.float64)
     h, w = crop.shape[:2]
-    means = crop[::block, ::block]  # each cell is flat: its first pixel is its mean
+    means = crop[::block, ::block]
     ys, xs = _grid_coordinates(h, block), _grid_coordinates(w, block)
     coordinates = np.stack(np.meshgrid(ys, xs, indexing="ij"))
     restored = _spline_through(means, coordinates)
-    for _ in range(int(corrections)):
+    for _ in range(corrections):
         restored += _spline_through(means - _cell_means(restored, block), coordinates)
     return _replace_box(image, int_box, np.clip(np.rint(restored), 0, 255).astype(np.uint8))
 
