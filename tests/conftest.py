@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,24 +92,68 @@ def write_params(project: Path, overlay: dict) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Work units for the parallel run (pyproject: ``-n auto --dist loadgroup``): each test module runs whole on
-    one worker, so its module fixtures are built once, and every module that uses the session's tiny study shares
-    one unit, so the study is built once. That unit goes first: it is the longest, and a long unit started last
-    leaves the other workers idle. Every test that runs a real `dvc repro` (the tiny study's, ``e2e``) is also
-    marked ``slow``: ``pytest -m "not slow"`` is the fast tier to run before each commit."""
-    tiny_modules = {item.module.__name__ for item in items if "tiny_study" in item.fixturenames}
+    """Work units for the parallel run (pyproject: ``-n auto --dist loadgroup``). Each test module runs whole on one
+    worker, so its module fixtures are built once; but each test that uses the session's tiny study is a unit of its
+    own: the study is built once for all workers (:func:`tiny_study`), and its tests are the longest.
+
+    Order: one tiny-study test first (its worker builds the study, about 8 minutes), then every other module (the
+    other worker's work meanwhile), then the rest of the tiny-study tests, which both workers share once it is
+    built: those that copy and rerun it first, the short ones last.
+    Every test that runs a real `dvc repro` (the tiny study's, ``e2e``) is also marked ``slow``:
+    ``pytest -m "not slow"`` is the fast tier to run before each commit."""
+    uses_study = [item for item in items if "tiny_study" in item.fixturenames]
     for item in items:
         if "tiny_study" in item.fixturenames or item.get_closest_marker("e2e"):  # a real `dvc repro`
             item.add_marker(pytest.mark.slow)
-        module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("tiny_study" if module in tiny_modules else module))
-    items.sort(key=lambda item: item.module.__name__ not in tiny_modules)  # stable: modules stay contiguous
+        group = item.nodeid if "tiny_study" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+    # the builder: a test that only reads the study; after the others, those that copy and rerun it (the longest)
+    # go first, so that the short ones fill the end
+    builder = next((item for item in uses_study if "tmp_path" not in item.fixturenames), None)
+
+    def rank(item: pytest.Item) -> int:
+        if item is builder:
+            return 0
+        if "tiny_study" not in item.fixturenames:
+            return 1
+        return 2 if "tmp_path" in item.fixturenames else 3
+
+    items.sort(key=rank)  # stable within each rank
+
+
+def shared_build(root: Path, name: str, build: Callable[[Path], None]) -> Path:
+    """``root / name``, built by ``build(folder)`` in whichever process gets here first; the others wait on a file
+    lock (xdist workers share ``root``) and then use it. A failed build is recorded, so the others fail at once
+    with its error instead of building again. The build's last act marks it whole (``<name>.built``)."""
+    folder, done, failed = root / name, root / f"{name}.built", root / f"{name}.failed"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():
+            pytest.fail(f"{name} failed to build in another worker:\n{failed.read_text()}")
+        if not done.exists():
+            if folder.exists():
+                shutil.rmtree(folder)
+            try:
+                build(folder)
+            except BaseException as error:
+                failed.write_text(f"{type(error).__name__}: {error}")
+                raise
+            done.touch()
+    return folder
 
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory, lfw_root) -> Path:
-    """The real `dvc repro` of the whole study on the tiny profile over a subset of the shared LFW."""
-    project = copy_project(tmp_path_factory.mktemp("study"))
+    """The real `dvc repro` of the whole study on the tiny profile over a subset of the shared LFW, built once per
+    test run: under xdist the workers share it, so a test never edits it (:func:`copy_study` first)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's temporary folder, shared by its workers
+    return shared_build(root, "tiny_study", lambda project: build_tiny_study(project, lfw_root))
+
+
+def build_tiny_study(project: Path, lfw_root: Path) -> None:
+    copy_project(project)
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     dvc(project, "init", "-q", "--force")
     tiny = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
@@ -130,7 +176,6 @@ def tiny_study(tmp_path_factory, lfw_root) -> Path:
     subprocess.run(["git", "-c", "user.name=flup-tests", "-c", "user.email=tests@flup.invalid", "commit", "-qm",
                     "tiny study"], cwd=project, check=True)
     project.joinpath("first_repro.log").write_text(dvc(project, "repro").stdout)
-    return project
 
 
 def copy_study(study: Path, dest: Path, cache: bool = True) -> Path:
