@@ -15,6 +15,7 @@ from flup.obfuscation import methods, render
 from flup.verify import engine, recognition
 from flup.verify.scored_set import ScoredSet
 from flup.verify.scoring import FAILURE_SCORE, score_pairs
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_store_keeps_the_re_detections_and_refuses_an_old_store(tmp_path):
     with open(tmp_path / "old.npz", "wb") as handle:  # a store written before re-detections were kept
         np.savez(handle, names=np.array(["a.jpg"]), boxes=np.zeros((1, 4), np.int32), offsets=np.zeros(2, np.int64),
                  payload=np.zeros(0, np.uint8), encoding=np.array("png"))
-    with pytest.raises(ValueError, match="rerun the render stage"):
+    with pytest.raises(ValueError, match="without re-detecting faces.*rerun"):
         render.RenderStore(tmp_path / "old.npz").landmarks("a.jpg")
 
 
@@ -291,3 +292,24 @@ def test_a_recogniser_that_crops_by_the_box_is_not_scored_end_to_end(mini_study)
     dual = embedding.recognizer("m", Policy("tight", "face_box"), 64, 2, model.build_dual_stream("gap", 64, "none"))
     with pytest.raises(ValueError, match="oracle_box threat model only"):
         engine.score_rendered(test, folder, out, "lfw", dual, ["oracle_box", "end_to_end"])
+
+
+def test_a_store_rendered_without_re_detection_refuses_the_end_to_end_threat_model(tmp_path):
+    encoding = render.Encoding("png")
+    image = np.full((40, 40, 3), 120, np.uint8)
+    patch_box, data = render.render_one(image, (10, 10, 30, 30), "blur", 4.0, 1.0, encoding)
+    render.save_store(tmp_path / "s.npz", ["x.jpg"], [patch_box], [data], encoding, redetected=False)
+    store = render.RenderStore(tmp_path / "s.npz")
+    np.testing.assert_array_equal(store.obfuscated("x.jpg", image)[10:30, 10:30], image[10:30, 10:30])  # flat: same
+    with pytest.raises(ValueError, match="end_to_end in arcface.modes or attack.modes"):
+        store.landmarks("x.jpg")
+
+
+def test_render_re_detects_only_when_a_threat_model_reads_it():
+    from flup.config import load_config
+    from flup.pipeline.render import redetects
+
+    cfg = load_config(REPO / "params.yaml")
+    assert cfg.arcface.modes == ["oracle_box"] and not redetects(cfg)  # the default: the oracle box only
+    assert redetects(cfg.model_copy(update={"arcface": cfg.arcface.model_copy(update={"modes": ["end_to_end"]})}))
+    assert redetects(cfg.model_copy(update={"attack": cfg.attack.model_copy(update={"modes": ["end_to_end"]})}))

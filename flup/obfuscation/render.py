@@ -89,25 +89,22 @@ def render_one(image: np.ndarray, box, kind: str, level: float, region: float, e
 
 
 def save_store(path: Path, names: list[str], boxes: list, payloads: list[bytes], encoding: Encoding,
-               landmarks: list[np.ndarray | None] | None = None) -> None:
-    """Write one obfuscation x level x region. ``landmarks``: the re-detected face of each image (None = not found)."""
+               landmarks: list[np.ndarray | None] | None = None, redetected: bool = True) -> None:
+    """Write one obfuscation x level x region. ``landmarks``: the re-detected face of each image (None = not found);
+    ``redetected`` False: no face was searched for (no threat model needs it), and the store says so."""
     offsets = np.zeros(len(payloads) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(p) for p in payloads])
     data = np.frombuffer(b"".join(payloads), dtype=np.uint8)
-    found = np.full((len(names), 5, 2), np.nan, dtype=np.float64)
-    for i, points in enumerate(landmarks or []):
-        if points is not None:
-            found[i] = points
+    arrays = {"names": np.array(names, dtype=str), "boxes": np.array(boxes, dtype=np.int32).reshape(-1, 4),
+              "offsets": offsets, "payload": data, "encoding": np.array(encoding.name)}
+    if redetected:
+        found = np.full((len(names), 5, 2), np.nan, dtype=np.float64)
+        for i, points in enumerate(landmarks or []):
+            if points is not None:
+                found[i] = points
+        arrays["landmarks"] = found
     with open(path, "wb") as handle:
-        np.savez(
-            handle,
-            names=np.array(names, dtype=str),
-            boxes=np.array(boxes, dtype=np.int32).reshape(-1, 4),
-            offsets=offsets,
-            payload=data,
-            encoding=np.array(encoding.name),
-            landmarks=found,
-        )
+        np.savez(handle, **arrays)
 
 
 def compose(sharp: np.ndarray, box, payload: np.ndarray | bytes, where: str = "render store") -> np.ndarray:
@@ -151,8 +148,9 @@ class RenderStore:
     def landmarks(self, name: str) -> np.ndarray | None:
         """The five landmarks the face detector found in the obfuscated image, or None (no face)."""
         if self.found is None:
-            raise ValueError(f"{self.path}: written by an older render without re-detections; "
-                             "rerun the render stage (dvc repro)")
+            raise ValueError(f"{self.path}: rendered without re-detecting faces, which only the end_to_end threat "
+                             "model reads: list end_to_end in arcface.modes or attack.modes (the render stage "
+                             "re-detects when one of them does) and rerun (dvc repro)")
         points = self.found[self.index[name]]
         return None if np.isnan(points).any() else points
 
@@ -164,42 +162,45 @@ FaceFinder = Callable[[np.ndarray, dict], "np.ndarray | None"]
 _finder: FaceFinder | None = None  # one per worker process, built by _start_worker
 
 
-def _start_worker(make_finder: Callable[[], FaceFinder]) -> None:
+def _start_worker(make_finder: Callable[[], FaceFinder] | None) -> None:
     global _finder
-    _finder = make_finder()
+    _finder = None if make_finder is None else make_finder()
 
 
 def render_level(kind: str, level: float, rows: list[tuple[str, tuple, dict]], images: Path, region: float,
-                 encoding: Encoding, find_face: FaceFinder, out: Path, blur_border: str = "crop") -> int:
-    """Obfuscate every image at one level over one region, re-detect the face in what a scorer will decode,
-    write the store.
+                 encoding: Encoding, find_face: FaceFinder | None, out: Path, blur_border: str = "crop") -> int:
+    """Obfuscate every image at one level over one region, re-detect the face in what a scorer will decode (unless
+    ``find_face`` is None: no threat model reads it), write the store.
 
     ``rows``: (image name, face box, the image's detection-table row). Returns the payload bytes.
     """
     results = [render_image(images, kind, level, region, encoding, find_face, row, blur_border) for row in rows]
-    return save_level(out, rows, results, encoding)
+    return save_level(out, rows, results, encoding, redetected=find_face is not None)
 
 
 def render_image(images: Path, kind: str, level: float, region: float, encoding: Encoding,
-                 find_face: FaceFinder, row: tuple[str, tuple, dict],
+                 find_face: FaceFinder | None, row: tuple[str, tuple, dict],
                  blur_border: str = "crop") -> tuple[tuple, bytes, np.ndarray | None]:
     """One image at one level over one region: (patch box, encoded patch, landmarks re-detected in what a
-    scorer decodes).
+    scorer decodes; None without ``find_face``).
 
     The per-image step of render, whichever executor runs it (:func:`render_level`, flup/executor.py)."""
     image, box, face = row
     pixels = cv2.imread(str(images / image), cv2.IMREAD_COLOR)
     patch_box, data = render_one(pixels, box, kind, level, region, encoding, blur_border)
+    if find_face is None:
+        return patch_box, data, None
     where = f"{image} at {kind} {level:g}, region {region:g}"
     return patch_box, data, find_face(compose(pixels, patch_box, data, where), face)
 
 
-def save_level(out: Path, rows: list[tuple[str, tuple, dict]], results: list[tuple], encoding: Encoding) -> int:
+def save_level(out: Path, rows: list[tuple[str, tuple, dict]], results: list[tuple], encoding: Encoding,
+               redetected: bool = True) -> int:
     """Write one level x region's store from its rows and their :func:`render_image` results; returns the
     payload bytes."""
     names = [image for image, _, _ in rows]
     boxes, payloads, found = ([r[i] for r in results] for i in range(3))
-    save_store(out, names, boxes, payloads, encoding, found)
+    save_store(out, names, boxes, payloads, encoding, found, redetected)
     return sum(len(p) for p in payloads)
 
 
@@ -219,12 +220,13 @@ def expected_cost(kind: str, level: float, region: float = 1.0) -> float:
 
 def render_levels(tasks: list[tuple[str, float, float]], rows: list[tuple[str, tuple, dict]] | dict, images: Path,
                   out: Path, encoding: Encoding, workers: int,
-                  make_finder: Callable[[], FaceFinder], blur_border: str = "crop") -> int:
+                  make_finder: Callable[[], FaceFinder] | None, blur_border: str = "crop") -> int:
     """Every (kind, level, region) of ``tasks`` into ``out`` (see :func:`render_level`), ``workers`` processes at
     a time.
 
     ``rows``: the images to render, the same for every task or a dict (kind, level, region) -> rows.
-    ``make_finder`` (picklable) builds each worker's face finder. Returns the total payload bytes.
+    ``make_finder`` (picklable) builds each worker's face finder (None: faces are not re-detected). Returns the
+    total payload bytes.
     """
     rows_at = rows if isinstance(rows, dict) else dict.fromkeys(tasks, rows)
     for task in tasks:

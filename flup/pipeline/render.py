@@ -54,14 +54,17 @@ class ImageRenderer:
     detector: Path
     det_size: int
     det_thresh: float
+    redetect: bool = True  # find the face again in each rendered image (the end_to_end threat model reads it)
 
     def __call__(self, threads: int | None = None, gpu: bool = False):
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else None
-        finder = FaceFinder(self.detector, self.det_size, self.det_thresh, threads, providers)
+        finder = None
+        if self.redetect:
+            finder = FaceFinder(self.detector, self.det_size, self.det_thresh, threads, providers)
         return partial(_render_item, self, finder)
 
 
-def _render_item(step: ImageRenderer, finder: FaceFinder, item: tuple) -> tuple:
+def _render_item(step: ImageRenderer, finder: FaceFinder | None, item: tuple) -> tuple:
     kind, level, region, row = item
     return render.render_image(step.images, kind, level, region, step.encoding, finder, row, step.blur_border)
 
@@ -77,9 +80,17 @@ def render_each_image(tasks: list[tuple[str, float, float]], rows_at: dict, out:
         rows = rows_at[task]
         path = render.store_path(out, *task)
         path.parent.mkdir(parents=True, exist_ok=True)
-        total += render.save_level(path, rows, results[start:start + len(rows)], step.encoding)
+        total += render.save_level(path, rows, results[start:start + len(rows)], step.encoding, step.redetect)
         start += len(rows)
     return total
+
+
+def redetects(cfg: Study) -> bool:
+    """Whether render must find the face again in each rendered image: only the end_to_end threat model reads it
+    (of ArcFace, ``arcface.modes``, or of the attackers, ``attack.modes``), and it costs about two thirds of the
+    stage. An attacker entry that overrides its own modes to end_to_end without either is refused when scored, by
+    the store (:meth:`flup.obfuscation.render.RenderStore.landmarks`)."""
+    return "end_to_end" in cfg.arcface.modes or "end_to_end" in cfg.attack.modes
 
 
 def render_dataset(cfg: Study, name: str = LFW) -> dict:
@@ -103,8 +114,10 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
         else:
             keep = set(obfuscated_images(cfg.render.obfuscated_side, paths, protocols)["image"])
             rows_at[task] = [row for row in rows if row[0] in keep]
-    find_face = partial(FaceFinder, model_files.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh,
-                        render.threads_per_worker(cfg.render.workers))
+    find_face = None
+    if redetects(cfg):
+        find_face = partial(FaceFinder, model_files.detector_file(cfg), cfg.detector.det_size,
+                            cfg.detector.det_thresh, render.threads_per_worker(cfg.render.workers))
 
     with atomic_path(paths.render) as staging:
         if cfg.executor.kind == "local":  # worker processes, one level each
@@ -112,7 +125,8 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
                                                find_face, cfg.render.blur_border)
         else:
             step = ImageRenderer(paths.images.resolve(), cfg.render.blur_border, encoding,
-                                 model_files.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh)
+                                 model_files.detector_file(cfg), cfg.detector.det_size, cfg.detector.det_thresh,
+                                 redetect=find_face is not None)
             total_bytes = render_each_image(tasks, rows_at, staging, step, cfg.executor)
         write_table(staging / "manifest.csv", manifest[["image", "status"]])
         summary = {
@@ -121,6 +135,7 @@ def render_dataset(cfg: Study, name: str = LFW) -> dict:
             "levels": [{"obfuscation": k, "level": v, "region": r, "protocols": levels_protocols[(k, v, r)]}
                        for k, v, r in tasks],
             "encoding": encoding.name, "blur_border": cfg.render.blur_border, "payload_bytes": total_bytes,
+            "redetected": find_face is not None,
         }
         write_json(staging / "summary.json", summary)
     return summary
