@@ -145,8 +145,8 @@ def apply_overlay(document: CommentedMap, overlay: Mapping, prefix: str = "") ->
         if isinstance(value, Mapping) and isinstance(current, CommentedMap):
             if not value and not current:
                 continue
-            if current.fa.flow_style() and value:  # `datasets: {}` gets block-style entries
-                current.fa.set_block_style()
+            if current.fa.flow_style() and value and not current:  # `datasets: {}` gets block-style entries; a
+                current.fa.set_block_style()                          # one-line entry stays on its line
             changed += apply_overlay(current, value, f"{prefix}{key}.")
         elif key not in document or not _same(current, value):
             document[key] = _node(value, current)

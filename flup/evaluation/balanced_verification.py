@@ -1,7 +1,7 @@
 """Verification, balanced: the second view of the identity folds, scored from the probes' own embeddings.
 
-Per fold, every probe gives one **matched** pair, the probe (obfuscated) against its own person's sharp gallery
-photo, and one **mismatched** pair: that same gallery photo against another target's probe, chosen by a derangement
+Every probe gives one **matched** pair, the probe (obfuscated) against its own person's sharp gallery photo, and
+one **mismatched** pair: that same gallery photo against another target's probe (of any fold), chosen by a derangement
 over identities (:func:`flup.data.balanced_pairs.deranged_partners`: probe i's gallery photo meets probe pi(i),
 pi(i) never of i's person). So each sharp photo is in as many matched as mismatched pairs, and so is each obfuscated
 probe: the two labels see the same photos on each side, and **a score that reads one side only has AUC 0.5 exactly**
@@ -32,12 +32,12 @@ from flup.data.identification import seeded_key
 
 
 def pair_partners(identities: Sequence[str], seed: int, fold: int = 0) -> np.ndarray:
-    """Per probe (one fold's, in the given order), the index of the probe whose photo its gallery photo meets in
+    """Per probe (in the given order), the index of the probe whose photo its gallery photo meets in
     the mismatched pair: a seeded derangement over identities (never the probe's own person). Raises ValueError
     when one person holds more than half the probes (no such derangement exists)."""
     people = np.asarray(identities, dtype=str)
     if people.size < 2:
-        raise ValueError(f"fold {fold}: {people.size} probe, so no mismatched pair can be drawn")
+        raise ValueError(f"{people.size} probe: a mismatched pair needs probes of two people")
     order = sorted(range(people.size),
                    key=lambda i: (seeded_key(seed, "pair-person", fold, people[i]), people[i], i))
     laid_out = [(str(people[i]), "", "") for i in order]

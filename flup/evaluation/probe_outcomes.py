@@ -35,11 +35,12 @@ def outcome_table(scored: ProbeEmbeddings, gallery: pd.DataFrame, probes: pd.Dat
                   transform: Transform = unchanged, pair_seed: int = 0) -> pd.DataFrame:
     """One row per probe x condition x threat model (OUTCOME_COLUMNS): the probe ranked against its fold's gallery
     after ``transform(fold, probe embeddings)`` (the gallery stays plain ArcFace: it is sharp), and the scores of
-    its balanced verification pairs (:mod:`flup.evaluation.balanced_verification`, ``matched`` and ``mismatched``,
-    the derangement seeded by ``pair_seed``; NaN for a missed face)."""
+    its balanced verification pairs (:mod:`flup.evaluation.balanced_verification`, ``matched`` and ``mismatched``;
+    NaN for a missed face). The mismatched partners are a derangement over the people of every fold together,
+    seeded by ``pair_seed`` (a fold of an audit's few probes may hold a single person)."""
     gallery_row = {image: i for i, image in enumerate(scored.gallery_images)}
     probe_row = {image: i for i, image in enumerate(scored.probe_images)}
-    tables = []
+    folds = []  # (fold, its probes, their gallery columns, its gallery's targets, its gallery embeddings)
     for fold in sorted(set(gallery["fold"])):
         entries = gallery[gallery["fold"] == fold].reset_index(drop=True)
         held = probes[probes["fold"] == fold]
@@ -47,29 +48,39 @@ def outcome_table(scored: ProbeEmbeddings, gallery: pd.DataFrame, probes: pd.Dat
             continue
         column = {identity: i for i, identity in enumerate(entries["identity"])}
         true_column = np.array([column[identity] for identity in held["identity"]], dtype=np.int64)
-        is_target = entries["target"].to_numpy(dtype=bool)
-        fold_gallery = scored.gallery[[gallery_row[image] for image in entries["image"]]]
-        rows = np.array([probe_row[image] for image in held["image"]], dtype=np.int64)
-        partner = pair_partners(held["identity"].to_numpy(dtype=str), pair_seed, int(fold))
-        own_gallery = fold_gallery[true_column]
-        for m, mode in enumerate(scored.modes):
-            for c, condition in enumerate(scored.conditions):
-                found = scored.missed[m, c, rows]
-                vectors = transform(int(fold), scored.probes[m, c, rows])
-                outcome = outcomes_from_embeddings(vectors, fold_gallery, true_column, is_target, found)
-                matched, mismatched = pair_scores(vectors, own_gallery, partner, found)
-                tables.append(pd.DataFrame({
+        folds.append((int(fold), held, true_column, entries["target"].to_numpy(dtype=bool),
+                      scored.gallery[[gallery_row[image] for image in entries["image"]]]))
+    if not folds:
+        return pd.DataFrame(columns=OUTCOME_COLUMNS)
+    rows = [np.array([probe_row[image] for image in held["image"]], dtype=np.int64) for _, held, *_ in folds]
+    own_gallery = np.concatenate([fold_gallery[true] for _, _, true, _, fold_gallery in folds])
+    partner = pair_partners(np.concatenate([held["identity"].to_numpy(dtype=str) for _, held, *_ in folds]),
+                            pair_seed)
+    frames: dict[tuple[int, int, int], pd.DataFrame] = {}
+    for m, mode in enumerate(scored.modes):
+        for c, condition in enumerate(scored.conditions):
+            vectors, missed, outcomes = [], [], []
+            for (fold, _, true_column, is_target, fold_gallery), fold_rows in zip(folds, rows, strict=True):
+                found = scored.missed[m, c, fold_rows]
+                fold_vectors = transform(fold, scored.probes[m, c, fold_rows])
+                outcomes.append(outcomes_from_embeddings(fold_vectors, fold_gallery, true_column, is_target, found))
+                vectors.append(fold_vectors)
+                missed.append(found)
+            matched, mismatched = pair_scores(np.concatenate(vectors), own_gallery, partner, np.concatenate(missed))
+            start = 0
+            for (fold, held, *_), outcome in zip(folds, outcomes, strict=True):
+                end = start + len(held)
+                frames[(fold, m, c)] = pd.DataFrame({
                     "mode": mode, "obfuscation": condition.obfuscation, "level": condition.level,
-                    "region": condition.region, "fold": int(fold), "probe_id": held["probe_id"].to_numpy(),
+                    "region": condition.region, "fold": fold, "probe_id": held["probe_id"].to_numpy(),
                     "identity": held["identity"].to_numpy(dtype=str), "weight": held["weight"].to_numpy(),
                     "missed": outcome.missed, "targets_above": outcome.targets_above,
                     "targets_tied": outcome.targets_tied, "gallery_above": outcome.gallery_above,
                     "gallery_tied": outcome.gallery_tied, "n_targets": outcome.n_targets,
-                    "n_gallery": outcome.n_gallery, "matched": matched, "mismatched": mismatched,
-                }))
-    if not tables:
-        return pd.DataFrame(columns=OUTCOME_COLUMNS)
-    return pd.concat(tables, ignore_index=True)[OUTCOME_COLUMNS]
+                    "n_gallery": outcome.n_gallery, "matched": matched[start:end], "mismatched": mismatched[start:end],
+                })
+                start = end
+    return pd.concat([frames[key] for key in sorted(frames)], ignore_index=True)[OUTCOME_COLUMNS]
 
 
 def outcomes_of(rows: pd.DataFrame) -> IdentificationOutcomes:
