@@ -23,7 +23,6 @@ from flup.config.paths import (
     AUDITS,
     AUDITS_DATA,
     IDENTIFICATION_ATTACKERS,
-    IDENTIFICATION_EMBEDDINGS,
     IDENTIFICATION_METRICS,
     IDENTIFICATION_SCORES,
     LFW_FACES,
@@ -104,7 +103,7 @@ def study(tmp_path_factory, lfw_root):
         faces = detect_dataset(cfg)
         write_table(LFW_FACES, faces)
         split_identities(cfg)
-        arcface = identify_arcface(cfg, IDENTIFICATION_EMBEDDINGS)
+        arcface = identify_arcface(cfg)
         write_table(IDENTIFICATION_SCORES / "arcface.parquet", arcface)
         attacker = cfg.attacker("adapter_blur")
         for fold in (0, 1):

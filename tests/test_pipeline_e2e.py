@@ -251,6 +251,19 @@ def test_identification_ranks_every_probe_against_its_fold_by_recognisers_that_n
     missed = arcface[arcface["missed"]]
     assert len(missed) > 0 and (missed["mode"] == "end_to_end").all()
     assert (missed["targets_above"] == 0).all() and (missed["targets_tied"] == missed["n_targets"] - 1).all()
+    # the evaluation-only CelebA: the same protocol (13 of its people have two detected photos), each adapter replica
+    # scoring every probe as trained, the cells under "datasets" and its rows in the table
+    celeba = metrics["datasets"]["celeba"]
+    dataset_probes = pd.read_csv(tiny_study / "data/identification/datasets/celeba/protocol/probes.csv")
+    assert celeba["protocol"]["probes"] == len(dataset_probes) > 0 and celeba["not_scored"] == ["finetune_fixed"]
+    for name in attackers(tiny_study):
+        table = pd.read_parquet(tiny_study / f"data/identification/datasets/celeba/scores/{name}.parquet")
+        assert table.empty if name == "finetune_fixed" else set(table["probe_id"]) == set(dataset_probes["probe_id"])
+    sharp = {(c["recognizer"], c["mode"], c["obfuscation"]): c for c in celeba["cells"]}[
+        ("arcface", "oracle_box", "blur")]["levels"][0]
+    assert sharp["level"] == 0 and sharp["metrics"]["auc"]["estimate"] > 0.9
+    rows = pd.read_csv(tiny_study / "plots/data/identification.csv")
+    assert set(rows["dataset"]) == {"lfw", "celeba"}
 
 
 def test_the_run_leaves_a_lock_that_records_the_tree(tiny_study):

@@ -1,21 +1,24 @@
-"""The identify_attacker stage's driver: an adapter attacker cross-fitted, one adapter per identity fold trained on
-the other folds' people, each ranking its fold's probes from the ArcFace embeddings the identify stage kept."""
+"""The identify_attacker stages' driver: on LFW an adapter attacker cross-fitted, one adapter per identity fold
+trained on the other folds' people, each ranking its fold's probes from the ArcFace embeddings the identify stage
+kept; on an evaluation-only dataset (other people) each replica's own adapter, from that dataset's embeddings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from flup.attack import adapter
+from flup.attack.recognizer import load_adapter
 from flup.config.paths import ATTACKERS, replica
 from flup.data.identification import require_unseen, training_people
-from flup.evaluation.probe_outcomes import OUTCOME_COLUMNS, outcome_table
+from flup.evaluation.probe_outcomes import OUTCOME_COLUMNS, Transform, outcome_table
 from flup.io import read_json, read_npz, write_json
-from flup.pipeline.identities import protocol_tables
+from flup.pipeline.identities import IdentificationFiles, identification_files, protocol_tables
 from flup.training.loop import pin_cpu_threads, resolve_device
 from flup.training.weight_files import save_weights
 from flup.verify.identification import ProbeEmbeddings
@@ -56,31 +59,68 @@ def adapted(adapters: dict[int, adapter.EmbeddingAdapter], fold: int, vectors: n
     return adapter.apply(adapters[fold], vectors)
 
 
-def identify_attacker(cfg: Study, name: str, embeddings: Path, out: Path) -> pd.DataFrame:
-    """Attacker ``name`` cross-fitted: per replica seed and fold, an adapter trained on the other folds' people of
-    its training images (the embeddings train_attacker cached), ranking the fold's probes from ArcFace's probe
-    embeddings; the outcome table of every replica (column ``train_seed``). Fine-tuned attackers are not
+# (replica seed, its attack settings, folds, gallery, probes) -> the replica's map of ArcFace's probe embeddings
+Transforms = Callable[[int, Any, pd.DataFrame, pd.DataFrame, pd.DataFrame], Transform]
+
+
+def replica_outcomes(cfg: Study, name: str, files: IdentificationFiles, transform_of: Transforms) -> pd.DataFrame:
+    """The outcome table of every replica of adapter attacker ``name`` (column ``train_seed``) over the protocol and
+    ArcFace probe embeddings of ``files``: ``transform_of(seed, settings, folds, gallery, probes)`` gives the
+    replica's map from ArcFace's probe embeddings to its own (:data:`flup.evaluation.probe_outcomes.Transform`)."""
+    attacker = cfg.attacker(name)
+    folds, gallery, probes = protocol_tables(files.protocol)
+    scored = ProbeEmbeddings.load(files.embeddings)
+    tables = []
+    for seed in attacker.attack.seeds:
+        settings = attacker.attack.for_seed(seed)
+        pin_cpu_threads(resolve_device(settings.device), settings.cpu_threads)  # the bits depend on the threads
+        transform = transform_of(seed, settings, folds, gallery, probes)
+        table = outcome_table(scored, gallery, probes, transform, cfg.identification.random_seed)
+        table.insert(0, "train_seed", int(seed))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def no_outcomes() -> pd.DataFrame:
+    """A fine-tuned attacker's outcome table: empty (only adapters are scored from ArcFace's embeddings)."""
+    return pd.DataFrame(columns=["train_seed", *OUTCOME_COLUMNS])
+
+
+def identify_attacker(cfg: Study, name: str, out: Path) -> pd.DataFrame:
+    """Attacker ``name`` cross-fitted on LFW: per replica seed and fold, an adapter trained on the other folds'
+    people of its training images (the embeddings train_attacker cached), ranking the fold's probes from ArcFace's
+    probe embeddings; the outcome table of every replica (column ``train_seed``). Fine-tuned attackers are not
     cross-fitted (that needs a fine-tuning per fold): an empty table, with a ``meta.json`` that says so."""
     attacker = cfg.attacker(name)
     out.mkdir(parents=True, exist_ok=True)
     if attacker.method != "adapter":
         write_json(out / "meta.json", {"name": name, "method": attacker.method, "scored": False,
                                        "why": "only adapter attackers are cross-fitted per fold so far"})
-        return pd.DataFrame(columns=["train_seed", *OUTCOME_COLUMNS])
-    folds, gallery, probes = protocol_tables()
-    scored = ProbeEmbeddings.load(embeddings)
-    tables = []
-    for seed in attacker.attack.seeds:
-        settings = attacker.attack.for_seed(seed)
-        pin_cpu_threads(resolve_device(settings.device), settings.cpu_threads)  # the bits depend on the threads
-        cache = read_npz(replica(ATTACKERS / name, seed) / "embeddings.npz")
-        adapters = fold_adapters(cache, folds, gallery, probes, settings, replica(out, seed))
+        return no_outcomes()
 
-        table = outcome_table(scored, gallery, probes, partial(adapted, adapters), cfg.identification.random_seed)
-        table.insert(0, "train_seed", int(seed))
-        tables.append(table)
+    def cross_fitted(seed, settings, folds, gallery, probes) -> Transform:
+        cache = read_npz(replica(ATTACKERS / name, seed) / "embeddings.npz")
+        return partial(adapted, fold_adapters(cache, folds, gallery, probes, settings, replica(out, seed)))
+
+    table = replica_outcomes(cfg, name, identification_files(), cross_fitted)
     trained = read_json(replica(ATTACKERS / name, attacker.attack.seeds[0]) / "meta.json")
     write_json(out / "meta.json", {"name": name, "method": attacker.method, "scored": True,
                                    "obfuscation": trained["obfuscation"], "ranges": trained["ranges"],
                                    "seeds": list(attacker.attack.seeds)})
-    return pd.concat(tables, ignore_index=True)
+    return table
+
+
+def identify_attacker_on_dataset(cfg: Study, name: str, dataset: str) -> pd.DataFrame:
+    """Attacker ``name`` on the evaluation-only ``dataset``'s probes: not cross-fitted, since none of the dataset's
+    people is LFW's (as score_attacker assumes for its pairs), so each replica's adapter trained on all its training
+    images (data/attackers/<name>/seed<k>/) maps every fold's probes. Fine-tuned attackers: an empty table."""
+    attacker = cfg.attacker(name)
+    if attacker.method != "adapter":
+        return no_outcomes()
+
+    def trained(seed, settings, folds, gallery, probes) -> Transform:
+        folder = replica(ATTACKERS / name, seed)
+        net = load_adapter(folder, read_json(folder / "meta.json"))
+        return lambda fold, vectors: adapter.apply(net, vectors)
+
+    return replica_outcomes(cfg, name, identification_files(dataset), trained)

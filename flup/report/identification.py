@@ -16,7 +16,8 @@ who picks a setting:
 - below each table, one line on the relative rule per family and region, with its margin;
 - the same probes as balanced verification pairs (``verification_auc``), per family, level and region: the AUC of
   the recogniser that tells matched from mismatched pairs best, chance 0.5 exactly;
-- a note on the attackers without identification results (``not_cross_fitted``).
+- a note on the attackers without identification results (``not_cross_fitted``);
+- per evaluation-only dataset (the file's ``datasets``), a short subsection: its protocol and the same tables.
 
 Pure: the file's dict in, markdown lines out (``thumbs``: the thumbnails present, as paths relative to plots/).
 """
@@ -252,8 +253,9 @@ def protocol_text(data: Mapping) -> str:
     )
 
 
-def mode_section(mode: str, cells: Sequence[Mapping], candidates: int, thumbs: Collection[str]) -> list[str]:
-    """One threat model's table (family x region) and its line on the relative rule."""
+def mode_section(mode: str, cells: Sequence[Mapping], candidates: int, thumbs: Collection[str],
+                 depth: int = 3) -> list[str]:
+    """One threat model's table (family x region) and its line on the relative rule, under a heading of ``depth``."""
     regions = sorted({float(c["region"]) for c in cells})
     order = {name: i for i, name in enumerate(_recognizer_order(cells))}
 
@@ -272,7 +274,7 @@ def mode_section(mode: str, cells: Sequence[Mapping], candidates: int, thumbs: C
             if text:
                 relative.append(f"{families.family(kind).name} over {region_text(region)}: {text}")
     heading = MODE_HEADINGS.get(mode, f"Threat model: {MODE_NAMES.get(mode, mode)}")
-    lines = [f"### {heading}", ""]
+    lines = [f"{'#' * depth} {heading}", ""]
     if not rows:
         return lines + ["No obfuscated level was judged for this threat model.", ""]
     lines += table(["obfuscation", *(f"over {region_text(r)}" for r in regions)], rows)
@@ -324,6 +326,35 @@ def verification_section(cells: Sequence[Mapping]) -> list[str]:
     ]
 
 
+def dataset_protocol_text(name: str, part: Mapping) -> str:
+    """An evaluation-only dataset's protocol in one line."""
+    protocol = part.get("protocol") or {}
+    distractors = protocol.get("distractors")
+    padded = f", among {count(distractors)} more people with a single photo" if distractors else ""
+    return (f"The same protocol on `{name}`, an evaluation-only dataset: {count(protocol.get('targets'))} people in "
+            f"{protocol.get('folds', '?')} identity folds ({count(protocol.get('probes'))} probe photos{padded}), "
+            "drawn from the photos its pairs use. Its people are not LFW's, so each adapter attacker is scored as "
+            "trained, on all its LFW training images (not cross-fitted); same rule and unit as above.")
+
+
+def dataset_sections(data: Mapping, candidates: int) -> list[str]:
+    """One short subsection per evaluation-only dataset of ``data["datasets"]``: its protocol and its threat
+    models' tables (:func:`mode_section`); none without datasets."""
+    lines = []
+    for name, part in (data.get("datasets") or {}).items():
+        cells = list(part.get("cells") or [])
+        lines += [f"### On the evaluation-only dataset `{name}`", "", dataset_protocol_text(name, part), ""]
+        if not cells:
+            lines += ["No cells.", ""]
+        for mode in ordered((c["mode"] for c in cells), MODE_ORDER):
+            lines += mode_section(mode, [c for c in cells if c["mode"] == mode], candidates, (), depth=4)
+        missing = list(part.get("not_scored") or [])
+        if missing:
+            lines += [f"Not scored here: {_listed([f'`{n}`' for n in missing])} (fine-tuned; only adapters are "
+                      "scored from ArcFace's embeddings).", ""]
+    return lines
+
+
 def identification_section(data: Mapping | None, thumbs: Collection[str] = ()) -> list[str]:
     """The section's markdown lines; none without the metrics (``data`` None: no metrics/identification.json)."""
     if data is None:
@@ -342,5 +373,5 @@ def identification_section(data: Mapping | None, thumbs: Collection[str] = ()) -
         lines += [f"Not in these tables: {names} {'has' if len(missing) == 1 else 'have'} no identification results "
                   "(not cross-fitted, so never scored on people unseen in training); the verification answer below "
                   "still shows them.", ""]
-    return lines
+    return lines + dataset_sections(data, candidates)
 

@@ -1,5 +1,6 @@
 """The identification figures of the plot stage, from the evaluate_identification stage's table
-(plots/data/identification.csv: one row per recogniser x threat model x family x region x level).
+(plots/data/identification.csv: one row per recogniser x threat model x family x region x level; LFW's rows only,
+an evaluation-only dataset's are the report's tables).
 
 - ``identification_auc.png``: the identification AUC (0.5: the attacker learns nothing; error bars: bootstrap
   95% interval) vs level, with chance (dotted) and the privacy bound (``identification.privacy_auc_upper``, dashed);
@@ -26,6 +27,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
+from flup.config.paths import LFW
 from flup.obfuscation import families
 from flup.report.figures import STYLE, fitted_legend, placeholder, save_figure
 from flup.report.naming import MODE_NAMES, ordered, region_text
@@ -216,13 +218,20 @@ def identification_figure(table: pd.DataFrame, metric: Metric, bound: float | No
     return fig
 
 
+def lfw_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """LFW's rows of the table (its ``dataset`` column, where it has one): the figures are LFW's, an evaluation-only
+    dataset's cells are in the report's tables."""
+    return table[table["dataset"] == LFW] if "dataset" in table else table
+
+
 def draw_identification(table: pd.DataFrame | None, folder: str | os.PathLike, bound: float) -> dict[str, Path]:
     """Write both identification figures under ``folder`` (a placeholder for one with nothing to plot); their
     paths by name."""
     paths = {"identification_auc": Path(folder) / AUC_FIGURE, "identification_rank1": Path(folder) / RANK1_FIGURE}
+    table = lfw_rows(table if table is not None else pd.DataFrame())
     for (_, path), metric in zip(paths.items(), (AUC, RANK), strict=True):
         try:
-            fig = identification_figure(table if table is not None else pd.DataFrame(), metric, bound)
+            fig = identification_figure(table, metric, bound)
         except ValueError as error:
             placeholder(path, metric.title, str(error))
             continue
