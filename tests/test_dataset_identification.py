@@ -164,7 +164,7 @@ def test_evaluate_writes_the_datasets_cells_beside_lfws_unchanged(study):
 
 def test_the_report_gives_the_dataset_a_short_section_and_the_figures_keep_lfw(study):
     from flup.report.identification import identification_section
-    from flup.report.identification_figures import lfw_rows
+    from flup.report.identification_figures import dataset_rows
 
     lines = identification_section(study["metrics"])
     text = "\n".join(lines)
@@ -176,7 +176,7 @@ def test_the_report_gives_the_dataset_a_short_section_and_the_figures_keep_lfw(s
     assert "| Gaussian blur | **no setting of this family hides a face" in part  # sharp ArcFace leaks at σ 8 too
     assert "| black box |" in part
     assert f"`{FINETUNE}`" in part
-    assert set(lfw_rows(study["table"])["dataset"]) == {"lfw"}
+    assert set(dataset_rows(study["table"], "lfw")["dataset"]) == {"lfw"}
 
 
 def test_too_few_people_for_the_folds_is_refused_naming_the_dataset(tmp_path, monkeypatch):

@@ -53,7 +53,8 @@ def _study(root: Path, lfw_root: Path, regions: list[float] | None):
     render_params = {"protocols": ["view1"], "baseline_only": [], "workers": 1, "obfuscations": OBFUSCATIONS}
     if regions is not None:
         render_params["regions"] = regions
-    params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), {"render": render_params, "attackers": {}})
+    params = merge(yaml.safe_load((REPO / "params.yaml").read_text()),  # both threat models: render re-detects
+                   {"render": render_params, "attackers": {}, "arcface": {"modes": ["end_to_end", "oracle_box"]}})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return load_config(root / "params.yaml")
 

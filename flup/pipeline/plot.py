@@ -15,6 +15,7 @@ from flup.config.paths import (
     IDENTIFICATION_TABLE,
     LEARNING_CURVE_FIGURE,
     LEARNING_CURVE_TABLE,
+    LFW,
     PLOTS,
     ROC,
 )
@@ -45,6 +46,7 @@ def plot_study(cfg: Study) -> Plotted:
                      image, cfg.render.blur_border)
     learning_curve_figure(read_table(LEARNING_CURVE_TABLE), LEARNING_CURVE_FIGURE, cfg.evaluate.privacy_auc_upper)
     if IDENTIFICATION_TABLE.is_file():  # the pipeline's plot stage depends on it; a study without it has no figures
-        paths |= draw_identification(read_table(IDENTIFICATION_TABLE), PLOTS, cfg.identification.privacy_auc_upper)
+        paths |= draw_identification(read_table(IDENTIFICATION_TABLE), PLOTS, cfg.identification.privacy_auc_upper,
+                                      LFW)
     thumbs = write_thumbs(image, box, thumb_levels(cfg.render.tasks(), curves), PLOTS, cfg.render.blur_border)
     return Plotted(paths, thumbs, name, len(curves), len(roc))

@@ -27,7 +27,6 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from flup.config.paths import LFW
 from flup.obfuscation import families
 from flup.report.figures import STYLE, fitted_legend, placeholder, save_figure
 from flup.report.naming import MODE_NAMES, ordered, region_text
@@ -218,17 +217,18 @@ def identification_figure(table: pd.DataFrame, metric: Metric, bound: float | No
     return fig
 
 
-def lfw_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """LFW's rows of the table (its ``dataset`` column, where it has one): the figures are LFW's, an evaluation-only
-    dataset's cells are in the report's tables."""
-    return table[table["dataset"] == LFW] if "dataset" in table else table
+def dataset_rows(table: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
+    """The rows of ``dataset`` (the table's ``dataset`` column, where it has one; None: every row)."""
+    return table[table["dataset"] == dataset] if dataset is not None and "dataset" in table else table
 
 
-def draw_identification(table: pd.DataFrame | None, folder: str | os.PathLike, bound: float) -> dict[str, Path]:
-    """Write both identification figures under ``folder`` (a placeholder for one with nothing to plot); their
-    paths by name."""
+def draw_identification(table: pd.DataFrame | None, folder: str | os.PathLike, bound: float,
+                        dataset: str | None = None) -> dict[str, Path]:
+    """Write both identification figures of ``dataset``'s rows under ``folder`` (a placeholder for one with nothing
+    to plot); their paths by name. The study draws its main dataset's (an evaluation-only dataset's cells are in the
+    report's tables)."""
     paths = {"identification_auc": Path(folder) / AUC_FIGURE, "identification_rank1": Path(folder) / RANK1_FIGURE}
-    table = lfw_rows(table if table is not None else pd.DataFrame())
+    table = dataset_rows(table if table is not None else pd.DataFrame(), dataset)
     for (_, path), metric in zip(paths.items(), (AUC, RANK), strict=True):
         try:
             fig = identification_figure(table, metric, bound)
