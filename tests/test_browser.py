@@ -355,6 +355,22 @@ def test_report_html_draws_offline(chromium, tmp_path):
         assert image["std"] > 2 and image["ink"] > 0.001, f"blank image: {image['alt']} {image}"
 
 
+@pytest.mark.parametrize("audit", sorted(p.parent.name for p in (REPO / "audits").glob("*/audit.html")))
+def test_audit_pages_draw_offline(chromium, tmp_path, audit):
+    # the committed audits of params.yaml (docs/audit.md): a verdict a person reads, every thumbnail drawn
+    page_path = REPO / "audits" / audit / "audit.html"
+    page = open_page(page_path, tmp_path / "profile", screenshots((f"audit_{audit}.png", None)))
+    assert_offline(page)
+    html = page_path.read_text(encoding="utf-8")
+    assert re.search(r"<h1>Audit of <code>[^<]+</code>: (Private|Leaks|Undecided)</h1>", html)
+    assert "right person" in html
+    expected = len(re.findall(r"<img ", html))
+    assert len(page["images"]) == expected
+    for image in page["images"]:
+        assert image["complete"] and image["naturalWidth"] > 0, f"image not decoded: {image['alt']}"
+        assert image["std"] > 2, f"blank image: {image['alt']} {image}"
+
+
 # --- this project's dvc plots: each panel's data under its own heading ---------------------------
 
 

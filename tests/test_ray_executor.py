@@ -72,7 +72,8 @@ def study(tmp_path_factory, lfw_root) -> tuple[Path, object]:
     params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), {"render": {
         "protocols": ["view1"], "baseline_only": [], "workers": 1, "regions": [1.0],
         "obfuscations": {"blur": [0, 8], "pixelate": [8], "blackbox": [1], "deface": [1.3], "face_gaussian": [],
-                         "face_pixelate": [0.1]}}, "attackers": {}})
+                         "face_pixelate": [0.1]}}, "attackers": {},
+        "arcface": {"modes": ["end_to_end", "oracle_box"]}})  # both threat models: render re-detects
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root, load_config(root / "params.yaml")
 
