@@ -62,9 +62,8 @@ def protocol_tables(folder: Path = IDENTIFICATION_PROTOCOL) -> tuple[pd.DataFram
 
 def require_enough_people(faces: pd.DataFrame, usable: pd.Series, folds: int, source: str) -> None:
     """A ParamError naming ``source`` (where the people come from) unless every one of ``folds`` folds can get two
-    people with two or more usable photos: a probe is ranked against the fold's other targets, and its balanced
-    mismatched pair needs another target's probe (:func:`flup.evaluation.balanced_verification.pair_partners`).
-    Targets are dealt evenly (:func:`identity_folds`), so 2 x folds of them suffice."""
+    people with two or more usable photos: a probe is ranked against the fold's other targets (and a fold of one
+    target has none). Targets are dealt evenly (:func:`identity_folds`), so 2 x folds of them suffice."""
     photos = usable_photos(faces, usable)
     targets = sum(len(found) >= 2 for found in photos.values())
     if targets < 2 * folds:
